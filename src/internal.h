@@ -1,0 +1,323 @@
+/* Private structures shared by the src/ files: the loop, futures, tasks, timers, the inbox and
+ * the counters. Nothing here is public API; every function declared here runs on the loop's
+ * thread unless its comment says otherwise. */
+#ifndef TT_INTERNAL_H
+#define TT_INTERNAL_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "tothread.h"
+
+#include <liburing.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TT_LIKELY(x) __builtin_expect(!!(x), 1)
+#define TT_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define TT_CONTAINER_OF(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+
+/* ------------------------------------------------------------------ live counters */
+/* Thread-local counter blocks summed by tt_live_get: the hot path pays a plain increment. */
+enum { LIVE_FUTURES, LIVE_TASKS, LIVE_STACKS, LIVE_JOBS, LIVE_LOOPS, LIVE_POOLS, LIVE_N };
+void live_add(int which, long delta); /* any thread */
+
+/* ------------------------------------------------------------------- ready queue */
+/* Everything runnable on a loop is a ready_item: a task's step or a callback. Items are
+ * intrusive, so scheduling a task allocates nothing. */
+enum { RK_TASK = 1, RK_CALLBACK = 2 };
+typedef struct ready_item {
+    struct ready_item *next;
+    uint8_t kind;
+} ready_item;
+
+typedef struct ready_list {
+    ready_item *head;
+    ready_item **tailp;
+} ready_list;
+
+static inline void ready_list_init(ready_list *l) { l->head = NULL; l->tailp = &l->head; }
+static inline void ready_list_push(ready_list *l, ready_item *it)
+{
+    it->next = NULL;
+    *l->tailp = it;
+    l->tailp = &it->next;
+}
+
+/* A pooled callback node. CB_DONE: done(fut, arg) and then the node's ref on fut is dropped;
+ * CB_CALL: call(arg). aux is free for internal users (gather's slot index). */
+enum { CB_DONE = 1, CB_CALL = 2, CB_PUBLIC = 4 };
+typedef struct cb_node {
+    ready_item ri;
+    uint8_t type;
+    union {
+        void (*done)(tt_future *f, void *arg);
+        void (*call)(void *arg);
+    } fn;
+    void *arg;
+    tt_future *fut;
+    uintptr_t aux;
+} cb_node;
+
+/* ------------------------------------------------------------------------ timers */
+/* A timer is embedded in whatever waits (a task's sleep, a wait_for, a call_later). fire runs
+ * on the loop's thread, in the loop context; it may complete futures and cancel tasks. */
+typedef struct tt_timer {
+    int64_t deadline;
+    uint64_t seq;   /* equal deadlines fire in arming order */
+    uint32_t index; /* heap slot + 1; 0 when not armed */
+    void (*fire)(struct tt_timer *t);
+} tt_timer;
+
+int timer_arm(tt_loop *loop, tt_timer *t, int64_t deadline); /* 0 or -ENOMEM; rearms */
+void timer_disarm(tt_loop *loop, tt_timer *t);
+static inline bool timer_armed(const tt_timer *t) { return t->index != 0; }
+int64_t timer_next_deadline(tt_loop *loop); /* TT_FOREVER if none */
+int timer_fire_expired(tt_loop *loop, int64_t now); /* how many fired */
+void timer_heap_free(tt_loop *loop);
+int64_t clock_now(void);
+
+/* ----------------------------------------------------------------------- futures */
+enum { FS_PENDING = 0, FS_DONE = 1 };
+enum { FK_PLAIN = 1, FK_TASK, FK_JOB, FK_GATHER, FK_OTHER };
+
+typedef struct future_ops {
+    uint8_t kind;
+    const char *what; /* for dumps and warnings */
+    /* tt_cancel on a pending future: 1 if a cancel was requested. NULL: plain cancel. */
+    int (*cancel)(tt_future *f, const char *msg);
+    /* Releases what the kind holds, before the memory goes back. May be NULL. */
+    void (*destroy)(tt_future *f);
+} future_ops;
+
+struct tt_future {
+    uint32_t refs;
+    uint8_t state;
+    uint8_t retrieved;     /* a failure was read (never-retrieved warning in debug mode) */
+    uint8_t user_settable; /* tt_future_set allowed */
+    uint8_t size_class;    /* allocator bucket */
+    intptr_t result;
+    char *cancel_msg;      /* malloc'd; the first cancel request's message */
+    tt_loop *loop;
+    const future_ops *ops;
+    ready_item *cb_head;   /* done-callbacks and waiting tasks, FIFO */
+    ready_item **cb_tailp;
+};
+
+/* Allocates size bytes (a struct that starts with tt_future) from the loop's freelists and
+ * initialises the future part: one reference, pending. NULL on ENOMEM. */
+void *future_alloc(tt_loop *loop, size_t size, const future_ops *ops);
+/* Completes f: stores result, schedules its callbacks and waiters. Returns -EBUSY if done. */
+int future_complete(tt_future *f, intptr_t result);
+/* Completes f as cancelled with a copy of msg (NULL: none). */
+int future_complete_cancelled(tt_future *f, const char *msg);
+/* Adds an internal done-callback (not removable by tt_remove_done). 0 or -ENOMEM. */
+int future_add_cb(tt_future *f, void (*cb)(tt_future *, void *), void *arg, uintptr_t aux);
+/* Removes an internal callback added with the same (cb, arg); returns how many. */
+int future_remove_cb(tt_future *f, void (*cb)(tt_future *, void *), void *arg);
+/* The aux value of the callback node currently running (valid inside an internal callback). */
+uintptr_t future_cb_aux(void);
+/* Loop-checking for public entry points: 0, or -EINVAL / -EPERM. */
+int future_check(const tt_future *f);
+
+/* ------------------------------------------------------------------ context switch */
+typedef struct tt_ctx {
+    void *sp;
+#if defined(TT_CORO_UCONTEXT)
+    void *uctx; /* ucontext_t * */
+#endif
+    void *stack_lo;     /* for sanitizers; NULL for a thread's own stack */
+    size_t stack_size;
+    void *asan_fake;    /* ASan fake-stack save slot */
+    void *tsan_fiber;   /* TSan fiber */
+} tt_ctx;
+
+/* Prepares ctx to run entry(arg) on [lo, lo + size) at its first switch. */
+void ctx_make(tt_ctx *ctx, void *lo, size_t size, void (*entry)(void *), void *arg);
+/* Saves the current context in from and resumes to. */
+void ctx_switch(tt_ctx *from, tt_ctx *to);
+/* Leaves a context for good (its stack may be reused right after). */
+void ctx_exit_to(tt_ctx *dying, tt_ctx *to);
+/* Called first on a fresh context's stack. */
+void ctx_entered(tt_ctx *self);
+void ctx_destroy(tt_ctx *ctx); /* sanitizer fiber cleanup; not for the running context */
+void ctx_init_thread(tt_ctx *ctx); /* the loop thread's own context */
+
+/* -------------------------------------------------------------------------- stacks */
+typedef struct tt_stack {
+    struct tt_stack *next_free;
+    void *lo;          /* lowest usable address (just above the guard) */
+    size_t size;       /* usable bytes */
+    uint8_t from_chunk;
+} tt_stack;
+
+typedef struct stack_pool stack_pool;
+stack_pool *stack_pool_new(size_t default_size);
+tt_stack *stack_get(stack_pool *sp, size_t size); /* NULL on ENOMEM */
+void stack_put(stack_pool *sp, tt_stack *s);
+void stack_pool_free(stack_pool *sp);
+/* Installs the SIGSEGV reporter for guard-page hits (once per process, per-thread alt stack). */
+void stack_overflow_handler_install(void);
+
+/* --------------------------------------------------------------------------- tasks */
+enum { TS_NEW = 0, TS_READY, TS_RUNNING, TS_WAITING, TS_DONE };
+enum { WAIT_NONE = 0, WAIT_FUTURE, WAIT_SLEEP, WAIT_IO };
+
+typedef struct io_req {
+    intptr_t res;
+    uint8_t done;
+    uint8_t cancel_sent;
+} io_req;
+
+typedef struct tt_task {
+    tt_future fut;
+    ready_item ri;              /* RK_TASK: scheduled to take a step */
+    tt_ctx ctx;
+    tt_stack *stack;
+    tt_fn fn;
+    void *arg;
+    uint8_t state;
+    uint8_t wait_kind;
+    uint8_t must_cancel;        /* a request to deliver at the next resume */
+    uint8_t sleep_cancelled;
+    int cancel_requests;        /* cancelling() */
+    char *req_msg;              /* message of the first pending request */
+    tt_future *waiting_on;      /* WAIT_FUTURE (asyncio's _fut_waiter) */
+    tt_timer sleep_timer;       /* WAIT_SLEEP */
+    io_req io;                  /* WAIT_IO */
+    size_t stack_size;
+    char *name;
+    uint64_t id;
+    int64_t resumed_at;         /* debug mode: slow-step detection */
+    struct tt_task *all_prev, *all_next; /* the loop's live-task list */
+} tt_task;
+
+extern const future_ops task_ops;
+static inline bool future_is_task(const tt_future *f) { return f && f->ops == &task_ops; }
+static inline tt_task *task_of(tt_future *f) { return (tt_task *)f; }
+tt_task *task_current(void);                   /* NULL outside a task */
+/* Suspends the current task until something pushes its ready item (state must be set by the
+ * caller: TS_WAITING and a wait_kind). */
+void task_suspend(tt_task *t);
+void task_wake(tt_task *t);                     /* schedules t's next step */
+/* Consumes one delivered-cancel check at a resume: -ECANCELED (clears must_cancel) or 0. */
+int task_take_cancel(tt_task *t);
+/* Withdraws an undelivered cancel request (must_cancel) without delivering it. */
+void task_withdraw_cancel(tt_task *t);
+void task_cancel_all(tt_loop *loop, const char *msg); /* tt_run's shutdown */
+void task_free_dead(tt_loop *loop);
+
+/* ---------------------------------------------------------------------- the inbox */
+/* Messages from other threads: an intrusive Vyukov MPSC queue. */
+typedef struct inbox_node {
+    _Atomic(struct inbox_node *) next;
+    uint8_t kind;
+} inbox_node;
+enum { IN_STUB = 0, IN_JOB, IN_CALL, IN_SUBMIT, IN_CFCANCEL, IN_ROOM };
+
+typedef struct inbox {
+    _Atomic(inbox_node *) tail; /* producers */
+    inbox_node *head;           /* the loop */
+    inbox_node stub;
+} inbox;
+
+void inbox_init(inbox *q);
+void inbox_push(tt_loop *loop, inbox_node *n); /* any thread: push and wake if asleep */
+int inbox_drain(tt_loop *loop);                /* loop thread: handle every message; count */
+bool inbox_empty(inbox *q);
+
+/* ----------------------------------------------------------------------- the pool */
+typedef struct job job;
+void pool_deliver(tt_loop *loop, job *j);       /* loop thread: a finished job from the inbox */
+void pool_room(tt_loop *loop);                  /* loop thread: the pool has room again */
+void pool_flush(tt_loop *loop);                 /* loop thread: hand batched jobs to pools */
+void pool_detach_loop(tt_loop *loop);           /* loop free: orphan outstanding jobs */
+tt_pool *pool_default(tt_loop *loop);           /* creates it lazily; NULL + errno */
+void pool_release_default(tt_loop *loop, int64_t timeout);
+/* The loop spins on its inbox briefly only while jobs are in flight. */
+
+/* ------------------------------------------------------------------------ the loop */
+typedef struct freelist {
+    void *head;
+    size_t count;
+} freelist;
+
+enum { SIZE_CLASSES = 6 }; /* 64, 128, 192, 256, 384, 512 bytes */
+
+struct tt_loop {
+    struct io_uring ring;
+    pthread_t owner;
+    ready_list ready;
+    size_t nready;
+    size_t batch_left;          /* items of the current turn not yet run */
+    tt_ctx ctx;                 /* the loop's own context (the thread's stack) */
+    tt_task *current;           /* the running task, or NULL in the loop context */
+    tt_task *dead;              /* a finished task whose stack awaits release */
+    /* timers */
+    tt_timer **heap;
+    size_t heap_len, heap_cap;
+    uint64_t timer_seq;
+    /* call_later timers by id */
+    struct later_timer **later;
+    size_t later_cap, later_len;
+    uint64_t later_next_id;
+    /* inbox and wake-ups */
+    inbox in;
+    int event_fd;
+    atomic_int sleeping;        /* producers write event_fd only when set */
+    uint64_t event_buf;
+    bool event_armed;
+    int embed_fd;               /* tt_loop_fd, lazily */
+    /* allocators */
+    freelist fl[SIZE_CLASSES];
+    freelist cb_free;
+    stack_pool *stacks;
+    size_t default_stack;
+    /* tasks */
+    tt_task *all_tasks;
+    size_t ntasks;
+    uint64_t next_task_id;
+    /* pools */
+    tt_pool *pool;              /* default pool */
+    bool pool_owned;
+    struct job *submit_head;    /* jobs batched during a turn, per pool flushed at turn end */
+    long jobs_inflight;         /* jobs of this loop not yet delivered */
+    struct room_waiter *room_head;
+    /* state */
+    bool closed;                /* freed by the user; the shell lives while futures do */
+    long live_futures;          /* futures still pointing here */
+    int debug;
+    int sq_pending;             /* SQEs prepared but not submitted */
+    int64_t stop_deadline;
+    bool in_run;
+};
+
+/* The loop of this thread (NULL if none). */
+extern _Thread_local tt_loop *tls_loop;
+static inline bool loop_on_thread(const tt_loop *l) { return l && tls_loop == l && !l->closed; }
+void loop_push_ready(tt_loop *loop, ready_item *it);
+cb_node *cb_node_get(tt_loop *loop);  /* NULL on ENOMEM */
+void cb_node_put(tt_loop *loop, cb_node *n);
+/* Runs one loop iteration; timeout as tt_loop_run_once. */
+int loop_iterate(tt_loop *loop, int64_t timeout);
+/* An SQE for the loop's thread, submitting first if the ring is full; NULL if impossible. */
+struct io_uring_sqe *loop_get_sqe(tt_loop *loop);
+void loop_release_shell(tt_loop *loop); /* a future of a closed loop went away */
+
+/* ------------------------------------------------------------------------ debugging */
+void debug_warn(tt_loop *loop, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void debug_task_step_ended(tt_loop *loop, tt_task *t); /* slow-step check (debug mode) */
+void debug_future_released(tt_future *f);              /* never-retrieved check (debug mode) */
+void debug_loop_freed_with_tasks(tt_loop *loop);
+/* Describes what t waits on into buf (for tt_loop_dump). */
+void task_describe_wait(const tt_task *t, char *buf, size_t n);
+
+/* --------------------------------------------------------------------------- misc */
+char *tt_strdup_or_null(const char *s); /* NULL for NULL; NULL + ENOMEM otherwise on failure */
+
+#endif /* TT_INTERNAL_H */

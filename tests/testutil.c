@@ -1,0 +1,31 @@
+/* Implementation of the test helpers declared in testutil.h. */
+#include "testutil.h"
+
+#include <stdlib.h>
+
+void tu_assert_no_leaks_at(const char *file, int line)
+{
+    tt_live l;
+    tt_live_get(&l);
+    ck_assert_msg(l.futures == 0 && l.tasks == 0 && l.stacks == 0 && l.jobs == 0 && l.loops == 0 &&
+                      l.pools == 0,
+                  "%s:%d leaked: futures=%ld tasks=%ld stacks=%ld jobs=%ld loops=%ld pools=%ld", file,
+                  line, l.futures, l.tasks, l.stacks, l.jobs, l.loops, l.pools);
+}
+
+intptr_t tu_run(tt_fn fn, void *arg)
+{
+    intptr_t r = -1;
+    int rc = tt_run(fn, arg, &r);
+    ck_assert_int_eq(rc, 0);
+    return r;
+}
+
+int tu_run_suite(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
