@@ -51,7 +51,9 @@ static inline void ready_list_push(ready_list *l, ready_item *it)
 
 /* A pooled callback node. CB_DONE: done(fut, arg) and then the node's ref on fut is dropped;
  * CB_CALL: call(arg). aux is free for internal users (gather's slot index). */
-enum { CB_DONE = 1, CB_CALL = 2, CB_PUBLIC = 4 };
+/* CB_EMBEDDED: the node lives inside another object (never on the freelist); if the loop is
+ * freed with it still queued, aux (when set) is a void (*)(cb_node *) that releases it. */
+enum { CB_DONE = 1, CB_CALL = 2, CB_PUBLIC = 4, CB_EMBEDDED = 8 };
 typedef struct cb_node {
     ready_item ri;
     uint8_t type;
@@ -122,6 +124,7 @@ int future_add_cb(tt_future *f, void (*cb)(tt_future *, void *), void *arg, uint
 int future_remove_cb(tt_future *f, void (*cb)(tt_future *, void *), void *arg);
 /* The aux value of the callback node currently running (valid inside an internal callback). */
 uintptr_t future_cb_aux(void);
+void future_run_cb(tt_loop *loop, cb_node *n); /* the loop's dispatch of a callback */
 /* Loop-checking for public entry points: 0, or -EINVAL / -EPERM. */
 int future_check(const tt_future *f);
 
@@ -138,7 +141,7 @@ typedef struct tt_ctx {
 } tt_ctx;
 
 /* Prepares ctx to run entry(arg) on [lo, lo + size) at its first switch. */
-void ctx_make(tt_ctx *ctx, void *lo, size_t size, void (*entry)(void *), void *arg);
+int ctx_make(tt_ctx *ctx, void *lo, size_t size, void (*entry)(void *), void *arg); /* 0/-ENOMEM */
 /* Saves the current context in from and resumes to. */
 void ctx_switch(tt_ctx *from, tt_ctx *to);
 /* Leaves a context for good (its stack may be reused right after). */
@@ -146,7 +149,8 @@ void ctx_exit_to(tt_ctx *dying, tt_ctx *to);
 /* Called first on a fresh context's stack. */
 void ctx_entered(tt_ctx *self);
 void ctx_destroy(tt_ctx *ctx); /* sanitizer fiber cleanup; not for the running context */
-void ctx_init_thread(tt_ctx *ctx); /* the loop thread's own context */
+void cpu_relax(void); /* spin-wait hint */
+int ctx_init_thread(tt_ctx *ctx); /* the loop thread's own context; 0/-ENOMEM */
 
 /* -------------------------------------------------------------------------- stacks */
 typedef struct tt_stack {
@@ -161,8 +165,10 @@ stack_pool *stack_pool_new(size_t default_size);
 tt_stack *stack_get(stack_pool *sp, size_t size); /* NULL on ENOMEM */
 void stack_put(stack_pool *sp, tt_stack *s);
 void stack_pool_free(stack_pool *sp);
-/* Installs the SIGSEGV reporter for guard-page hits (once per process, per-thread alt stack). */
-void stack_overflow_handler_install(void);
+/* The SIGSEGV reporter for guard-page hits: a process-wide handler plus this thread's
+ * alternate signal stack. install: 0 or -ENOMEM; uninstall frees the thread's stack. */
+int stack_overflow_handler_install(void);
+void stack_overflow_handler_uninstall(void);
 
 /* --------------------------------------------------------------------------- tasks */
 enum { TS_NEW = 0, TS_READY, TS_RUNNING, TS_WAITING, TS_DONE };
@@ -205,6 +211,9 @@ tt_task *task_current(void);                   /* NULL outside a task */
  * caller: TS_WAITING and a wait_kind). */
 void task_suspend(tt_task *t);
 void task_wake(tt_task *t);                     /* schedules t's next step */
+/* The loop's dispatch: prepares t (a stack for a new task) before switching to it; false if t
+ * was settled without running (cancelled before it started, no memory for a stack). */
+bool task_switch_in(tt_loop *loop, tt_task *t);
 /* Consumes one delivered-cancel check at a resume: -ECANCELED (clears must_cancel) or 0. */
 int task_take_cancel(tt_task *t);
 /* Withdraws an undelivered cancel request (must_cancel) without delivering it. */
@@ -233,12 +242,16 @@ bool inbox_empty(inbox *q);
 
 /* ----------------------------------------------------------------------- the pool */
 typedef struct job job;
-void pool_deliver(tt_loop *loop, job *j);       /* loop thread: a finished job from the inbox */
-void pool_room(tt_loop *loop);                  /* loop thread: the pool has room again */
+void pool_deliver(tt_loop *loop, inbox_node *n); /* loop thread: a finished job from the inbox */
+void pool_room(tt_loop *loop, inbox_node *n);  /* loop thread: a pool has room again */
 void pool_flush(tt_loop *loop);                 /* loop thread: hand batched jobs to pools */
-void pool_detach_loop(tt_loop *loop);           /* loop free: orphan outstanding jobs */
+/* Loop free: cancels the loop's queued jobs and asks its running ones to stop; the caller then
+ * waits until jobs_inflight is 0 (every job delivered) before the loop goes away. */
+void pool_detach_loop(tt_loop *loop);
+void pool_links_free(tt_loop *loop);           /* after the loop's last inbox drain */
 tt_pool *pool_default(tt_loop *loop);           /* creates it lazily; NULL + errno */
 void pool_release_default(tt_loop *loop, int64_t timeout);
+void pool_attach_default(tt_pool *pool);        /* a loop took pool as its default */
 /* The loop spins on its inbox briefly only while jobs are in flight. */
 
 /* ------------------------------------------------------------------------ the loop */
@@ -253,8 +266,7 @@ struct tt_loop {
     struct io_uring ring;
     pthread_t owner;
     ready_list ready;
-    size_t nready;
-    size_t batch_left;          /* items of the current turn not yet run */
+    ready_item *batch_last;     /* the last item of the current turn; NULL between turns */
     tt_ctx ctx;                 /* the loop's own context (the thread's stack) */
     tt_task *current;           /* the running task, or NULL in the loop context */
     tt_task *dead;              /* a finished task whose stack awaits release */
@@ -285,14 +297,17 @@ struct tt_loop {
     /* pools */
     tt_pool *pool;              /* default pool */
     bool pool_owned;
-    struct job *submit_head;    /* jobs batched during a turn, per pool flushed at turn end */
+    struct job *submit_head;    /* jobs batched during a turn, handed to pools at turn end */
+    struct job **submit_tailp;
     long jobs_inflight;         /* jobs of this loop not yet delivered */
-    struct room_waiter *room_head;
+    struct pool_link *links;    /* one per pool this loop has used */
     /* state */
     bool closed;                /* freed by the user; the shell lives while futures do */
+    bool closing;               /* inside tt_loop_free: submissions are refused */
     long live_futures;          /* futures still pointing here */
     int debug;
     int sq_pending;             /* SQEs prepared but not submitted */
+    int io_pending;             /* IO and cancel requests whose completion has not been reaped */
     int64_t stop_deadline;
     bool in_run;
 };

@@ -1,0 +1,47 @@
+/* AArch64 context switch for tasks (AAPCS64). Saves x19-x30 and d8-d15 on the current stack
+ * and swaps stack pointers; a fresh context returns into tt__ctx_trampoline, which calls
+ * entry(arg) from x19/x20. */
+    .text
+    .globl tt__ctx_switch
+    .hidden tt__ctx_switch
+    .type tt__ctx_switch,%function
+/* void tt__ctx_switch(void **save_sp, void *load_sp) */
+tt__ctx_switch:
+    sub sp, sp, #160
+    stp x19, x20, [sp, #0]
+    stp x21, x22, [sp, #16]
+    stp x23, x24, [sp, #32]
+    stp x25, x26, [sp, #48]
+    stp x27, x28, [sp, #64]
+    stp x29, x30, [sp, #80]
+    stp d8, d9, [sp, #96]
+    stp d10, d11, [sp, #112]
+    stp d12, d13, [sp, #128]
+    stp d14, d15, [sp, #144]
+    mov x2, sp
+    str x2, [x0]
+    mov sp, x1
+    ldp x19, x20, [sp, #0]
+    ldp x21, x22, [sp, #16]
+    ldp x23, x24, [sp, #32]
+    ldp x25, x26, [sp, #48]
+    ldp x27, x28, [sp, #64]
+    ldp x29, x30, [sp, #80]
+    ldp d8, d9, [sp, #96]
+    ldp d10, d11, [sp, #112]
+    ldp d12, d13, [sp, #128]
+    ldp d14, d15, [sp, #144]
+    add sp, sp, #160
+    ret
+    .size tt__ctx_switch,.-tt__ctx_switch
+
+    .globl tt__ctx_trampoline
+    .hidden tt__ctx_trampoline
+    .type tt__ctx_trampoline,%function
+tt__ctx_trampoline:
+    mov x0, x20
+    blr x19
+    brk #0
+    .size tt__ctx_trampoline,.-tt__ctx_trampoline
+
+    .section .note.GNU-stack,"",%progbits

@@ -1,0 +1,131 @@
+/* gather: a future that completes when its children have (or at the first failure), with
+ * asyncio's rules for return_exceptions, duplicates and cancellation fan-out. One callback per
+ * slot, so duplicates need no lookup and a slot's outcome is read from its child. */
+#include "internal.h"
+
+typedef struct gather {
+    tt_future fut;
+    size_t n, nfinished;
+    unsigned flags;
+    uint8_t cancel_requested;
+    char *cancel_msg;
+    tt_future **children;
+} gather;
+
+static int gather_cancel(tt_future *f, const char *msg);
+static void gather_destroy(tt_future *f);
+static const future_ops gather_ops = {FK_GATHER, "gather", gather_cancel, gather_destroy};
+
+static void child_done(tt_future *child, void *arg)
+{
+    gather *g = arg;
+    g->nfinished++;
+    if (g->fut.state == FS_DONE) {
+        child->retrieved = 1; /* gather does not report it, so nobody needs warning about it */
+        return;
+    }
+    if (!(g->flags & TT_RETURN_ERRORS) && child->result < 0) {
+        child->retrieved = 1;
+        if (child->result == -ECANCELED)
+            future_complete_cancelled(&g->fut, child->cancel_msg);
+        else
+            future_complete(&g->fut, child->result);
+        return;
+    }
+    if (g->nfinished < g->n)
+        return;
+    for (size_t i = 0; i < g->n; i++)
+        g->children[i]->retrieved = 1;
+    if (g->cancel_requested)
+        future_complete_cancelled(&g->fut, g->cancel_msg);
+    else
+        future_complete(&g->fut, 0);
+}
+
+static int gather_cancel(tt_future *f, const char *msg)
+{
+    gather *g = (gather *)f;
+    int any = 0;
+    for (size_t i = 0; i < g->n; i++) {
+        tt_future *c = g->children[i];
+        if (c->state != FS_DONE &&
+            (c->ops->cancel ? c->ops->cancel(c, msg) : (future_complete_cancelled(c, msg), 1)) == 1)
+            any = 1;
+    }
+    if (any && !g->cancel_requested) {
+        g->cancel_requested = 1;
+        g->cancel_msg = tt_strdup_or_null(msg);
+    }
+    return any;
+}
+
+static void gather_destroy(tt_future *f)
+{
+    gather *g = (gather *)f;
+    for (size_t i = 0; i < g->n; i++)
+        tt_unref(g->children[i]);
+    free(g->children);
+    free(g->cancel_msg);
+}
+
+tt_future *tt_gather_future(tt_future *const *fs, size_t n, unsigned flags)
+{
+    tt_loop *loop = tls_loop;
+    if (!loop) {
+        errno = EPERM;
+        return NULL;
+    }
+    if ((n && !fs) || (flags & ~TT_RETURN_ERRORS)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!fs[i] || fs[i]->loop != loop) {
+            errno = EINVAL;
+            return NULL;
+        }
+    gather *g = future_alloc(loop, sizeof(gather), &gather_ops);
+    if (!g) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    g->flags = flags;
+    if (n == 0) {
+        future_complete(&g->fut, 0);
+        return &g->fut;
+    }
+    g->children = malloc(n * sizeof *g->children);
+    if (!g->children) {
+        tt_unref(&g->fut);
+        errno = ENOMEM;
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (future_add_cb(fs[i], child_done, g, i) < 0) {
+            for (size_t k = 0; k < i; k++)
+                future_remove_cb(fs[k], child_done, g);
+            g->n = i; /* destroy unrefs the children taken so far */
+            tt_unref(&g->fut);
+            errno = ENOMEM;
+            return NULL;
+        }
+        g->children[i] = tt_ref(fs[i]);
+        g->n = i + 1;
+    }
+    return &g->fut;
+}
+
+int tt_gather(tt_future *const *fs, size_t n, intptr_t *results, unsigned flags)
+{
+    if (!task_current())
+        return -EPERM;
+    tt_future *g = tt_gather_future(fs, n, flags);
+    if (!g)
+        return -errno;
+    intptr_t r = tt_await(tt_ref(g));
+    if (results)
+        for (size_t i = 0; i < n; i++)
+            results[i] = tt_result(fs[i]);
+    tt_unref(g);
+    return (int)r;
+}

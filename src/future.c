@@ -1,0 +1,279 @@
+/* Futures: the state machine (pending -> done with one intptr_t outcome), reference counts,
+ * done-callbacks (deferred to the ready queue, FIFO), cancellation dispatch by kind, and the
+ * per-loop freelists that make creating one cost no malloc on the hot path. */
+#include "internal.h"
+
+static const uint16_t class_size[SIZE_CLASSES] = {64, 128, 192, 256, 384, 512};
+#define NO_CLASS 255
+#define FREELIST_CAP 65536 /* beyond this, memory goes back to malloc */
+
+static _Thread_local uintptr_t tls_cb_aux;
+
+static const future_ops plain_ops = {FK_PLAIN, "future", NULL, NULL};
+
+void *future_alloc(tt_loop *loop, size_t size, const future_ops *ops)
+{
+    uint8_t c = 0;
+    while (c < SIZE_CLASSES && class_size[c] < size)
+        c++;
+    tt_future *f;
+    if (c < SIZE_CLASSES && loop->fl[c].head) {
+        f = loop->fl[c].head;
+        loop->fl[c].head = *(void **)f;
+        loop->fl[c].count--;
+    } else {
+        f = malloc(c < SIZE_CLASSES ? class_size[c] : size);
+        if (!f)
+            return NULL;
+    }
+    memset(f, 0, size);
+    f->refs = 1;
+    f->size_class = c < SIZE_CLASSES ? c : NO_CLASS;
+    f->loop = loop;
+    f->ops = ops;
+    f->cb_tailp = &f->cb_head;
+    loop->live_futures++;
+    live_add(LIVE_FUTURES, 1);
+    return f;
+}
+
+static void future_free(tt_future *f)
+{
+    tt_loop *loop = f->loop;
+    if (TT_UNLIKELY(loop->debug))
+        debug_future_released(f);
+    if (f->ops->destroy)
+        f->ops->destroy(f);
+    free(f->cancel_msg);
+    live_add(LIVE_FUTURES, -1);
+    loop->live_futures--;
+    if (TT_UNLIKELY(loop->closed)) {
+        free(f);
+        loop_release_shell(loop);
+        return;
+    }
+    uint8_t c = f->size_class;
+    if (c != NO_CLASS && loop->fl[c].count < FREELIST_CAP) {
+        *(void **)f = loop->fl[c].head;
+        loop->fl[c].head = f;
+        loop->fl[c].count++;
+    } else {
+        free(f);
+    }
+}
+
+int future_check(const tt_future *f)
+{
+    if (!f)
+        return -EINVAL;
+    if (!loop_on_thread(f->loop))
+        return -EPERM;
+    return 0;
+}
+
+int future_complete(tt_future *f, intptr_t result)
+{
+    if (f->state == FS_DONE)
+        return -EBUSY;
+    f->state = FS_DONE;
+    f->result = result;
+    if (f->cb_head) {
+        /* Waiters and callbacks move to the ready queue as one splice, keeping their order. */
+        tt_loop *loop = f->loop;
+        *loop->ready.tailp = f->cb_head;
+        loop->ready.tailp = f->cb_tailp;
+        f->cb_head = NULL;
+        f->cb_tailp = &f->cb_head;
+    }
+    return 0;
+}
+
+int future_complete_cancelled(tt_future *f, const char *msg)
+{
+    if (f->state == FS_DONE)
+        return -EBUSY;
+    if (msg && !f->cancel_msg)
+        f->cancel_msg = strdup(msg); /* on ENOMEM the message is lost, never the cancel */
+    return future_complete(f, -ECANCELED);
+}
+
+static int add_cb(tt_future *f, uint8_t type, void (*cb)(tt_future *, void *), void *arg,
+                  uintptr_t aux)
+{
+    cb_node *n = cb_node_get(f->loop);
+    if (!n)
+        return -ENOMEM;
+    n->type = type;
+    n->fn.done = cb;
+    n->arg = arg;
+    n->aux = aux;
+    n->fut = f;
+    f->refs++; /* the registration keeps f alive until the callback has run */
+    if (f->state == FS_DONE) {
+        loop_push_ready(f->loop, &n->ri);
+    } else {
+        n->ri.next = NULL;
+        *f->cb_tailp = &n->ri;
+        f->cb_tailp = &n->ri.next;
+    }
+    return 0;
+}
+
+static int remove_cb(tt_future *f, uint8_t type, void (*cb)(tt_future *, void *), void *arg)
+{
+    int removed = 0;
+    ready_item **pp = &f->cb_head;
+    while (*pp) {
+        ready_item *it = *pp;
+        cb_node *n = (cb_node *)it;
+        if (it->kind == RK_CALLBACK && n->type == type && n->fn.done == cb && n->arg == arg) {
+            *pp = it->next;
+            cb_node_put(f->loop, n);
+            f->refs--; /* the caller still holds its own reference */
+            removed++;
+        } else {
+            pp = &it->next;
+        }
+    }
+    f->cb_tailp = pp;
+    return removed;
+}
+
+int future_add_cb(tt_future *f, void (*cb)(tt_future *, void *), void *arg, uintptr_t aux)
+{
+    return add_cb(f, CB_DONE, cb, arg, aux);
+}
+
+int future_remove_cb(tt_future *f, void (*cb)(tt_future *, void *), void *arg)
+{
+    return remove_cb(f, CB_DONE, cb, arg);
+}
+
+uintptr_t future_cb_aux(void) { return tls_cb_aux; }
+
+/* Runs a callback node taken from the ready queue (the loop's dispatch). */
+void future_run_cb(tt_loop *loop, cb_node *n)
+{
+    if (n->type & CB_DONE) {
+        tt_future *f = n->fut;
+        tls_cb_aux = n->aux;
+        n->fn.done(f, n->arg);
+        tt_unref(f);
+    } else {
+        uint8_t type = n->type;
+        n->fn.call(n->arg); /* may free an embedded node */
+        if (type & CB_EMBEDDED)
+            return;
+    }
+    if (!(n->type & CB_EMBEDDED))
+        cb_node_put(loop, n);
+}
+
+/* ------------------------------------------------------------------- public API */
+
+tt_future *tt_future_new(tt_loop *loop)
+{
+    if (!loop)
+        loop = tls_loop;
+    if (!loop) {
+        errno = EPERM;
+        return NULL;
+    }
+    if (!loop_on_thread(loop)) {
+        errno = EPERM;
+        return NULL;
+    }
+    tt_future *f = future_alloc(loop, sizeof(tt_future), &plain_ops);
+    if (!f) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    f->user_settable = 1;
+    return f;
+}
+
+int tt_future_set(tt_future *f, intptr_t result)
+{
+    int rc = future_check(f);
+    if (rc)
+        return rc;
+    if (!f->user_settable)
+        return -EINVAL;
+    return future_complete(f, result);
+}
+
+int tt_cancel(tt_future *f, const char *msg)
+{
+    int rc = future_check(f);
+    if (rc)
+        return rc;
+    if (f->state == FS_DONE)
+        return 0;
+    if (f->ops->cancel)
+        return f->ops->cancel(f, msg);
+    future_complete_cancelled(f, msg);
+    return 1;
+}
+
+int tt_done(const tt_future *f) { return f && f->state == FS_DONE; }
+
+int tt_cancelled(const tt_future *f) { return f && f->state == FS_DONE && f->result == -ECANCELED; }
+
+intptr_t tt_result(const tt_future *f)
+{
+    if (!f)
+        return -EINVAL;
+    if (f->state != FS_DONE)
+        return -EAGAIN;
+    ((tt_future *)f)->retrieved = 1;
+    return f->result;
+}
+
+const char *tt_cancel_message(const tt_future *f)
+{
+    if (!f)
+        return NULL;
+    if (f->state == FS_DONE)
+        return f->result == -ECANCELED ? f->cancel_msg : NULL;
+    if (future_is_task(f)) {
+        const tt_task *t = (const tt_task *)f;
+        return t->cancel_requests > 0 ? t->req_msg : NULL;
+    }
+    return NULL;
+}
+
+int tt_on_done(tt_future *f, void (*cb)(tt_future *, void *), void *arg)
+{
+    int rc = future_check(f);
+    if (rc)
+        return rc;
+    if (!cb)
+        return -EINVAL;
+    return add_cb(f, CB_DONE | CB_PUBLIC, cb, arg, 0);
+}
+
+int tt_remove_done(tt_future *f, void (*cb)(tt_future *, void *), void *arg)
+{
+    int rc = future_check(f);
+    if (rc)
+        return rc;
+    if (!cb)
+        return -EINVAL;
+    return remove_cb(f, CB_DONE | CB_PUBLIC, cb, arg);
+}
+
+tt_future *tt_ref(tt_future *f)
+{
+    if (!f) {
+        errno = EINVAL;
+        return NULL;
+    }
+    f->refs++;
+    return f;
+}
+
+void tt_unref(tt_future *f)
+{
+    if (f && --f->refs == 0)
+        future_free(f);
+}

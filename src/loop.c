@@ -1,0 +1,499 @@
+/* The event loop: one io_uring ring per thread, a FIFO ready queue run in turns (asyncio's
+ * batches), the user-space timer heap, and the inbox from other threads. One iteration reads
+ * top to bottom: hand batched jobs to pools, wait on the ring (briefly spinning first while
+ * jobs are in flight), reap completions, drain the inbox, fire due timers, run one turn. */
+#include "internal.h"
+
+#include <stdio.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+_Thread_local tt_loop *tls_loop;
+
+enum { TAG_IO = 1, TAG_EVENT = 2, TAG_MASK = 3 };
+#define SPIN_NS 50000 /* ~ one cross-CPU wake-up on the reference VM, and never more */
+#define CB_FREELIST_CAP 65536
+
+/* ------------------------------------------------------------------ ready queue */
+
+void loop_push_ready(tt_loop *loop, ready_item *it) { ready_list_push(&loop->ready, it); }
+
+cb_node *cb_node_get(tt_loop *loop)
+{
+    cb_node *n = loop->cb_free.head;
+    if (TT_LIKELY(n)) {
+        loop->cb_free.head = *(void **)n;
+        loop->cb_free.count--;
+    } else if (!(n = malloc(sizeof *n))) {
+        return NULL;
+    }
+    n->ri.kind = RK_CALLBACK;
+    return n;
+}
+
+void cb_node_put(tt_loop *loop, cb_node *n)
+{
+    if (loop->closed || loop->cb_free.count >= CB_FREELIST_CAP) {
+        free(n);
+        return;
+    }
+    *(void **)n = loop->cb_free.head;
+    loop->cb_free.head = n;
+    loop->cb_free.count++;
+}
+
+/* -------------------------------------------------------------------------- ring */
+
+struct io_uring_sqe *loop_get_sqe(tt_loop *loop)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&loop->ring);
+    if (!sqe) {
+        io_uring_submit(&loop->ring);
+        loop->sq_pending = 0;
+        sqe = io_uring_get_sqe(&loop->ring);
+    }
+    if (sqe)
+        loop->sq_pending++;
+    return sqe;
+}
+
+static void arm_event_read(tt_loop *loop)
+{
+    if (loop->event_armed)
+        return;
+    struct io_uring_sqe *sqe = loop_get_sqe(loop);
+    if (!sqe)
+        return;
+    io_uring_prep_read(sqe, loop->event_fd, &loop->event_buf, sizeof loop->event_buf, 0);
+    io_uring_sqe_set_data64(sqe, TAG_EVENT);
+    loop->event_armed = true;
+}
+
+static int reap(tt_loop *loop)
+{
+    struct io_uring_cqe *cqe;
+    unsigned head, n = 0;
+    io_uring_for_each_cqe(&loop->ring, head, cqe)
+    {
+        uint64_t ud = cqe->user_data;
+        n++;
+        if ((ud & TAG_MASK) != TAG_EVENT)
+            loop->io_pending--;
+        switch (ud & TAG_MASK) {
+        case TAG_IO: {
+            tt_task *t = (tt_task *)(uintptr_t)(ud & ~(uint64_t)TAG_MASK);
+            t->io.res = cqe->res;
+            t->io.done = 1;
+            task_wake(t);
+            break;
+        }
+        case TAG_EVENT:
+            loop->event_armed = false;
+            break;
+        default:
+            break; /* cancel requests: the target's own completion is what counts */
+        }
+    }
+    io_uring_cq_advance(&loop->ring, n);
+    return (int)n;
+}
+
+/* Waits for completions at most timeout ns (0: just looks). */
+static void wait_ring(tt_loop *loop, int64_t timeout)
+{
+    if (timeout != 0 && loop->jobs_inflight > 0) {
+        /* A blocking call is in flight: its completion most likely lands within microseconds,
+         * and putting this thread to sleep would cost a cross-CPU wake-up. */
+        int64_t until = clock_now() + (timeout > 0 && timeout < SPIN_NS ? timeout : SPIN_NS);
+        unsigned i = 0;
+        while (inbox_empty(&loop->in) && !io_uring_cq_ready(&loop->ring)) {
+            cpu_relax();
+            if ((++i & 63) == 0 && clock_now() >= until)
+                break;
+        }
+        if (!inbox_empty(&loop->in) || io_uring_cq_ready(&loop->ring))
+            timeout = 0;
+    }
+    if (timeout != 0) {
+        arm_event_read(loop);
+        atomic_store(&loop->sleeping, 1);
+        if (!inbox_empty(&loop->in))
+            timeout = 0; /* a producer came in before it could see the flag */
+    }
+    if (timeout == 0) {
+        /* With DEFER_TASKRUN completions are posted only when we enter the kernel: do so only
+         * when something is in flight on the ring. */
+        if (loop->sq_pending || loop->io_pending) {
+            io_uring_submit_and_get_events(&loop->ring);
+            loop->sq_pending = 0;
+        }
+    } else {
+        struct io_uring_cqe *cqe;
+        struct __kernel_timespec ts, *tsp = NULL;
+        if (timeout > 0) {
+            ts.tv_sec = timeout / 1000000000;
+            ts.tv_nsec = timeout % 1000000000;
+            tsp = &ts;
+        }
+        io_uring_submit_and_wait_timeout(&loop->ring, &cqe, 1, tsp, NULL);
+        loop->sq_pending = 0;
+        atomic_store(&loop->sleeping, 0);
+    }
+    reap(loop);
+}
+
+/* ---------------------------------------------------------------------- one turn */
+
+static inline void dispatch(tt_loop *loop, ready_item *it)
+{
+    if (it->kind == RK_TASK) {
+        tt_task *t = TT_CONTAINER_OF(it, tt_task, ri);
+        if (!task_switch_in(loop, t))
+            return;
+        loop->current = t;
+        ctx_switch(&loop->ctx, &t->ctx);
+        loop->current = NULL;
+        if (loop->dead)
+            task_free_dead(loop);
+    } else {
+        future_run_cb(loop, (cb_node *)it);
+    }
+}
+
+static int run_turn(tt_loop *loop)
+{
+    int ran = 0;
+    if (!loop->ready.head)
+        return 0;
+    loop->batch_last = TT_CONTAINER_OF(loop->ready.tailp, ready_item, next);
+    while (loop->batch_last) {
+        ready_item *it = loop->ready.head;
+        loop->ready.head = it->next;
+        if (!it->next)
+            loop->ready.tailp = &loop->ready.head;
+        if (it == loop->batch_last)
+            loop->batch_last = NULL;
+        dispatch(loop, it);
+        ran++;
+    }
+    return ran;
+}
+
+int loop_iterate(tt_loop *loop, int64_t timeout)
+{
+    pool_flush(loop);
+    int64_t wait = timeout;
+    if (loop->ready.head || !inbox_empty(&loop->in)) {
+        wait = 0;
+    } else if (loop->heap_len) {
+        int64_t until = timer_next_deadline(loop) - clock_now();
+        if (until < 0)
+            until = 0;
+        if (wait < 0 || until < wait)
+            wait = until;
+    }
+    wait_ring(loop, wait);
+    inbox_drain(loop);
+    if (loop->heap_len)
+        timer_fire_expired(loop, clock_now());
+    return run_turn(loop);
+}
+
+/* ------------------------------------------------------------------ lifecycle */
+
+static int ring_setup(tt_loop *loop, unsigned entries)
+{
+    struct io_uring_params p;
+    static const unsigned flag_sets[] = {
+        IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+        IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN,
+        IORING_SETUP_COOP_TASKRUN,
+        0,
+    };
+    int rc = -ENOSYS;
+    for (size_t i = 0; i < sizeof flag_sets / sizeof flag_sets[0]; i++) {
+        memset(&p, 0, sizeof p);
+        p.flags = flag_sets[i];
+        rc = io_uring_queue_init_params(entries, &loop->ring, &p);
+        if (rc == 0)
+            return 0;
+        if (rc != -EINVAL)
+            break; /* refused outright: no point trying weaker flags */
+    }
+    const char *why = rc == -EPERM ? "operation not permitted (kernel.io_uring_disabled or a "
+                                     "seccomp profile)"
+                      : rc == -ENOSYS ? "the kernel has no io_uring (or seccomp hides it)"
+                      : rc == -ENOMEM ? "out of locked memory (RLIMIT_MEMLOCK)"
+                                      : strerror(-rc);
+    fprintf(stderr, "tothread: cannot create an io_uring ring: %s\n", why);
+    return rc;
+}
+
+tt_loop *tt_loop_new(const tt_loop_opts *opts)
+{
+    if (tls_loop) {
+        errno = EBUSY;
+        return NULL;
+    }
+    tt_loop *loop = calloc(1, sizeof *loop);
+    if (!loop) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    unsigned entries = opts && opts->ring_entries ? opts->ring_entries : 256;
+    int rc = ring_setup(loop, entries);
+    if (rc < 0) {
+        free(loop);
+        errno = -rc;
+        return NULL;
+    }
+    loop->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    loop->embed_fd = -1;
+    loop->default_stack = opts && opts->stack_size ? opts->stack_size : 64 * 1024;
+    if (loop->default_stack < 16384)
+        loop->default_stack = 16384;
+    loop->stacks = stack_pool_new(loop->default_stack);
+    if (loop->event_fd < 0 || !loop->stacks || ctx_init_thread(&loop->ctx) < 0 ||
+        stack_overflow_handler_install() < 0) {
+        if (loop->event_fd >= 0)
+            close(loop->event_fd);
+        stack_pool_free(loop->stacks);
+        ctx_destroy(&loop->ctx);
+        io_uring_queue_exit(&loop->ring);
+        free(loop);
+        errno = ENOMEM;
+        return NULL;
+    }
+    ready_list_init(&loop->ready);
+    inbox_init(&loop->in);
+    loop->submit_tailp = &loop->submit_head;
+    loop->owner = pthread_self();
+    if (opts && opts->pool) {
+        loop->pool = opts->pool;
+        loop->pool_owned = false;
+        pool_attach_default(opts->pool);
+    }
+    const char *dbg = getenv("TT_DEBUG");
+    loop->debug = (opts && opts->debug) || (dbg && *dbg && strcmp(dbg, "0") != 0);
+    tls_loop = loop;
+    live_add(LIVE_LOOPS, 1);
+    return loop;
+}
+
+static void free_caches(tt_loop *loop)
+{
+    for (int c = 0; c < SIZE_CLASSES; c++) {
+        for (void *p = loop->fl[c].head, *next; p; p = next) {
+            next = *(void **)p;
+            free(p);
+        }
+        loop->fl[c].head = NULL;
+        loop->fl[c].count = 0;
+    }
+    for (void *p = loop->cb_free.head, *next; p; p = next) {
+        next = *(void **)p;
+        free(p);
+    }
+    loop->cb_free.head = NULL;
+    loop->cb_free.count = 0;
+}
+
+/* Callbacks still queued when the loop goes away never run, but what they hold is released. */
+static void discard_ready(tt_loop *loop)
+{
+    while (loop->ready.head) {
+        ready_item *it = loop->ready.head;
+        loop->ready.head = it->next;
+        if (it->kind != RK_CALLBACK)
+            continue;
+        cb_node *n = (cb_node *)it;
+        if (n->type & CB_EMBEDDED) {
+            if (n->aux)
+                ((void (*)(cb_node *))n->aux)(n);
+            continue;
+        }
+        if (n->type & CB_DONE)
+            tt_unref(n->fut);
+        free(n);
+    }
+    ready_list_init(&loop->ready);
+}
+
+int tt_loop_free(tt_loop *loop)
+{
+    if (!loop)
+        return -EINVAL;
+    if (!loop_on_thread(loop) || loop->current)
+        return -EPERM;
+    if (loop->ntasks) {
+        if (loop->debug)
+            debug_loop_freed_with_tasks(loop);
+        return -EBUSY;
+    }
+    loop->closing = true;
+    pool_detach_loop(loop);
+    while (loop->jobs_inflight > 0) {
+        wait_ring(loop, TT_MS(20));
+        inbox_drain(loop);
+    }
+    inbox_drain(loop);
+    pool_links_free(loop);
+    pool_release_default(loop, TT_FOREVER);
+    discard_ready(loop);
+    loop->closed = true;
+    tls_loop = NULL;
+    timer_heap_free(loop);
+    free_caches(loop);
+    stack_pool_free(loop->stacks);
+    loop->stacks = NULL;
+    stack_overflow_handler_uninstall();
+    io_uring_queue_exit(&loop->ring);
+    close(loop->event_fd);
+    if (loop->embed_fd >= 0)
+        close(loop->embed_fd);
+    ctx_destroy(&loop->ctx);
+    live_add(LIVE_LOOPS, -1);
+    if (loop->live_futures == 0)
+        free(loop);
+    return 0;
+}
+
+void loop_release_shell(tt_loop *loop)
+{
+    if (loop->closed && loop->live_futures == 0)
+        free(loop);
+}
+
+/* ------------------------------------------------------------------ running */
+
+intptr_t tt_loop_run_until(tt_loop *loop, tt_future *f)
+{
+    if (!loop || !f) {
+        tt_unref(f);
+        return -EINVAL;
+    }
+    if (!loop_on_thread(loop) || loop->current || loop->in_run) {
+        tt_unref(f);
+        return -EPERM;
+    }
+    if (f->loop != loop) {
+        tt_unref(f);
+        return -EINVAL;
+    }
+    loop->in_run = true;
+    while (f->state != FS_DONE)
+        loop_iterate(loop, TT_FOREVER);
+    loop->in_run = false;
+    intptr_t r = tt_result(f);
+    tt_unref(f);
+    return r;
+}
+
+int tt_loop_run_once(tt_loop *loop, int64_t timeout)
+{
+    if (!loop)
+        return -EINVAL;
+    if (!loop_on_thread(loop) || loop->current || loop->in_run)
+        return -EPERM;
+    loop->in_run = true;
+    int ran = loop_iterate(loop, timeout);
+    if (loop->embed_fd >= 0) {
+        /* Between calls nobody runs this loop: producers must wake it through the eventfd,
+         * whose read completion the ring signals on embed_fd. */
+        arm_event_read(loop);
+        atomic_store(&loop->sleeping, 1);
+        if (loop->sq_pending) {
+            io_uring_submit(&loop->ring);
+            loop->sq_pending = 0;
+        }
+        if (!inbox_empty(&loop->in) || loop->ready.head) {
+            uint64_t one = 1;
+            (void)!write(loop->embed_fd, &one, sizeof one);
+        }
+    }
+    loop->in_run = false;
+    return ran;
+}
+
+int tt_loop_fd(tt_loop *loop)
+{
+    if (!loop)
+        return -EINVAL;
+    if (!loop_on_thread(loop))
+        return -EPERM;
+    if (loop->embed_fd < 0) {
+        int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (fd < 0)
+            return -errno;
+        int rc = io_uring_register_eventfd(&loop->ring, fd);
+        if (rc < 0) {
+            close(fd);
+            return rc;
+        }
+        loop->embed_fd = fd;
+        arm_event_read(loop);
+        atomic_store(&loop->sleeping, 1);
+        io_uring_submit(&loop->ring);
+        loop->sq_pending = 0;
+    }
+    return loop->embed_fd;
+}
+
+int64_t tt_loop_next_deadline(tt_loop *loop)
+{
+    if (!loop)
+        return -EINVAL;
+    if (!loop_on_thread(loop))
+        return -EPERM;
+    if (loop->ready.head || !inbox_empty(&loop->in))
+        return 0;
+    return timer_next_deadline(loop);
+}
+
+tt_loop *tt_loop_current(void) { return tls_loop; }
+
+int tt_call_soon(tt_loop *loop, void (*cb)(void *), void *arg)
+{
+    if (!loop || !cb)
+        return -EINVAL;
+    if (!loop_on_thread(loop))
+        return -EPERM;
+    cb_node *n = cb_node_get(loop);
+    if (!n)
+        return -ENOMEM;
+    n->type = CB_CALL;
+    n->fn.call = cb;
+    n->arg = arg;
+    loop_push_ready(loop, &n->ri);
+    return 0;
+}
+
+int tt_run(tt_fn main, void *arg, intptr_t *result)
+{
+    if (!main)
+        return -EINVAL;
+    if (tls_loop)
+        return -EBUSY;
+    tt_loop *loop = tt_loop_new(NULL);
+    if (!loop)
+        return -errno;
+    tt_task_opts o = {.name = "main", .stack_size = 0};
+    tt_future *m = tt_spawn_on(loop, &o, main, arg);
+    if (!m) {
+        int e = errno;
+        tt_loop_free(loop);
+        return -e;
+    }
+    intptr_t r = tt_loop_run_until(loop, m);
+    /* asyncio.run: cancel what is left and let it finish, then let in-flight jobs land. */
+    task_cancel_all(loop, NULL);
+    while (loop->ntasks)
+        loop_iterate(loop, TT_FOREVER);
+    while (loop->jobs_inflight)
+        loop_iterate(loop, TT_FOREVER);
+    loop_iterate(loop, 0);
+    tt_loop_free(loop);
+    if (result)
+        *result = r;
+    return 0;
+}

@@ -1,0 +1,336 @@
+/* Task stacks: pooled slots carved from large MAP_NORESERVE chunks, each below a guard page that
+ * costs no extra mapping where the kernel has MADV_GUARD_INSTALL (so a million stacks fit under
+ * vm.max_map_count), plus the SIGSEGV reporter that names the task whose stack overflowed. */
+#include "internal.h"
+
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#ifdef TT_HAVE_VALGRIND_H
+#include <valgrind/valgrind.h>
+#endif
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+
+#define GUARD 4096u
+#define CHUNK_MIN 16u
+#define CHUNK_MAX 1024u
+/* With mprotect guards every stack costs two mappings; past this many we stop guarding rather
+ * than run into vm.max_map_count (65530 by default). */
+#define MPROTECT_GUARD_LIMIT 16384u
+#define OTHER_SIZES 8
+#define OTHER_CACHE 64
+
+typedef struct chunk {
+    struct chunk *next;
+    void *base;
+    size_t len;
+    unsigned nslots;
+    tt_stack slots[];
+} chunk;
+
+typedef struct other_size {
+    size_t size;
+    tt_stack *free;
+    unsigned nfree;
+} other_size;
+
+struct stack_pool {
+    size_t default_size;
+    tt_stack *free_default;
+    chunk *chunks;
+    unsigned next_chunk_slots;
+    other_size other[OTHER_SIZES];
+};
+
+enum { GUARD_UNKNOWN, GUARD_MADV_BATCH, GUARD_MADV, GUARD_MPROTECT };
+static atomic_int guard_mode = GUARD_UNKNOWN;
+static atomic_uint mprotect_guards;
+static int self_pidfd = -1;
+static pthread_once_t pidfd_once = PTHREAD_ONCE_INIT;
+
+static void open_self_pidfd(void) { self_pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0); }
+
+static size_t page_round(size_t n) { return (n + 4095) & ~(size_t)4095; }
+
+/* Guards [addr, addr + GUARD) for each address; returns false if nothing could guard them. */
+static void install_guards(void **addrs, unsigned n)
+{
+    int mode = atomic_load_explicit(&guard_mode, memory_order_relaxed);
+    if (mode == GUARD_UNKNOWN || mode == GUARD_MADV_BATCH) {
+        pthread_once(&pidfd_once, open_self_pidfd);
+        if (self_pidfd >= 0) {
+            struct iovec iov[256];
+            unsigned done = 0;
+            while (done < n) {
+                unsigned k = n - done < 256 ? n - done : 256;
+                for (unsigned i = 0; i < k; i++) {
+                    iov[i].iov_base = addrs[done + i];
+                    iov[i].iov_len = GUARD;
+                }
+                if (syscall(SYS_process_madvise, self_pidfd, iov, k, MADV_GUARD_INSTALL, 0) < 0)
+                    break;
+                done += k;
+            }
+            if (done == n) {
+                atomic_store(&guard_mode, GUARD_MADV_BATCH);
+                return;
+            }
+            addrs += done;
+            n -= done;
+        }
+        mode = GUARD_MADV;
+    }
+    if (mode == GUARD_MADV) {
+        unsigned i = 0;
+        while (i < n && madvise(addrs[i], GUARD, MADV_GUARD_INSTALL) == 0)
+            i++;
+        if (i == n) {
+            atomic_store(&guard_mode, GUARD_MADV);
+            return;
+        }
+        addrs += i;
+        n -= i;
+        atomic_store(&guard_mode, GUARD_MPROTECT);
+    }
+    for (unsigned i = 0; i < n; i++) {
+        if (atomic_fetch_add(&mprotect_guards, 1) >= MPROTECT_GUARD_LIMIT)
+            return;
+        mprotect(addrs[i], GUARD, PROT_NONE);
+    }
+}
+
+stack_pool *stack_pool_new(size_t default_size)
+{
+    stack_pool *sp = calloc(1, sizeof *sp);
+    if (!sp)
+        return NULL;
+    sp->default_size = page_round(default_size);
+    sp->next_chunk_slots = CHUNK_MIN;
+    return sp;
+}
+
+static int grow_default(stack_pool *sp)
+{
+    unsigned n = sp->next_chunk_slots;
+    size_t slot = GUARD + sp->default_size;
+    chunk *c = malloc(sizeof *c + n * sizeof(tt_stack));
+    void **guards = malloc(n * sizeof(void *));
+    void *base = MAP_FAILED;
+    if (c && guards)
+        base = mmap(NULL, slot * n, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (base == MAP_FAILED) {
+        free(c);
+        free(guards);
+        return -ENOMEM;
+    }
+    c->base = base;
+    c->len = slot * n;
+    c->nslots = n;
+    c->next = sp->chunks;
+    sp->chunks = c;
+    /* Hand slots out from the chunk's start so consecutive tasks touch neighbouring memory. */
+    for (unsigned i = n; i-- > 0;) {
+        tt_stack *s = &c->slots[i];
+        char *g = (char *)base + (size_t)i * slot;
+        guards[i] = g;
+        s->lo = g + GUARD;
+        s->size = sp->default_size;
+        s->from_chunk = 1;
+        s->next_free = sp->free_default;
+        sp->free_default = s;
+#ifdef TT_HAVE_VALGRIND_H
+        VALGRIND_STACK_REGISTER(s->lo, (char *)s->lo + s->size);
+#endif
+    }
+    install_guards(guards, n);
+    free(guards);
+    live_add(LIVE_STACKS, n);
+    if (sp->next_chunk_slots < CHUNK_MAX)
+        sp->next_chunk_slots *= 2;
+    return 0;
+}
+
+tt_stack *stack_get(stack_pool *sp, size_t size)
+{
+    size = size ? page_round(size) : sp->default_size;
+    if (size == sp->default_size) {
+        if (TT_UNLIKELY(!sp->free_default) && grow_default(sp) < 0)
+            return NULL;
+        tt_stack *s = sp->free_default;
+        sp->free_default = s->next_free;
+        return s;
+    }
+    for (int i = 0; i < OTHER_SIZES; i++) {
+        other_size *o = &sp->other[i];
+        if (o->size == size && o->free) {
+            tt_stack *s = o->free;
+            o->free = s->next_free;
+            o->nfree--;
+            return s;
+        }
+    }
+    tt_stack *s = malloc(sizeof *s);
+    if (!s)
+        return NULL;
+    char *base = mmap(NULL, size + GUARD, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (base == MAP_FAILED) {
+        free(s);
+        return NULL;
+    }
+    void *g = base;
+    install_guards(&g, 1);
+    s->lo = base + GUARD;
+    s->size = size;
+    s->from_chunk = 0;
+#ifdef TT_HAVE_VALGRIND_H
+    VALGRIND_STACK_REGISTER(s->lo, (char *)s->lo + s->size);
+#endif
+    live_add(LIVE_STACKS, 1);
+    return s;
+}
+
+static void unmap_single(tt_stack *s)
+{
+    munmap((char *)s->lo - GUARD, s->size + GUARD);
+    free(s);
+    live_add(LIVE_STACKS, -1);
+}
+
+void stack_put(stack_pool *sp, tt_stack *s)
+{
+    if (s->from_chunk) {
+        s->next_free = sp->free_default;
+        sp->free_default = s;
+        return;
+    }
+    other_size *empty = NULL;
+    for (int i = 0; i < OTHER_SIZES; i++) {
+        other_size *o = &sp->other[i];
+        if (o->size == s->size) {
+            if (o->nfree >= OTHER_CACHE)
+                break;
+            s->next_free = o->free;
+            o->free = s;
+            o->nfree++;
+            return;
+        }
+        if (!empty && o->nfree == 0)
+            empty = &sp->other[i];
+    }
+    if (empty && empty->size != s->size && empty->nfree == 0) {
+        empty->size = s->size;
+        s->next_free = NULL;
+        empty->free = s;
+        empty->nfree = 1;
+        return;
+    }
+    unmap_single(s);
+}
+
+void stack_pool_free(stack_pool *sp)
+{
+    if (!sp)
+        return;
+    for (chunk *c = sp->chunks, *next; c; c = next) {
+        next = c->next;
+#ifdef TT_HAVE_VALGRIND_H
+        /* Valgrind keeps registrations by id; chunks are rare, so leave them to process end. */
+#endif
+        munmap(c->base, c->len);
+        live_add(LIVE_STACKS, -(long)c->nslots);
+        free(c);
+    }
+    for (int i = 0; i < OTHER_SIZES; i++)
+        for (tt_stack *s = sp->other[i].free, *next; s; s = next) {
+            next = s->next_free;
+            unmap_single(s);
+        }
+    free(sp);
+}
+
+/* ---------------------------------------------------------------- overflow reporting */
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+/* The sanitizers catch and report stack overflows themselves. */
+int stack_overflow_handler_install(void) { return 0; }
+void stack_overflow_handler_uninstall(void) {}
+#else
+
+static struct sigaction previous_segv;
+static pthread_once_t segv_once = PTHREAD_ONCE_INIT;
+static _Thread_local void *tls_altstack;
+
+static void write_str(const char *s) { (void)!write(2, s, strlen(s)); }
+
+static void on_segv(int sig, siginfo_t *si, void *uc)
+{
+    tt_loop *loop = tls_loop;
+    tt_task *t = loop ? loop->current : NULL;
+    if (t && t->stack) {
+        char *addr = si->si_addr;
+        char *lo = t->stack->lo;
+        if (addr < lo && addr >= lo - GUARD - 65536) {
+            write_str("tothread: stack overflow in task '");
+            write_str(t->name ? t->name : "?");
+            write_str("' (stack too small: raise tt_task_opts.stack_size or tt_loop_opts.stack_size)\n");
+            signal(SIGSEGV, SIG_DFL);
+            abort();
+        }
+    }
+    if (previous_segv.sa_flags & SA_SIGINFO && previous_segv.sa_sigaction) {
+        previous_segv.sa_sigaction(sig, si, uc);
+        return;
+    }
+    if (previous_segv.sa_handler != SIG_DFL && previous_segv.sa_handler != SIG_IGN &&
+        previous_segv.sa_handler) {
+        previous_segv.sa_handler(sig);
+        return;
+    }
+    signal(SIGSEGV, SIG_DFL); /* the fault repeats and ends the process the usual way */
+}
+
+static void install_segv(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_segv;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &previous_segv);
+}
+
+int stack_overflow_handler_install(void)
+{
+    if (!tls_altstack) {
+        size_t sz = 65536;
+        void *p = malloc(sz);
+        if (!p)
+            return -ENOMEM;
+        stack_t ss = {.ss_sp = p, .ss_size = sz, .ss_flags = 0};
+        if (sigaltstack(&ss, NULL) < 0) {
+            free(p);
+            return 0; /* an application's own alternate stack stays */
+        }
+        tls_altstack = p;
+    }
+    pthread_once(&segv_once, install_segv);
+    return 0;
+}
+
+void stack_overflow_handler_uninstall(void)
+{
+    if (!tls_altstack)
+        return;
+    stack_t ss = {.ss_sp = NULL, .ss_size = 0, .ss_flags = SS_DISABLE};
+    sigaltstack(&ss, NULL);
+    free(tls_altstack);
+    tls_altstack = NULL;
+}
+#endif

@@ -1,0 +1,408 @@
+/* Tasks: stackful coroutines with asyncio's life cycle — lazy FIFO start, await, sleep and yield
+ * as the suspension points, cancellation requests delivered once at the next suspension. A task
+ * that suspends hands the CPU straight to the next ready task of the current turn when there is
+ * one, so a switch costs one stack swap, not two. */
+#include "internal.h"
+
+#include <stdio.h>
+
+#define MAX_STACK ((size_t)1 << 30)
+
+static int task_cancel_op(tt_future *f, const char *msg);
+static void task_destroy(tt_future *f);
+const future_ops task_ops = {FK_TASK, "task", task_cancel_op, task_destroy};
+
+tt_task *task_current(void)
+{
+    tt_loop *loop = tls_loop;
+    return loop ? loop->current : NULL;
+}
+
+void task_wake(tt_task *t)
+{
+    t->state = TS_READY;
+    loop_push_ready(t->fut.loop, &t->ri);
+}
+
+static void unlink_task(tt_loop *loop, tt_task *t)
+{
+    if (t->all_prev)
+        t->all_prev->all_next = t->all_next;
+    else
+        loop->all_tasks = t->all_next;
+    if (t->all_next)
+        t->all_next->all_prev = t->all_prev;
+    loop->ntasks--;
+}
+
+static void settle(tt_task *t, intptr_t r)
+{
+    if (r == -ECANCELED || t->must_cancel)
+        future_complete_cancelled(&t->fut, t->req_msg);
+    else
+        future_complete(&t->fut, r);
+    t->state = TS_DONE;
+    unlink_task(t->fut.loop, t);
+}
+
+void task_free_dead(tt_loop *loop)
+{
+    tt_task *t = loop->dead;
+    loop->dead = NULL;
+    stack_put(loop->stacks, t->stack);
+    t->stack = NULL;
+    ctx_destroy(&t->ctx);
+    tt_unref(&t->fut); /* the loop's reference */
+}
+
+static void task_entry(void *arg);
+
+/* Gives a new task its stack, or settles it without one (cancelled before it started, or no
+ * memory for a stack). Returns whether t can be switched to. */
+static bool task_prepare(tt_loop *loop, tt_task *t)
+{
+    if (t->state != TS_NEW)
+        return true;
+    if (t->must_cancel) {
+        settle(t, -ECANCELED); /* asyncio: the body never runs */
+        tt_unref(&t->fut);
+        return false;
+    }
+    t->stack = stack_get(loop->stacks, t->stack_size);
+    if (!t->stack || ctx_make(&t->ctx, t->stack->lo, t->stack->size, task_entry, t) < 0) {
+        if (t->stack)
+            stack_put(loop->stacks, t->stack);
+        t->stack = NULL;
+        settle(t, -ENOMEM);
+        tt_unref(&t->fut);
+        return false;
+    }
+    t->state = TS_RUNNING;
+    return true;
+}
+
+bool task_switch_in(tt_loop *loop, tt_task *t)
+{
+    if (!task_prepare(loop, t))
+        return false;
+    t->state = TS_RUNNING;
+    if (TT_UNLIKELY(loop->debug))
+        t->resumed_at = clock_now();
+    return true;
+}
+
+/* The context to run after the current task stops: the next task of this turn if the ready
+ * queue starts with one, else the loop. Sets loop->current. */
+static tt_ctx *pick_next(tt_loop *loop)
+{
+    while (loop->batch_last && loop->ready.head && loop->ready.head->kind == RK_TASK) {
+        ready_item *it = loop->ready.head;
+        loop->ready.head = it->next;
+        if (!it->next)
+            loop->ready.tailp = &loop->ready.head;
+        if (it == loop->batch_last)
+            loop->batch_last = NULL;
+        tt_task *n = TT_CONTAINER_OF(it, tt_task, ri);
+        if (task_switch_in(loop, n)) {
+            loop->current = n;
+            return &n->ctx;
+        }
+    }
+    loop->current = NULL;
+    return &loop->ctx;
+}
+
+void task_suspend(tt_task *t)
+{
+    tt_loop *loop = t->fut.loop;
+    if (TT_UNLIKELY(loop->debug))
+        debug_task_step_ended(loop, t);
+    tt_ctx *next = pick_next(loop);
+    if (next != &t->ctx)
+        ctx_switch(&t->ctx, next);
+    loop->current = t;
+    if (loop->dead)
+        task_free_dead(loop);
+}
+
+static void task_entry(void *arg)
+{
+    tt_task *t = arg;
+    ctx_entered(&t->ctx);
+    tt_loop *loop = t->fut.loop;
+    if (loop->dead)
+        task_free_dead(loop);
+    intptr_t r = t->fn(t->arg);
+    if (TT_UNLIKELY(loop->debug))
+        debug_task_step_ended(loop, t);
+    settle(t, r);
+    loop->dead = t; /* the next context puts the stack back and drops the loop's reference */
+    ctx_exit_to(&t->ctx, pick_next(loop));
+}
+
+int task_take_cancel(tt_task *t)
+{
+    if (!t->must_cancel)
+        return 0;
+    t->must_cancel = 0;
+    return -ECANCELED;
+}
+
+void task_withdraw_cancel(tt_task *t) { t->must_cancel = 0; }
+
+/* ----------------------------------------------------------------- cancellation */
+
+static int task_cancel_op(tt_future *f, const char *msg)
+{
+    tt_task *t = task_of(f);
+    if (t->cancel_requests++ == 0 && msg && !t->req_msg)
+        t->req_msg = strdup(msg);
+    switch (t->wait_kind) {
+    case WAIT_FUTURE: {
+        tt_future *w = t->waiting_on;
+        /* asyncio: if what we wait on accepts the cancel, its outcome decides ours (a task
+         * that swallows the cancellation hands its value back). */
+        if (w && w->state != FS_DONE) {
+            int rc = w->ops->cancel ? w->ops->cancel(w, msg) : (future_complete_cancelled(w, msg), 1);
+            if (rc == 1)
+                return 1;
+        }
+        break;
+    }
+    case WAIT_SLEEP:
+        if (timer_armed(&t->sleep_timer)) {
+            timer_disarm(f->loop, &t->sleep_timer);
+            task_wake(t);
+        }
+        break;
+    case WAIT_IO:
+        if (!t->io.done && !t->io.cancel_sent) {
+            struct io_uring_sqe *sqe = loop_get_sqe(f->loop);
+            if (sqe) {
+                io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)t | 1u, 0);
+                io_uring_sqe_set_data64(sqe, 0);
+                f->loop->io_pending++;
+                t->io.cancel_sent = 1;
+            }
+        }
+        break;
+    default:
+        break;
+    }
+    t->must_cancel = 1;
+    return 1;
+}
+
+void task_cancel_all(tt_loop *loop, const char *msg)
+{
+    for (tt_task *t = loop->all_tasks; t; t = t->all_next)
+        if (t->fut.state != FS_DONE)
+            task_cancel_op(&t->fut, msg);
+}
+
+/* ------------------------------------------------------------------ public API */
+
+static void task_destroy(tt_future *f)
+{
+    tt_task *t = task_of(f);
+    free(t->name);
+    free(t->req_msg);
+    live_add(LIVE_TASKS, -1);
+}
+
+tt_future *tt_spawn_on(tt_loop *loop, const tt_task_opts *o, tt_fn fn, void *arg)
+{
+    if (!loop)
+        loop = tls_loop;
+    if (!loop || !loop_on_thread(loop)) {
+        errno = EPERM;
+        return NULL;
+    }
+    size_t ss = o ? o->stack_size : 0;
+    if (!fn || ss > MAX_STACK) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (ss && ss < 16384)
+        ss = 16384;
+    tt_task *t = future_alloc(loop, sizeof(tt_task), &task_ops);
+    if (!t) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    live_add(LIVE_TASKS, 1);
+    if (o && o->name && !(t->name = strdup(o->name))) {
+        tt_unref(&t->fut);
+        errno = ENOMEM;
+        return NULL;
+    }
+    t->fut.refs = 2; /* the caller's and the loop's, dropped when the task has ended */
+    t->fn = fn;
+    t->arg = arg;
+    t->stack_size = ss == loop->default_stack ? 0 : ss;
+    t->id = ++loop->next_task_id;
+    t->ri.kind = RK_TASK;
+    t->all_next = loop->all_tasks;
+    if (loop->all_tasks)
+        loop->all_tasks->all_prev = t;
+    loop->all_tasks = t;
+    loop->ntasks++;
+    loop_push_ready(loop, &t->ri);
+    return &t->fut;
+}
+
+tt_future *tt_spawn(tt_fn fn, void *arg) { return tt_spawn_on(NULL, NULL, fn, arg); }
+
+intptr_t tt_await(tt_future *f)
+{
+    tt_task *t = task_current();
+    if (!f)
+        return -EINVAL;
+    if (!t) {
+        tt_unref(f);
+        return -EPERM;
+    }
+    if (f->loop != t->fut.loop || f == &t->fut) {
+        tt_unref(f);
+        return -EINVAL;
+    }
+    if (f->state != FS_DONE) {
+        t->wait_kind = WAIT_FUTURE;
+        t->waiting_on = f;
+        t->state = TS_WAITING;
+        t->ri.next = NULL;
+        *f->cb_tailp = &t->ri;
+        f->cb_tailp = &t->ri.next;
+        if (t->must_cancel) {
+            /* A request made while running is delivered by cancelling what we now wait on. */
+            int rc = f->ops->cancel ? f->ops->cancel(f, t->req_msg)
+                                    : (future_complete_cancelled(f, t->req_msg), 1);
+            if (rc == 1)
+                t->must_cancel = 0;
+        }
+        task_suspend(t);
+        t->wait_kind = WAIT_NONE;
+        t->waiting_on = NULL;
+        if (t->must_cancel) {
+            t->must_cancel = 0;
+            tt_unref(f);
+            return -ECANCELED;
+        }
+    }
+    intptr_t r = f->result;
+    f->retrieved = 1;
+    tt_unref(f);
+    return r;
+}
+
+int tt_yield(void)
+{
+    tt_task *t = task_current();
+    if (!t)
+        return -EPERM;
+    task_wake(t);
+    task_suspend(t);
+    return task_take_cancel(t);
+}
+
+static void sleep_fire(tt_timer *tm)
+{
+    task_wake(TT_CONTAINER_OF(tm, tt_task, sleep_timer));
+}
+
+int tt_sleep(int64_t ns)
+{
+    tt_task *t = task_current();
+    if (!t)
+        return -EPERM;
+    if (ns <= 0 || t->must_cancel)
+        return tt_yield();
+    t->sleep_timer.fire = sleep_fire;
+    int rc = timer_arm(t->fut.loop, &t->sleep_timer, clock_now() + ns);
+    if (rc < 0)
+        return rc;
+    t->wait_kind = WAIT_SLEEP;
+    t->state = TS_WAITING;
+    task_suspend(t);
+    t->wait_kind = WAIT_NONE;
+    return task_take_cancel(t);
+}
+
+tt_future *tt_current_task(void)
+{
+    tt_task *t = task_current();
+    return t ? &t->fut : NULL;
+}
+
+int tt_cancelling(const tt_future *task)
+{
+    if (!future_is_task(task))
+        return -EINVAL;
+    return ((const tt_task *)task)->cancel_requests;
+}
+
+int tt_uncancel(tt_future *task)
+{
+    if (!future_is_task(task))
+        return -EINVAL;
+    tt_task *t = task_of(task);
+    if (t->cancel_requests > 0 && --t->cancel_requests == 0) {
+        free(t->req_msg);
+        t->req_msg = NULL;
+    }
+    return t->cancel_requests;
+}
+
+const char *tt_task_name(const tt_future *task)
+{
+    if (!future_is_task(task))
+        return NULL;
+    tt_task *t = (tt_task *)task;
+    if (!t->name) {
+        char buf[32];
+        snprintf(buf, sizeof buf, "task-%llu", (unsigned long long)t->id);
+        t->name = strdup(buf);
+        if (!t->name)
+            return "task";
+    }
+    return t->name;
+}
+
+void task_describe_wait(const tt_task *t, char *buf, size_t n)
+{
+    switch (t->state) {
+    case TS_NEW:
+        snprintf(buf, n, "not started");
+        return;
+    case TS_READY:
+        snprintf(buf, n, "ready");
+        return;
+    case TS_RUNNING:
+        snprintf(buf, n, "running");
+        return;
+    case TS_DONE:
+        snprintf(buf, n, "done");
+        return;
+    default:
+        break;
+    }
+    switch (t->wait_kind) {
+    case WAIT_FUTURE: {
+        const tt_future *w = t->waiting_on;
+        if (future_is_task(w))
+            snprintf(buf, n, "awaiting task '%s'", tt_task_name(w));
+        else
+            snprintf(buf, n, "awaiting %s %p", w ? w->ops->what : "?", (const void *)w);
+        return;
+    }
+    case WAIT_SLEEP:
+        snprintf(buf, n, "sleeping, %.3f ms left",
+                 (double)(t->sleep_timer.deadline - clock_now()) / 1e6);
+        return;
+    case WAIT_IO:
+        snprintf(buf, n, "io on the ring%s", t->io.cancel_sent ? " (cancelling)" : "");
+        return;
+    default:
+        snprintf(buf, n, "waiting");
+    }
+}

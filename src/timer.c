@@ -1,0 +1,266 @@
+/* Timers: a binary min-heap in user space ordered by (deadline, arming order), and call_later
+ * handles found by id. The ring only ever waits for the nearest deadline. */
+#include "internal.h"
+
+#include <time.h>
+
+int64_t clock_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t tt_now(void) { return clock_now(); }
+
+static inline bool before(const tt_timer *a, const tt_timer *b)
+{
+    return a->deadline < b->deadline || (a->deadline == b->deadline && a->seq < b->seq);
+}
+
+static void heap_set(tt_loop *loop, size_t i, tt_timer *t)
+{
+    loop->heap[i] = t;
+    t->index = (uint32_t)i + 1;
+}
+
+static void sift_up(tt_loop *loop, size_t i)
+{
+    tt_timer *t = loop->heap[i];
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (!before(t, loop->heap[parent]))
+            break;
+        heap_set(loop, i, loop->heap[parent]);
+        i = parent;
+    }
+    heap_set(loop, i, t);
+}
+
+static void sift_down(tt_loop *loop, size_t i)
+{
+    tt_timer *t = loop->heap[i];
+    size_t n = loop->heap_len;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n)
+            break;
+        if (c + 1 < n && before(loop->heap[c + 1], loop->heap[c]))
+            c++;
+        if (!before(loop->heap[c], t))
+            break;
+        heap_set(loop, i, loop->heap[c]);
+        i = c;
+    }
+    heap_set(loop, i, t);
+}
+
+int timer_arm(tt_loop *loop, tt_timer *t, int64_t deadline)
+{
+    if (t->index)
+        timer_disarm(loop, t);
+    if (loop->heap_len == loop->heap_cap) {
+        size_t cap = loop->heap_cap ? loop->heap_cap * 2 : 64;
+        tt_timer **h = realloc(loop->heap, cap * sizeof *h);
+        if (!h)
+            return -ENOMEM;
+        loop->heap = h;
+        loop->heap_cap = cap;
+    }
+    t->deadline = deadline;
+    t->seq = ++loop->timer_seq;
+    loop->heap[loop->heap_len] = t;
+    sift_up(loop, loop->heap_len++);
+    return 0;
+}
+
+void timer_disarm(tt_loop *loop, tt_timer *t)
+{
+    if (!t->index)
+        return;
+    size_t i = t->index - 1;
+    t->index = 0;
+    tt_timer *last = loop->heap[--loop->heap_len];
+    if (i == loop->heap_len)
+        return;
+    heap_set(loop, i, last);
+    if (i > 0 && before(last, loop->heap[(i - 1) / 2]))
+        sift_up(loop, i);
+    else
+        sift_down(loop, i);
+}
+
+int64_t timer_next_deadline(tt_loop *loop)
+{
+    return loop->heap_len ? loop->heap[0]->deadline : TT_FOREVER;
+}
+
+int timer_fire_expired(tt_loop *loop, int64_t now)
+{
+    int fired = 0;
+    while (loop->heap_len && loop->heap[0]->deadline <= now) {
+        tt_timer *t = loop->heap[0];
+        timer_disarm(loop, t);
+        t->fire(t);
+        fired++;
+    }
+    return fired;
+}
+
+void timer_heap_free(tt_loop *loop)
+{
+    free(loop->heap);
+    loop->heap = NULL;
+    loop->heap_len = loop->heap_cap = 0;
+    for (size_t i = 0; i < loop->later_cap; i++)
+        for (struct later_timer *lt = loop->later[i], *next; lt; lt = next) {
+            next = *(struct later_timer **)lt;
+            free(lt);
+        }
+    free(loop->later);
+    loop->later = NULL;
+    loop->later_cap = loop->later_len = 0;
+}
+
+/* ------------------------------------------------------------------- call_later */
+
+enum { LT_ARMED, LT_QUEUED, LT_CANCELLED };
+
+struct later_timer {
+    struct later_timer *next; /* hash chain; first so timer_heap_free can walk it */
+    tt_timer timer;
+    cb_node node; /* pushed to the ready queue when due: firing allocates nothing */
+    uint64_t id;
+    void (*cb)(void *);
+    void *arg;
+    tt_loop *loop;
+    int state;
+};
+
+static size_t later_slot(tt_loop *loop, uint64_t id)
+{
+    return (size_t)(id * 0x9E3779B97F4A7C15ull >> 20) & (loop->later_cap - 1);
+}
+
+static int later_insert(tt_loop *loop, struct later_timer *lt)
+{
+    if (loop->later_len + 1 > loop->later_cap / 2) {
+        size_t cap = loop->later_cap ? loop->later_cap * 2 : 64;
+        struct later_timer **b = calloc(cap, sizeof *b);
+        if (!b)
+            return -ENOMEM;
+        struct later_timer **old = loop->later;
+        size_t oldcap = loop->later_cap;
+        loop->later = b;
+        loop->later_cap = cap;
+        for (size_t i = 0; i < oldcap; i++)
+            for (struct later_timer *x = old[i], *next; x; x = next) {
+                next = x->next;
+                size_t s = later_slot(loop, x->id);
+                x->next = b[s];
+                b[s] = x;
+            }
+        free(old);
+    }
+    size_t s = later_slot(loop, lt->id);
+    lt->next = loop->later[s];
+    loop->later[s] = lt;
+    loop->later_len++;
+    return 0;
+}
+
+static struct later_timer *later_take(tt_loop *loop, uint64_t id)
+{
+    if (!loop->later_cap)
+        return NULL;
+    for (struct later_timer **pp = &loop->later[later_slot(loop, id)]; *pp; pp = &(*pp)->next)
+        if ((*pp)->id == id) {
+            struct later_timer *lt = *pp;
+            *pp = lt->next;
+            loop->later_len--;
+            return lt;
+        }
+    return NULL;
+}
+
+static void later_run(void *arg)
+{
+    struct later_timer *lt = arg;
+    if (lt->state != LT_CANCELLED) {
+        later_take(lt->loop, lt->id);
+        lt->cb(lt->arg);
+    }
+    free(lt);
+}
+
+static void later_discard(cb_node *n)
+{
+    struct later_timer *lt = n->arg;
+    if (lt->state != LT_CANCELLED)
+        later_take(lt->loop, lt->id);
+    free(lt);
+}
+
+static void later_fire(tt_timer *t)
+{
+    struct later_timer *lt = TT_CONTAINER_OF(t, struct later_timer, timer);
+    lt->state = LT_QUEUED;
+    loop_push_ready(lt->loop, &lt->node.ri);
+}
+
+uint64_t tt_call_later(tt_loop *loop, int64_t delay, void (*cb)(void *), void *arg)
+{
+    if (!loop || !cb) {
+        errno = EINVAL;
+        return 0;
+    }
+    if (!loop_on_thread(loop)) {
+        errno = EPERM;
+        return 0;
+    }
+    struct later_timer *lt = calloc(1, sizeof *lt);
+    if (!lt) {
+        errno = ENOMEM;
+        return 0;
+    }
+    lt->id = ++loop->later_next_id;
+    lt->cb = cb;
+    lt->arg = arg;
+    lt->loop = loop;
+    lt->timer.fire = later_fire;
+    lt->node.ri.kind = RK_CALLBACK;
+    lt->node.type = CB_CALL | CB_EMBEDDED;
+    lt->node.fn.call = later_run;
+    lt->node.arg = lt;
+    lt->node.aux = (uintptr_t)later_discard;
+    if (later_insert(loop, lt) < 0) {
+        free(lt);
+        errno = ENOMEM;
+        return 0;
+    }
+    if (timer_arm(loop, &lt->timer, clock_now() + (delay > 0 ? delay : 0)) < 0) {
+        later_take(loop, lt->id);
+        free(lt);
+        errno = ENOMEM;
+        return 0;
+    }
+    return lt->id;
+}
+
+int tt_call_cancel(tt_loop *loop, uint64_t timer_id)
+{
+    if (!loop)
+        return -EINVAL;
+    if (!loop_on_thread(loop))
+        return -EPERM;
+    struct later_timer *lt = later_take(loop, timer_id);
+    if (!lt)
+        return 0;
+    if (lt->state == LT_ARMED) {
+        timer_disarm(loop, &lt->timer);
+        free(lt);
+    } else {
+        lt->state = LT_CANCELLED; /* already on the ready queue: later_run frees it */
+    }
+    return 1;
+}
