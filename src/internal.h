@@ -310,6 +310,7 @@ struct tt_loop {
     int io_pending;             /* IO and cancel requests whose completion has not been reaped */
     int64_t stop_deadline;
     bool in_run;
+    tt_future *run_target;      /* tt_loop_run_until's future: the loop must come back */
 };
 
 /* The loop of this thread (NULL if none). */

@@ -381,8 +381,10 @@ intptr_t tt_loop_run_until(tt_loop *loop, tt_future *f)
         return -EINVAL;
     }
     loop->in_run = true;
+    loop->run_target = f;
     while (f->state != FS_DONE)
         loop_iterate(loop, TT_FOREVER);
+    loop->run_target = NULL;
     loop->in_run = false;
     intptr_t r = tt_result(f);
     tt_unref(f);
