@@ -3,32 +3,19 @@
  * per-loop freelists that make creating one cost no malloc on the hot path. */
 #include "internal.h"
 
-static const uint16_t class_size[SIZE_CLASSES] = {64, 128, 192, 256, 384, 512};
-#define NO_CLASS 255
-#define FREELIST_CAP 65536 /* beyond this, memory goes back to malloc */
-
 static _Thread_local uintptr_t tls_cb_aux;
 
 static const future_ops plain_ops = {FK_PLAIN, "future", NULL, NULL};
 
 void *future_alloc(tt_loop *loop, size_t size, const future_ops *ops)
 {
-    uint8_t c = 0;
-    while (c < SIZE_CLASSES && class_size[c] < size)
-        c++;
-    tt_future *f;
-    if (c < SIZE_CLASSES && loop->fl[c].head) {
-        f = loop->fl[c].head;
-        loop->fl[c].head = *(void **)f;
-        loop->fl[c].count--;
-    } else {
-        f = malloc(c < SIZE_CLASSES ? class_size[c] : size);
-        if (!f)
-            return NULL;
-    }
+    unsigned c = slab_class(size);
+    tt_future *f = c < SIZE_CLASSES ? slab_get(loop, c) : malloc(size);
+    if (!f)
+        return NULL;
     memset(f, 0, size);
     f->refs = 1;
-    f->size_class = c < SIZE_CLASSES ? c : NO_CLASS;
+    f->size_class = (uint8_t)c;
     f->loop = loop;
     f->ops = ops;
     f->cb_tailp = &f->cb_head;
@@ -47,19 +34,12 @@ static void future_free(tt_future *f)
     free(f->cancel_msg);
     live_add(LIVE_FUTURES, -1);
     loop->live_futures--;
-    if (TT_UNLIKELY(loop->closed)) {
+    if (f->size_class < SIZE_CLASSES)
+        slab_put(loop, f->size_class, f);
+    else
         free(f);
+    if (TT_UNLIKELY(loop->closed))
         loop_release_shell(loop);
-        return;
-    }
-    uint8_t c = f->size_class;
-    if (c != NO_CLASS && loop->fl[c].count < FREELIST_CAP) {
-        *(void **)f = loop->fl[c].head;
-        loop->fl[c].head = f;
-        loop->fl[c].count++;
-    } else {
-        free(f);
-    }
 }
 
 int future_check(const tt_future *f)

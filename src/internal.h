@@ -255,12 +255,13 @@ void pool_attach_default(tt_pool *pool);        /* a loop took pool as its defau
 /* The loop spins on its inbox briefly only while jobs are in flight. */
 
 /* ------------------------------------------------------------------------ the loop */
-typedef struct freelist {
-    void *head;
-    size_t count;
-} freelist;
-
 enum { SIZE_CLASSES = 6 }; /* 64, 128, 192, 256, 384, 512 bytes */
+/* Loop-owned objects (futures, tasks, jobs, callback nodes) come from per-class freelists fed
+ * by 64 KiB slabs; the memory goes back only with the loop (its shell, see tt_loop_free). */
+void *slab_get(tt_loop *loop, unsigned cls); /* NULL on ENOMEM */
+void slab_put(tt_loop *loop, unsigned cls, void *p);
+unsigned slab_class(size_t size);            /* SIZE_CLASSES if too big for a slab */
+void slab_free_all(tt_loop *loop);
 
 struct tt_loop {
     struct io_uring ring;
@@ -286,8 +287,8 @@ struct tt_loop {
     bool event_armed;
     int embed_fd;               /* tt_loop_fd, lazily */
     /* allocators */
-    freelist fl[SIZE_CLASSES];
-    freelist cb_free;
+    void *free_objs[SIZE_CLASSES];
+    struct slab *slabs;
     stack_pool *stacks;
     size_t default_stack;
     /* tasks */

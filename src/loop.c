@@ -12,35 +12,74 @@ _Thread_local tt_loop *tls_loop;
 
 enum { TAG_IO = 1, TAG_EVENT = 2, TAG_MASK = 3 };
 #define SPIN_NS 50000 /* ~ one cross-CPU wake-up on the reference VM, and never more */
-#define CB_FREELIST_CAP 65536
 
 /* ------------------------------------------------------------------ ready queue */
 
 void loop_push_ready(tt_loop *loop, ready_item *it) { ready_list_push(&loop->ready, it); }
 
+struct slab {
+    struct slab *next;
+    size_t pad; /* keeps objects 16-byte aligned */
+    char mem[];
+};
+
+#define SLAB_BYTES (64 * 1024)
+static const uint16_t class_size[SIZE_CLASSES] = {64, 128, 192, 256, 384, 512};
+
+unsigned slab_class(size_t size)
+{
+    unsigned c = 0;
+    while (c < SIZE_CLASSES && class_size[c] < size)
+        c++;
+    return c;
+}
+
+void *slab_get(tt_loop *loop, unsigned cls)
+{
+    void *p = loop->free_objs[cls];
+    if (TT_UNLIKELY(!p)) {
+        struct slab *s = malloc(SLAB_BYTES);
+        if (!s)
+            return NULL;
+        s->next = loop->slabs;
+        loop->slabs = s;
+        size_t sz = class_size[cls], n = (SLAB_BYTES - sizeof *s) / sz;
+        /* Thread the new objects in address order so consecutive allocations are adjacent. */
+        for (size_t i = n; i-- > 0;) {
+            void *o = s->mem + i * sz;
+            *(void **)o = p;
+            p = o;
+        }
+    }
+    loop->free_objs[cls] = *(void **)p;
+    return p;
+}
+
+void slab_put(tt_loop *loop, unsigned cls, void *p)
+{
+    *(void **)p = loop->free_objs[cls];
+    loop->free_objs[cls] = p;
+}
+
+void slab_free_all(tt_loop *loop)
+{
+    for (struct slab *s = loop->slabs, *next; s; s = next) {
+        next = s->next;
+        free(s);
+    }
+    loop->slabs = NULL;
+    memset(loop->free_objs, 0, sizeof loop->free_objs);
+}
+
 cb_node *cb_node_get(tt_loop *loop)
 {
-    cb_node *n = loop->cb_free.head;
-    if (TT_LIKELY(n)) {
-        loop->cb_free.head = *(void **)n;
-        loop->cb_free.count--;
-    } else if (!(n = malloc(sizeof *n))) {
-        return NULL;
-    }
-    n->ri.kind = RK_CALLBACK;
+    cb_node *n = slab_get(loop, 0);
+    if (TT_LIKELY(n))
+        n->ri.kind = RK_CALLBACK;
     return n;
 }
 
-void cb_node_put(tt_loop *loop, cb_node *n)
-{
-    if (loop->closed || loop->cb_free.count >= CB_FREELIST_CAP) {
-        free(n);
-        return;
-    }
-    *(void **)n = loop->cb_free.head;
-    loop->cb_free.head = n;
-    loop->cb_free.count++;
-}
+void cb_node_put(tt_loop *loop, cb_node *n) { slab_put(loop, 0, n); }
 
 /* -------------------------------------------------------------------------- ring */
 
@@ -280,24 +319,6 @@ tt_loop *tt_loop_new(const tt_loop_opts *opts)
     return loop;
 }
 
-static void free_caches(tt_loop *loop)
-{
-    for (int c = 0; c < SIZE_CLASSES; c++) {
-        for (void *p = loop->fl[c].head, *next; p; p = next) {
-            next = *(void **)p;
-            free(p);
-        }
-        loop->fl[c].head = NULL;
-        loop->fl[c].count = 0;
-    }
-    for (void *p = loop->cb_free.head, *next; p; p = next) {
-        next = *(void **)p;
-        free(p);
-    }
-    loop->cb_free.head = NULL;
-    loop->cb_free.count = 0;
-}
-
 /* Callbacks still queued when the loop goes away never run, but what they hold is released. */
 static void discard_ready(tt_loop *loop)
 {
@@ -314,7 +335,7 @@ static void discard_ready(tt_loop *loop)
         }
         if (n->type & CB_DONE)
             tt_unref(n->fut);
-        free(n);
+        cb_node_put(loop, n);
     }
     ready_list_init(&loop->ready);
 }
@@ -343,7 +364,6 @@ int tt_loop_free(tt_loop *loop)
     loop->closed = true;
     tls_loop = NULL;
     timer_heap_free(loop);
-    free_caches(loop);
     stack_pool_free(loop->stacks);
     loop->stacks = NULL;
     stack_overflow_handler_uninstall();
@@ -353,15 +373,18 @@ int tt_loop_free(tt_loop *loop)
         close(loop->embed_fd);
     ctx_destroy(&loop->ctx);
     live_add(LIVE_LOOPS, -1);
-    if (loop->live_futures == 0)
-        free(loop);
+    loop_release_shell(loop);
     return 0;
 }
 
+/* A closed loop stays as a shell (its slabs hold the futures still referenced) until the last
+ * of them is released. */
 void loop_release_shell(tt_loop *loop)
 {
-    if (loop->closed && loop->live_futures == 0)
+    if (loop->closed && loop->live_futures == 0) {
+        slab_free_all(loop);
         free(loop);
+    }
 }
 
 /* ------------------------------------------------------------------ running */
