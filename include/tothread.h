@@ -111,7 +111,9 @@ int tt_run(tt_fn main, void *arg, intptr_t *result);
  * returns NULL with errno set and prints one line naming the cause to stderr. */
 tt_loop *tt_loop_new(const tt_loop_opts *opts);
 /* Frees the loop: -EBUSY (nothing freed) while tasks are alive, -EPERM from a foreign thread.
- * Jobs still running in a pool are let finish; their results go to their discard callbacks. */
+ * Its queued jobs are cancelled; jobs of this loop still running in a pool are waited for (no
+ * thread is killed) and their unread results go to their discard callbacks, on this thread.
+ * Callbacks already scheduled run one last time; no task can be spawned from them. */
 int tt_loop_free(tt_loop *loop);
 /* run_until_complete: runs the loop until f is done; consumes f; returns its outcome.
  * -EPERM from a task or a foreign thread, -EINVAL for NULL or a future of another loop. */
@@ -282,8 +284,10 @@ tt_as_completed *tt_as_completed_new(tt_future *const *fs, size_t n, int64_t tim
 tt_future *tt_as_completed_next(tt_as_completed *it, intptr_t *err);
 void tt_as_completed_free(tt_as_completed *it);
 
-/* Inside a task: awaits f for at most timeout (<= 0: polls); consumes f. On timeout cancels f,
- * waits until it has ended, returns -ETIMEDOUT if it ended cancelled, else its own outcome. */
+/* Inside a task: awaits f for at most timeout (0: polls; TT_FOREVER: no limit); consumes f. On
+ * timeout cancels f, waits until it has ended, returns -ETIMEDOUT if it ended cancelled, else
+ * its own outcome. A cancelled caller cancels f too (once: a second cancel is not forwarded to a
+ * stubborn f); if f had already finished, its result is returned so nothing it owns is lost. */
 intptr_t tt_wait_for(tt_future *f, int64_t timeout);
 /* A new future that mirrors f; cancelling it leaves f running; f cancelled -> it is cancelled.
  * Borrows f. NULL + errno. */
@@ -300,9 +304,10 @@ tt_future *tt_group_spawn(tt_group *g, tt_fn fn, void *arg);
 /* Cancels every child without it being a failure. 0, -EINVAL, -EPERM. */
 int tt_group_cancel(tt_group *g);
 /* Waits for every child: 0, the first failure, or -ECANCELED (the owner was cancelled from
- * outside and no child failed). Takes back the owner's cancellation that the group caused. */
+ * outside and no child failed). Always takes back the owner's cancellation that the group caused
+ * (3.12's fix). -EPERM for a second join or from a task other than the owner. */
 int tt_group_join(tt_group *g);
-/* The failed children in completion order (borrowed): fills up to max, returns the count. */
+/* The failed children in completion order (borrowed): fills up to max, returns the total. */
 size_t tt_group_errors(tt_group *g, tt_future **failed, size_t max);
 /* Frees the group (cancels and detaches children still running if join was never called). */
 void tt_group_free(tt_group *g);
@@ -316,7 +321,8 @@ int tt_timeout_enter_at(tt_timeout *t, int64_t deadline);
 int tt_timeout_reschedule(tt_timeout *t, int64_t delay); /* -EPERM after exit or expiry */
 int64_t tt_timeout_when(const tt_timeout *t);           /* the deadline, or TT_FOREVER */
 /* Closes the scope with the block's outcome rc: -ETIMEDOUT if this scope's deadline fired and
- * rc is -ECANCELED caused by it; otherwise rc. */
+ * rc is -ECANCELED caused by it; otherwise rc. Every enter needs its exit before the task ends:
+ * the scope's timer lives in the struct on the caller's stack. */
 intptr_t tt_timeout_exit(tt_timeout *t, intptr_t rc);
 int tt_timeout_expired(const tt_timeout *t);
 
@@ -340,7 +346,8 @@ intptr_t tt_poll(int fd, unsigned events); /* the ready events (POLLIN...) */
 /* =========================================================== sync between tasks */
 /* asyncio's Event, Lock, Semaphore and Queue, for tasks of one loop. Waiting calls suspend
  * the task and return 0 or -ECANCELED (-EPERM outside a task); waiters are served FIFO.
- * A cancelled get loses no item; a cancelled put adds none. Constructors: NULL + errno. */
+ * A cancelled get loses no item; a cancelled put adds none. Constructors: NULL + errno.
+ * Freeing a primitive wakes tasks still waiting on it with -EIDRM. */
 
 typedef struct tt_event tt_event;
 tt_event *tt_event_new(void);

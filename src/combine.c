@@ -16,15 +16,13 @@ static int gather_cancel(tt_future *f, const char *msg);
 static void gather_destroy(tt_future *f);
 static const future_ops gather_ops = {FK_GATHER, "gather", gather_cancel, gather_destroy};
 
-static void child_done(tt_future *child, void *arg)
+static void settle(gather *g, tt_future *child)
 {
-    gather *g = arg;
-    g->nfinished++;
     if (g->fut.state == FS_DONE) {
         child->retrieved = 1; /* gather does not report it, so nobody needs warning about it */
         return;
     }
-    if (!(g->flags & TT_RETURN_ERRORS) && child->result < 0) {
+    if (!(g->flags & TT_RETURN_ERRORS) && !g->cancel_requested && child->result < 0) {
         child->retrieved = 1;
         if (child->result == -ECANCELED)
             future_complete_cancelled(&g->fut, child->cancel_msg);
@@ -40,6 +38,17 @@ static void child_done(tt_future *child, void *arg)
         future_complete_cancelled(&g->fut, g->cancel_msg);
     else
         future_complete(&g->fut, 0);
+}
+
+/* The gather holds one reference on itself while any child has not reported, so a caller that
+ * drops it early (tt_gather returning the first failure) leaves no callback dangling. */
+static void child_done(tt_future *child, void *arg)
+{
+    gather *g = arg;
+    g->nfinished++;
+    settle(g, child);
+    if (g->nfinished == g->n)
+        tt_unref(&g->fut);
 }
 
 static int gather_cancel(tt_future *f, const char *msg)
@@ -112,6 +121,7 @@ tt_future *tt_gather_future(tt_future *const *fs, size_t n, unsigned flags)
         g->children[i] = tt_ref(fs[i]);
         g->n = i + 1;
     }
+    g->fut.refs++; /* dropped by the last child_done */
     return &g->fut;
 }
 

@@ -9,10 +9,6 @@ const char *tt_strerror(intptr_t code)
     static _Thread_local char buf[64];
     if (code >= 0)
         return "success";
-    if (code == -ECANCELED)
-        return "cancelled";
-    if (code == -ETIMEDOUT)
-        return "timed out";
     if (code >= -4095) {
         const char *d = strerrordesc_np((int)-code);
         if (d)

@@ -31,6 +31,12 @@ static void future_free(tt_future *f)
         debug_future_released(f);
     if (f->ops->destroy)
         f->ops->destroy(f);
+    /* Callbacks of a future that never completed never run. */
+    for (ready_item *it = f->cb_head, *next; it; it = next) {
+        next = it->next;
+        if (it->kind == RK_CALLBACK && !(((cb_node *)it)->type & CB_EMBEDDED))
+            cb_node_put(loop, (cb_node *)it);
+    }
     free(f->cancel_msg);
     live_add(LIVE_FUTURES, -1);
     loop->live_futures--;
@@ -58,6 +64,11 @@ int future_complete(tt_future *f, intptr_t result)
     f->state = FS_DONE;
     f->result = result;
     if (f->cb_head) {
+        /* Each scheduled callback keeps f alive until it has run (a registration alone does
+         * not, or a pending future with callbacks could never be freed). */
+        for (ready_item *it = f->cb_head; it; it = it->next)
+            if (it->kind == RK_CALLBACK)
+                f->refs++;
         /* Waiters and callbacks move to the ready queue as one splice, keeping their order. */
         tt_loop *loop = f->loop;
         *loop->ready.tailp = f->cb_head;
@@ -88,8 +99,8 @@ static int add_cb(tt_future *f, uint8_t type, void (*cb)(tt_future *, void *), v
     n->arg = arg;
     n->aux = aux;
     n->fut = f;
-    f->refs++; /* the registration keeps f alive until the callback has run */
     if (f->state == FS_DONE) {
+        f->refs++; /* scheduled: f stays alive until the callback has run */
         loop_push_ready(f->loop, &n->ri);
     } else {
         n->ri.next = NULL;
@@ -109,7 +120,6 @@ static int remove_cb(tt_future *f, uint8_t type, void (*cb)(tt_future *, void *)
         if (it->kind == RK_CALLBACK && n->type == type && n->fn.done == cb && n->arg == arg) {
             *pp = it->next;
             cb_node_put(f->loop, n);
-            f->refs--; /* the caller still holds its own reference */
             removed++;
         } else {
             pp = &it->next;

@@ -358,6 +358,10 @@ int tt_loop_free(tt_loop *loop)
         inbox_drain(loop);
     }
     inbox_drain(loop);
+    /* Callbacks already scheduled still run (a thread-safe handle waits on one); tasks cannot
+     * be spawned any more. */
+    for (int turns = 0; loop->ready.head && turns < 64; turns++)
+        run_turn(loop);
     pool_links_free(loop);
     pool_release_default(loop, TT_FOREVER);
     discard_ready(loop);
@@ -371,6 +375,7 @@ int tt_loop_free(tt_loop *loop)
     close(loop->event_fd);
     if (loop->embed_fd >= 0)
         close(loop->embed_fd);
+    loop->ctx.tsan_fiber = NULL; /* the thread's own fiber is not ours to destroy */
     ctx_destroy(&loop->ctx);
     live_add(LIVE_LOOPS, -1);
     loop_release_shell(loop);
@@ -392,10 +397,13 @@ void loop_release_shell(tt_loop *loop)
 intptr_t tt_loop_run_until(tt_loop *loop, tt_future *f)
 {
     if (!loop || !f) {
-        tt_unref(f);
+        if (loop && loop_on_thread(loop))
+            tt_unref(f);
         return -EINVAL;
     }
-    if (!loop_on_thread(loop) || loop->current || loop->in_run) {
+    if (!loop_on_thread(loop))
+        return -EPERM; /* a foreign thread must not touch reference counts */
+    if (loop->current || loop->in_run) {
         tt_unref(f);
         return -EPERM;
     }
@@ -421,6 +429,11 @@ int tt_loop_run_once(tt_loop *loop, int64_t timeout)
     if (!loop_on_thread(loop) || loop->current || loop->in_run)
         return -EPERM;
     loop->in_run = true;
+    if (loop->embed_fd >= 0) {
+        uint64_t v; /* consume the readiness the host saw */
+        (void)!read(loop->embed_fd, &v, sizeof v);
+        atomic_store(&loop->sleeping, 0);
+    }
     int ran = loop_iterate(loop, timeout);
     if (loop->embed_fd >= 0) {
         /* Between calls nobody runs this loop: producers must wake it through the eventfd,

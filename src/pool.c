@@ -27,6 +27,7 @@ struct job {
     tt_job_opts opts;
     int state;               /* pool lock once handed over */
     atomic_int stop;         /* tt_job_cancelled() */
+    uint8_t batched;         /* loop thread only: still in the loop's batch */
     uint8_t cancel_requested;
 };
 
@@ -306,7 +307,12 @@ tt_pool *tt_pool_new(const tt_pool_opts *o)
         errno = ENOMEM;
         return NULL;
     }
-    if (pthread_mutex_init(&p->mu, NULL) != 0 || pthread_cond_init(&p->idle_cv, NULL) != 0) {
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* deadlines come from timespec_after */
+    int bad = pthread_mutex_init(&p->mu, NULL) != 0 || pthread_cond_init(&p->idle_cv, &ca) != 0;
+    pthread_condattr_destroy(&ca);
+    if (bad) {
         free(p);
         errno = ENOMEM;
         return NULL;
@@ -489,10 +495,9 @@ void pool_flush(tt_loop *loop)
         pthread_mutex_lock(&p->mu);
         while (j && j->pool == p) {
             job *next = j->submit_next;
-            if (j->state == J_BATCHED) {
-                queue_push(p, j);
-                n++;
-            }
+            j->batched = 0;
+            queue_push(p, j);
+            n++;
             j = next;
         }
         publish_queued(p);
@@ -685,6 +690,7 @@ static tt_future *submit(tt_pool *pool, const tt_job_opts *o, tt_fn fn, void *ar
     if (o)
         j->opts = *o;
     j->state = J_BATCHED;
+    j->batched = 1;
     j->submit_next = NULL;
     *loop->submit_tailp = j;
     loop->submit_tailp = &j->submit_next;
@@ -717,7 +723,7 @@ static int job_cancel_op(tt_future *f, const char *msg)
 {
     job *j = (job *)f;
     tt_loop *loop = f->loop;
-    if (j->state == J_BATCHED)
+    if (j->batched)
         pool_flush(loop);
     tt_pool *p = j->pool;
     pthread_mutex_lock(&p->mu);

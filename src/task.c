@@ -229,7 +229,7 @@ tt_future *tt_spawn_on(tt_loop *loop, const tt_task_opts *o, tt_fn fn, void *arg
 {
     if (!loop)
         loop = tls_loop;
-    if (!loop || !loop_on_thread(loop)) {
+    if (!loop || !loop_on_thread(loop) || loop->closing) {
         errno = EPERM;
         return NULL;
     }

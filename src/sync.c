@@ -1,0 +1,531 @@
+/* Event, Lock, Semaphore and Queue between the tasks of one loop, as asyncio 3.11 builds them:
+ * a waiter is a plain future in a FIFO list, awaited by its task, so cancellation needs no
+ * special path: a cancelled waiter simply gives back what it was handed. */
+#include "internal.h"
+
+#include <limits.h>
+
+/* A waiting task's entry, on its own stack for as long as it waits. The task holds one
+ * reference on fut; whoever completes fut leaves the entry where it is (Event, Lock,
+ * Semaphore) or unlinks it (Queue), and the task unlinks it itself if still linked. */
+typedef struct waiter {
+    struct waiter *prev, *next;
+    tt_future *fut;
+    bool linked;
+} waiter;
+
+/* A FIFO of waiters; nwait counts them so loop checks stay O(1). */
+typedef struct wlist {
+    waiter *head, *tail;
+} wlist;
+
+typedef struct sync_base {
+    tt_loop *loop; /* the loop of the waiters, meaningful only while nwait > 0 */
+    size_t nwait;
+} sync_base;
+
+static void wl_push(sync_base *b, wlist *l, waiter *w)
+{
+    w->next = NULL;
+    w->prev = l->tail;
+    if (l->tail)
+        l->tail->next = w;
+    else
+        l->head = w;
+    l->tail = w;
+    w->linked = true;
+    if (b->nwait++ == 0)
+        b->loop = w->fut->loop;
+}
+
+static void wl_unlink(sync_base *b, wlist *l, waiter *w)
+{
+    if (!w->linked)
+        return;
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        l->head = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    else
+        l->tail = w->prev;
+    w->prev = w->next = NULL;
+    w->linked = false;
+    b->nwait--;
+}
+
+/* Non-waiting calls may come from a callback on the loop thread; with waiters present they
+ * must come from the waiters' loop. */
+static int check_thread(const sync_base *b)
+{
+    return b->nwait && tls_loop != b->loop ? -EPERM : 0;
+}
+
+/* Waiting calls: from a task, of the same loop as the waiters already present. */
+static int check_task(const sync_base *b, tt_task **me)
+{
+    *me = task_current();
+    if (!*me)
+        return -EPERM;
+    return b->nwait && b->loop != (*me)->fut.loop ? -EPERM : 0;
+}
+
+/* Parks the current task in l until its waiter is completed. Returns the await's outcome
+ * (0, -ECANCELED, -EIDRM when the object was freed under it) and, through w, the future so
+ * the caller can tell "handed over" from "cancelled". The caller unlinks and releases. */
+static intptr_t park(sync_base *b, wlist *l, waiter *w, tt_task *me)
+{
+    w->fut = tt_future_new(me->fut.loop);
+    if (!w->fut)
+        return -ENOMEM;
+    wl_push(b, l, w);
+    return tt_await(tt_ref(w->fut));
+}
+
+/* Completes every waiter of l with -EIDRM (as System V semaphores report a removed set), so
+ * tasks still parked on a freed object wake up without touching it again. */
+static void detach_all(sync_base *b, wlist *l)
+{
+    while (l->head) {
+        waiter *w = l->head;
+        wl_unlink(b, l, w);
+        if (w->fut->state == FS_PENDING)
+            future_complete(w->fut, -EIDRM);
+    }
+}
+
+/* ---------------------------------------------------------------------------- Event */
+
+struct tt_event {
+    sync_base b;
+    wlist waiters;
+    bool value;
+};
+
+tt_event *tt_event_new(void)
+{
+    tt_event *e = calloc(1, sizeof *e);
+    if (!e)
+        errno = ENOMEM;
+    return e;
+}
+
+int tt_event_set(tt_event *e)
+{
+    if (!e)
+        return -EINVAL;
+    int rc = check_thread(&e->b);
+    if (rc < 0)
+        return rc;
+    if (!e->value) {
+        e->value = true;
+        for (waiter *w = e->waiters.head; w; w = w->next)
+            if (w->fut->state == FS_PENDING)
+                future_complete(w->fut, 0);
+    }
+    return 0;
+}
+
+int tt_event_clear(tt_event *e)
+{
+    if (!e)
+        return -EINVAL;
+    int rc = check_thread(&e->b);
+    if (rc < 0)
+        return rc;
+    e->value = false;
+    return 0;
+}
+
+int tt_event_is_set(const tt_event *e)
+{
+    return e ? e->value : -EINVAL;
+}
+
+int tt_event_wait(tt_event *e)
+{
+    if (!e)
+        return -EINVAL;
+    tt_task *me;
+    int rc = check_task(&e->b, &me);
+    if (rc < 0)
+        return rc;
+    if (e->value)
+        return 0;
+    waiter w;
+    intptr_t r = park(&e->b, &e->waiters, &w, me);
+    if (r == -ENOMEM)
+        return -ENOMEM;
+    wl_unlink(&e->b, &e->waiters, &w);
+    tt_unref(w.fut);
+    return r < 0 ? (int)r : 0;
+}
+
+void tt_event_free(tt_event *e)
+{
+    if (!e)
+        return;
+    detach_all(&e->b, &e->waiters);
+    free(e);
+}
+
+/* ----------------------------------------------------------------------------- Lock */
+
+struct tt_lock {
+    sync_base b;
+    wlist waiters;
+    bool locked;
+};
+
+tt_lock *tt_lock_new(void)
+{
+    tt_lock *l = calloc(1, sizeof *l);
+    if (!l)
+        errno = ENOMEM;
+    return l;
+}
+
+static void lock_wake_first(tt_lock *l)
+{
+    /* asyncio wakes only the first: if it was cancelled, its task passes the turn on. */
+    waiter *w = l->waiters.head;
+    if (w && w->fut->state == FS_PENDING)
+        future_complete(w->fut, 0);
+}
+
+int tt_lock_acquire(tt_lock *l)
+{
+    if (!l)
+        return -EINVAL;
+    tt_task *me;
+    int rc = check_task(&l->b, &me);
+    if (rc < 0)
+        return rc;
+    if (!l->locked) {
+        /* No barging past a waiter that was handed the lock but has not run yet. */
+        bool all_cancelled = true;
+        for (waiter *w = l->waiters.head; w && all_cancelled; w = w->next)
+            all_cancelled = tt_cancelled(w->fut);
+        if (all_cancelled) {
+            l->locked = true;
+            return 0;
+        }
+    }
+    waiter w;
+    intptr_t r = park(&l->b, &l->waiters, &w, me);
+    if (r == -ENOMEM)
+        return -ENOMEM;
+    bool detached = !w.linked;
+    wl_unlink(&l->b, &l->waiters, &w);
+    tt_unref(w.fut);
+    if (r < 0) {
+        if (!detached && !l->locked)
+            lock_wake_first(l); /* the lock may have been handed to us: pass it on */
+        return (int)r;
+    }
+    l->locked = true;
+    return 0;
+}
+
+int tt_lock_release(tt_lock *l)
+{
+    if (!l)
+        return -EINVAL;
+    int rc = check_thread(&l->b);
+    if (rc < 0)
+        return rc;
+    if (!l->locked)
+        return -EPERM;
+    l->locked = false;
+    lock_wake_first(l);
+    return 0;
+}
+
+int tt_lock_locked(const tt_lock *l)
+{
+    return l ? l->locked : -EINVAL;
+}
+
+void tt_lock_free(tt_lock *l)
+{
+    if (!l)
+        return;
+    detach_all(&l->b, &l->waiters);
+    free(l);
+}
+
+/* ------------------------------------------------------------------------ Semaphore */
+
+struct tt_semaphore {
+    sync_base b;
+    wlist waiters;
+    int value;
+};
+
+tt_semaphore *tt_semaphore_new(unsigned value)
+{
+    if (value > INT_MAX) {
+        errno = EINVAL;
+        return NULL;
+    }
+    tt_semaphore *s = calloc(1, sizeof *s);
+    if (!s) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    s->value = (int)value;
+    return s;
+}
+
+/* asyncio 3.11.x: locked while the count is 0 or anyone not cancelled is queued. */
+static bool sem_locked(const tt_semaphore *s)
+{
+    if (s->value == 0)
+        return true;
+    for (waiter *w = s->waiters.head; w; w = w->next)
+        if (!tt_cancelled(w->fut))
+            return true;
+    return false;
+}
+
+/* Hands one unit to the first waiter still pending; the count drops at hand-over, so a
+ * newcomer cannot take it first. */
+static void sem_wake_next(tt_semaphore *s)
+{
+    for (waiter *w = s->waiters.head; w; w = w->next) {
+        if (w->fut->state == FS_PENDING) {
+            s->value--;
+            future_complete(w->fut, 0);
+            return;
+        }
+    }
+}
+
+int tt_semaphore_acquire(tt_semaphore *s)
+{
+    if (!s)
+        return -EINVAL;
+    tt_task *me;
+    int rc = check_task(&s->b, &me);
+    if (rc < 0)
+        return rc;
+    if (!sem_locked(s)) {
+        s->value--;
+        return 0;
+    }
+    waiter w;
+    intptr_t r = park(&s->b, &s->waiters, &w, me);
+    if (r == -ENOMEM)
+        return -ENOMEM;
+    bool detached = !w.linked;
+    wl_unlink(&s->b, &s->waiters, &w);
+    bool handed = w.fut->state == FS_DONE && w.fut->result == 0;
+    tt_unref(w.fut);
+    if (r < 0) {
+        if (!detached && handed) {
+            /* Handed a unit at the moment we were cancelled: give it to the next. */
+            s->value++;
+            sem_wake_next(s);
+        }
+        return (int)r;
+    }
+    if (s->value > 0)
+        sem_wake_next(s);
+    return 0;
+}
+
+int tt_semaphore_release(tt_semaphore *s)
+{
+    if (!s)
+        return -EINVAL;
+    int rc = check_thread(&s->b);
+    if (rc < 0)
+        return rc;
+    if (s->value == INT_MAX)
+        return -EOVERFLOW;
+    s->value++;
+    sem_wake_next(s);
+    return 0;
+}
+
+int tt_semaphore_value(const tt_semaphore *s)
+{
+    return s ? s->value : -EINVAL;
+}
+
+void tt_semaphore_free(tt_semaphore *s)
+{
+    if (!s)
+        return;
+    detach_all(&s->b, &s->waiters);
+    free(s);
+}
+
+/* ---------------------------------------------------------------------------- Queue */
+
+struct tt_queue {
+    sync_base b;
+    wlist getters, putters;
+    size_t maxsize;          /* 0: unbounded */
+    void **ring;
+    size_t cap, head, count; /* cap is a power of two */
+};
+
+tt_queue *tt_queue_new(size_t maxsize)
+{
+    tt_queue *q = calloc(1, sizeof *q);
+    if (!q) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    q->maxsize = maxsize;
+    return q;
+}
+
+static bool q_full(const tt_queue *q)
+{
+    return q->maxsize && q->count >= q->maxsize;
+}
+
+static int q_grow(tt_queue *q)
+{
+    size_t cap = q->cap ? 2 * q->cap : 16;
+    if (cap < q->cap || cap > SIZE_MAX / sizeof(void *))
+        return -ENOMEM;
+    void **r = malloc(cap * sizeof *r);
+    if (!r)
+        return -ENOMEM;
+    for (size_t i = 0; i < q->count; i++)
+        r[i] = q->ring[(q->head + i) & (q->cap - 1)];
+    free(q->ring);
+    q->ring = r;
+    q->cap = cap;
+    q->head = 0;
+    return 0;
+}
+
+/* Wakes the first waiter of l that is still pending, taking it off the list (asyncio's
+ * _wakeup_next: cancelled entries met on the way are dropped too). */
+static void q_wake_next(tt_queue *q, wlist *l)
+{
+    while (l->head) {
+        waiter *w = l->head;
+        wl_unlink(&q->b, l, w);
+        if (w->fut->state == FS_PENDING) {
+            future_complete(w->fut, 0);
+            return;
+        }
+    }
+}
+
+static int q_put_now(tt_queue *q, void *item)
+{
+    if (q_full(q))
+        return -EAGAIN;
+    if (q->count == q->cap) {
+        int rc = q_grow(q);
+        if (rc < 0)
+            return rc;
+    }
+    q->ring[(q->head + q->count) & (q->cap - 1)] = item;
+    q->count++;
+    q_wake_next(q, &q->getters);
+    return 0;
+}
+
+static int q_get_now(tt_queue *q, void **item)
+{
+    if (q->count == 0)
+        return -EAGAIN;
+    *item = q->ring[q->head];
+    q->head = (q->head + 1) & (q->cap - 1);
+    q->count--;
+    q_wake_next(q, &q->putters);
+    return 0;
+}
+
+int tt_queue_try_put(tt_queue *q, void *item)
+{
+    if (!q)
+        return -EINVAL;
+    int rc = check_thread(&q->b);
+    return rc < 0 ? rc : q_put_now(q, item);
+}
+
+int tt_queue_try_get(tt_queue *q, void **item)
+{
+    if (!q || !item)
+        return -EINVAL;
+    int rc = check_thread(&q->b);
+    return rc < 0 ? rc : q_get_now(q, item);
+}
+
+int tt_queue_put(tt_queue *q, void *item)
+{
+    if (!q)
+        return -EINVAL;
+    tt_task *me;
+    int rc = check_task(&q->b, &me);
+    if (rc < 0)
+        return rc;
+    while (q_full(q)) {
+        waiter w;
+        intptr_t r = park(&q->b, &q->putters, &w, me);
+        if (r == -ENOMEM)
+            return -ENOMEM;
+        bool detached = !w.linked && r == -EIDRM;
+        wl_unlink(&q->b, &q->putters, &w);
+        bool cancelled = tt_cancelled(w.fut);
+        tt_unref(w.fut);
+        if (r < 0) {
+            /* Woken for room we will not use: the next putter may. */
+            if (!detached && !q_full(q) && !cancelled)
+                q_wake_next(q, &q->putters);
+            return (int)r;
+        }
+    }
+    return q_put_now(q, item);
+}
+
+int tt_queue_get(tt_queue *q, void **item)
+{
+    if (!q || !item)
+        return -EINVAL;
+    tt_task *me;
+    int rc = check_task(&q->b, &me);
+    if (rc < 0)
+        return rc;
+    while (q->count == 0) {
+        waiter w;
+        intptr_t r = park(&q->b, &q->getters, &w, me);
+        if (r == -ENOMEM)
+            return -ENOMEM;
+        bool detached = !w.linked && r == -EIDRM;
+        wl_unlink(&q->b, &q->getters, &w);
+        bool cancelled = tt_cancelled(w.fut);
+        tt_unref(w.fut);
+        if (r < 0) {
+            /* Woken for an item we will not take: the next getter may. */
+            if (!detached && q->count > 0 && !cancelled)
+                q_wake_next(q, &q->getters);
+            return (int)r;
+        }
+    }
+    return q_get_now(q, item);
+}
+
+size_t tt_queue_size(const tt_queue *q)
+{
+    return q ? q->count : 0;
+}
+
+void tt_queue_free(tt_queue *q)
+{
+    if (!q)
+        return;
+    detach_all(&q->b, &q->getters);
+    detach_all(&q->b, &q->putters);
+    free(q->ring);
+    free(q);
+}

@@ -1,0 +1,437 @@
+/* Unit suite for tt_gather and tt_gather_future: input order, TT_RETURN_ERRORS, the first
+ * failure returned at once, duplicates, empty input, cancellation fan-out (with its message,
+ * ending only after the children), gathers of gathers, and errors counted as retrieved. */
+#define _GNU_SOURCE
+#include "testutil.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* A child task: sleeps ms, then returns result. If cancelled it returns -ECANCELED, or, with
+ * swallow_ms, cleans up for that long and returns result anyway. */
+typedef struct child {
+    int ms;
+    intptr_t result;
+    int swallow_ms;
+    int was_cancelled;
+} child;
+
+static intptr_t child_fn(void *arg)
+{
+    child *c = arg;
+    intptr_t r = tt_sleep(TT_MS(c->ms));
+    if (r == -ECANCELED) {
+        c->was_cancelled = 1;
+        if (!c->swallow_ms)
+            return r;
+        ck_assert_int_eq(tt_sleep(TT_MS(c->swallow_ms)), 0);
+    }
+    return c->result;
+}
+
+static tt_future *spawn_child(child *c)
+{
+    tt_future *t = tt_spawn(child_fn, c);
+    ck_assert_ptr_nonnull(t);
+    return t;
+}
+
+static void unref_all(tt_future **fs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        tt_unref(fs[i]);
+}
+
+static void cancel_cb(void *f) { tt_cancel(f, NULL); }
+
+static void run_main(tt_fn fn)
+{
+    ck_assert_int_eq(tu_run(fn, NULL), 0);
+    tu_assert_no_leaks();
+}
+
+/* ------------------------------------------------------------------ order */
+
+static intptr_t main_order(void *arg)
+{
+    (void)arg;
+    child c[3] = {{.ms = 30, .result = 1}, {.ms = 10, .result = 2}, {.ms = 20, .result = 3}};
+    tt_future *fs[3];
+    for (int i = 0; i < 3; i++)
+        fs[i] = spawn_child(&c[i]);
+    intptr_t res[3] = {-1, -1, -1};
+    ck_assert_int_eq(tt_gather(fs, 3, res, 0), 0);
+    ck_assert_int_eq(res[0], 1);
+    ck_assert_int_eq(res[1], 2);
+    ck_assert_int_eq(res[2], 3);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(tt_done(fs[i]), 1);
+    /* Done children: returns at once, results NULL allowed. */
+    ck_assert_int_eq(tt_gather(fs, 3, NULL, 0), 0);
+    unref_all(fs, 3);
+    return 0;
+}
+
+START_TEST(results_in_input_order) { run_main(main_order); }
+END_TEST
+
+static intptr_t main_plain(void *arg)
+{
+    (void)arg;
+    tt_loop *loop = tt_loop_current();
+    tt_future *fs[2] = {tt_future_new(NULL), tt_future_new(NULL)};
+    ck_assert_int_eq(tt_future_set(fs[1], 8), 0);
+    /* Plain futures completed by someone else (here a timer) work too. */
+    ck_assert(tt_call_later(loop, TT_MS(5), cancel_cb, fs[0]) != 0);
+    intptr_t res[2];
+    ck_assert_int_eq(tt_gather(fs, 2, res, TT_RETURN_ERRORS), 0);
+    ck_assert_int_eq(res[0], -ECANCELED);
+    ck_assert_int_eq(res[1], 8);
+    unref_all(fs, 2);
+    return 0;
+}
+
+START_TEST(plain_futures) { run_main(main_plain); }
+END_TEST
+
+static intptr_t main_return_errors(void *arg)
+{
+    (void)arg;
+    child c[4] = {{.ms = 5, .result = 1}, {.ms = 10, .result = -EIO}, {.ms = 1000, .result = 3},
+                  {.ms = 20, .result = 4}};
+    tt_future *fs[4];
+    for (int i = 0; i < 4; i++)
+        fs[i] = spawn_child(&c[i]);
+    ck_assert_int_eq(tt_cancel(fs[2], NULL), 1); /* cancelled before it starts */
+    intptr_t res[4];
+    int64_t t0 = tt_now();
+    ck_assert_int_eq(tt_gather(fs, 4, res, TT_RETURN_ERRORS), 0);
+    ck_assert_int_ge(tt_now() - t0, TT_MS(19)); /* waited for all */
+    ck_assert_int_eq(res[0], 1);
+    ck_assert_int_eq(res[1], -EIO);
+    ck_assert_int_eq(res[2], -ECANCELED);
+    ck_assert_int_eq(res[3], 4);
+    unref_all(fs, 4);
+    return 0;
+}
+
+START_TEST(return_errors_waits_for_all) { run_main(main_return_errors); }
+END_TEST
+
+static intptr_t main_first_failure(void *arg)
+{
+    (void)arg;
+    child c[3] = {{.ms = 300, .result = 2}, {.ms = 10, .result = -EIO}, {.ms = 20, .result = -EPIPE}};
+    tt_future *fs[3];
+    for (int i = 0; i < 3; i++)
+        fs[i] = spawn_child(&c[i]);
+    int64_t t0 = tt_now();
+    ck_assert_int_eq(tt_gather(fs, 3, NULL, 0), -EIO);
+    ck_assert_int_lt(tt_now() - t0, TT_MS(250)); /* at once, not after the slow one */
+    ck_assert_int_eq(tt_done(fs[0]), 0);         /* the others keep running */
+    ck_assert_int_eq(tt_cancelled(fs[0]), 0);
+    ck_assert_int_eq(tt_await(tt_ref(fs[0])), 2);
+    ck_assert_int_eq(c[0].was_cancelled, 0);
+    ck_assert_int_eq(tt_result(fs[2]), -EPIPE);
+    unref_all(fs, 3);
+    return 0;
+}
+
+START_TEST(first_failure_returned_at_once) { run_main(main_first_failure); }
+END_TEST
+
+static intptr_t main_cancelled_child(void *arg)
+{
+    (void)arg;
+    tt_future *fs[2] = {tt_future_new(NULL), tt_future_new(NULL)};
+    ck_assert(tt_call_later(tt_loop_current(), TT_MS(5), cancel_cb, fs[0]) != 0);
+    ck_assert_int_eq(tt_gather(fs, 2, NULL, 0), -ECANCELED);
+    ck_assert_int_eq(tt_cancelled(fs[0]), 1);
+    ck_assert_int_eq(tt_done(fs[1]), 0); /* not touched */
+    ck_assert_int_eq(tt_future_set(fs[1], 1), 0);
+    unref_all(fs, 2);
+    return 0;
+}
+
+START_TEST(cancelled_child_counts_as_failure) { run_main(main_cancelled_child); }
+END_TEST
+
+static intptr_t main_duplicates(void *arg)
+{
+    (void)arg;
+    child c[2] = {{.ms = 5, .result = 11}, {.ms = 1, .result = 22}};
+    tt_future *a = spawn_child(&c[0]), *b = spawn_child(&c[1]);
+    tt_future *fs[4] = {a, b, a, a};
+    intptr_t res[4] = {0};
+    ck_assert_int_eq(tt_gather(fs, 4, res, 0), 0);
+    ck_assert_int_eq(res[0], 11);
+    ck_assert_int_eq(res[1], 22);
+    ck_assert_int_eq(res[2], 11);
+    ck_assert_int_eq(res[3], 11);
+    tt_unref(a);
+    tt_unref(b);
+    return 0;
+}
+
+START_TEST(duplicates_fill_every_slot) { run_main(main_duplicates); }
+END_TEST
+
+static intptr_t main_empty(void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(tt_gather(NULL, 0, NULL, 0), 0);
+    intptr_t r;
+    ck_assert_int_eq(tt_gather(NULL, 0, &r, TT_RETURN_ERRORS), 0);
+    tt_future *g = tt_gather_future(NULL, 0, 0);
+    ck_assert_ptr_nonnull(g);
+    ck_assert_int_eq(tt_done(g), 1);
+    ck_assert_int_eq(tt_result(g), 0);
+    ck_assert_int_eq(tt_await(g), 0);
+    /* Bad input. */
+    ck_assert_int_eq(tt_gather(NULL, 2, NULL, 0), -EINVAL);
+    tt_future *withnull[2] = {NULL, NULL};
+    ck_assert_int_eq(tt_gather(withnull, 2, NULL, 0), -EINVAL);
+    errno = 0;
+    ck_assert_ptr_null(tt_gather_future(NULL, 3, 0));
+    ck_assert_int_eq(errno, EINVAL);
+    return 0;
+}
+
+START_TEST(empty_and_bad_input) { run_main(main_empty); }
+END_TEST
+
+START_TEST(gather_outside_task_is_eperm)
+{
+    tt_loop *loop = tt_loop_new(NULL);
+    tt_future *f = tt_future_new(loop);
+    ck_assert_int_eq(tt_future_set(f, 1), 0);
+    ck_assert_int_eq(tt_gather(&f, 1, NULL, 0), -EPERM);
+    /* The composable form needs no task. */
+    tt_future *g = tt_gather_future(&f, 1, 0);
+    ck_assert_ptr_nonnull(g);
+    ck_assert_int_eq(tt_loop_run_until(loop, g), 0);
+    tt_unref(f);
+    ck_assert_int_eq(tt_loop_free(loop), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+/* ------------------------------------------------------------ cancellation */
+
+static intptr_t main_cancel_fanout(void *arg)
+{
+    unsigned flags = (unsigned)(uintptr_t)arg;
+    child c[3] = {{.ms = 5000, .result = 1}, {.ms = 5000, .result = 5, .swallow_ms = 150},
+                  {.ms = 1, .result = 7}};
+    tt_future *fs[3];
+    for (int i = 0; i < 3; i++)
+        fs[i] = spawn_child(&c[i]);
+    tt_future *g = tt_gather_future(fs, 3, flags);
+    ck_assert_ptr_nonnull(g);
+    ck_assert_int_eq(tt_sleep(TT_MS(20)), 0); /* c[2] is done, the others sleep */
+    ck_assert_int_eq(tt_done(fs[2]), 1);
+    ck_assert_int_eq(tt_cancel(g, "halt"), 1);
+    ck_assert_int_eq(tt_done(g), 0); /* ends only after the children have */
+    ck_assert_int_eq(tt_cancelling(fs[0]), 1);
+    ck_assert_int_eq(tt_cancelling(fs[1]), 1);
+    ck_assert_str_eq(tt_cancel_message(fs[0]), "halt");
+    ck_assert_int_eq(tt_sleep(TT_MS(10)), 0);
+    ck_assert_int_eq(tt_done(fs[0]), 1);
+    ck_assert_int_eq(tt_done(fs[1]), 0); /* still cleaning up */
+    ck_assert_int_eq(tt_done(g), 0);
+    ck_assert_int_eq(tt_await(tt_ref(g)), -ECANCELED);
+    ck_assert_int_eq(tt_done(fs[1]), 1);
+    ck_assert_int_eq(tt_cancelled(g), 1);
+    ck_assert_int_eq(tt_cancelled(fs[0]), 1);
+    ck_assert_str_eq(tt_cancel_message(fs[0]), "halt");
+    ck_assert_int_eq(c[0].was_cancelled, 1);
+    ck_assert_int_eq(c[1].was_cancelled, 1);
+    ck_assert_int_eq(tt_result(fs[1]), 5); /* swallowed: its own result */
+    ck_assert_int_eq(tt_result(fs[2]), 7); /* was done: untouched */
+    ck_assert_int_eq(tt_cancel(g, NULL), 0);
+    tt_unref(g);
+    unref_all(fs, 3);
+    return 0;
+}
+
+START_TEST(cancel_fans_out_with_message)
+{
+    ck_assert_int_eq(tu_run(main_cancel_fanout, (void *)0), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+START_TEST(cancel_fans_out_return_errors)
+{
+    ck_assert_int_eq(tu_run(main_cancel_fanout, (void *)(uintptr_t)TT_RETURN_ERRORS), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+typedef struct gatherer {
+    child c[2];
+    tt_future *fs[2];
+    int children_done_at_return;
+} gatherer;
+
+static intptr_t gathering_task(void *arg)
+{
+    gatherer *g = arg;
+    intptr_t res[2] = {0, 0};
+    intptr_t r = tt_gather(g->fs, 2, res, 0);
+    g->children_done_at_return = tt_done(g->fs[0]) && tt_done(g->fs[1]);
+    return r;
+}
+
+static intptr_t main_cancel_gatherer(void *arg)
+{
+    (void)arg;
+    gatherer g = {.c = {{.ms = 5000, .result = 1}, {.ms = 5000, .result = 2, .swallow_ms = 20}}};
+    g.fs[0] = spawn_child(&g.c[0]);
+    g.fs[1] = spawn_child(&g.c[1]);
+    tt_future *t = tt_spawn(gathering_task, &g);
+    ck_assert_int_eq(tt_sleep(TT_MS(5)), 0);
+    ck_assert_int_eq(tt_cancel(t, "bye"), 1);
+    ck_assert_int_eq(tt_await(tt_ref(t)), -ECANCELED);
+    ck_assert_int_eq(tt_cancelled(t), 1);
+    ck_assert_int_eq(g.children_done_at_return, 1);
+    ck_assert_int_eq(tt_cancelled(g.fs[0]), 1);
+    ck_assert_str_eq(tt_cancel_message(g.fs[0]), "bye");
+    ck_assert_int_eq(tt_result(g.fs[1]), 2);
+    tt_unref(t);
+    unref_all(g.fs, 2);
+    return 0;
+}
+
+START_TEST(cancelling_the_gathering_task) { run_main(main_cancel_gatherer); }
+END_TEST
+
+static intptr_t main_cancel_plain(void *arg)
+{
+    (void)arg;
+    tt_future *fs[2] = {tt_future_new(NULL), tt_future_new(NULL)};
+    tt_future *g = tt_gather_future(fs, 2, 0);
+    ck_assert_int_eq(tt_cancel(g, "m"), 1);
+    ck_assert_int_eq(tt_cancelled(fs[0]), 1); /* plain futures end cancelled at once */
+    ck_assert_int_eq(tt_cancelled(fs[1]), 1);
+    ck_assert_str_eq(tt_cancel_message(fs[1]), "m");
+    ck_assert_int_eq(tt_await(g), -ECANCELED);
+    unref_all(fs, 2);
+    return 0;
+}
+
+START_TEST(cancel_gather_of_plain_futures) { run_main(main_cancel_plain); }
+END_TEST
+
+/* ------------------------------------------------------------- composition */
+
+static intptr_t main_nested(void *arg)
+{
+    (void)arg;
+    child c[3] = {{.ms = 10, .result = 1}, {.ms = 5, .result = 2}, {.ms = 1, .result = 3}};
+    tt_future *t[3];
+    for (int i = 0; i < 3; i++)
+        t[i] = spawn_child(&c[i]);
+    tt_future *g1 = tt_gather_future(t, 2, 0);
+    tt_future *g2 = tt_gather_future(&t[2], 1, 0);
+    tt_future *outer[2] = {g1, g2};
+    intptr_t res[2] = {-1, -1};
+    ck_assert_int_eq(tt_gather(outer, 2, res, 0), 0);
+    ck_assert_int_eq(res[0], 0); /* a gather future succeeds with 0 */
+    ck_assert_int_eq(res[1], 0);
+    ck_assert_int_eq(tt_result(t[0]), 1);
+    ck_assert_int_eq(tt_result(t[1]), 2);
+    ck_assert_int_eq(tt_result(t[2]), 3);
+    tt_unref(g1);
+    tt_unref(g2);
+    unref_all(t, 3);
+
+    /* A failure inside propagates through both levels. */
+    child d[2] = {{.ms = 50, .result = 1}, {.ms = 5, .result = -EIO}};
+    tt_future *u[2] = {spawn_child(&d[0]), spawn_child(&d[1])};
+    tt_future *inner = tt_gather_future(u, 2, 0);
+    tt_future *top = tt_gather_future(&inner, 1, 0);
+    ck_assert_int_eq(tt_await(tt_ref(top)), -EIO);
+    ck_assert_int_eq(tt_result(inner), -EIO);
+    /* With TT_RETURN_ERRORS the gather itself succeeds. */
+    tt_future *lenient = tt_gather_future(u, 2, TT_RETURN_ERRORS);
+    ck_assert_int_eq(tt_await(lenient), 0);
+    ck_assert_int_eq(tt_result(u[0]), 1);
+    tt_unref(top);
+    tt_unref(inner);
+    unref_all(u, 2);
+    return 0;
+}
+
+START_TEST(gather_of_gathers) { run_main(main_nested); }
+END_TEST
+
+/* ------------------------------------------------------ retrieved errors */
+
+static int WARNINGS;
+static void count_warning(const char *msg, void *arg)
+{
+    (void)msg;
+    (void)arg;
+    WARNINGS++;
+}
+
+static intptr_t main_retrieved(void *arg)
+{
+    (void)arg;
+    child c[2] = {{.ms = 5, .result = -EIO}, {.ms = 20, .result = -EPIPE}};
+    tt_future *fs[2] = {spawn_child(&c[0]), spawn_child(&c[1])};
+    ck_assert_int_eq(tt_gather(fs, 2, NULL, 0), -EIO);
+    ck_assert_int_eq(tt_sleep(TT_MS(50)), 0); /* the second fails later, unreported */
+    ck_assert_int_eq(tt_done(fs[1]), 1);
+    unref_all(fs, 2); /* neither result read directly */
+    ck_assert_int_eq(tt_yield(), 0);
+    ck_assert_int_eq(WARNINGS, 0);
+    /* Control: a failure nobody reads is reported. */
+    tt_future *lost = spawn_child(&(child){.ms = 1, .result = -ENOENT});
+    ck_assert_int_eq(tt_sleep(TT_MS(10)), 0);
+    ck_assert_int_eq(tt_done(lost), 1);
+    tt_unref(lost);
+    ck_assert_int_eq(tt_yield(), 0);
+    ck_assert_int_eq(WARNINGS, 1);
+    return 0;
+}
+
+START_TEST(unreported_errors_count_as_retrieved)
+{
+    tt_set_warn_handler(count_warning, NULL);
+    tt_loop_opts o = {.debug = 1};
+    tt_loop *loop = tt_loop_new(&o);
+    ck_assert_ptr_nonnull(loop);
+    ck_assert_int_eq(tt_loop_run_until(loop, tt_spawn_on(loop, NULL, main_retrieved, NULL)), 0);
+    ck_assert_int_eq(tt_loop_free(loop), 0);
+    tt_set_warn_handler(NULL, NULL);
+    ck_assert_int_eq(WARNINGS, 1);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+static Suite *gather_suite(void)
+{
+    Suite *s = suite_create("gather");
+    TCase *tc = tcase_create("gather");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, results_in_input_order);
+    tcase_add_test(tc, plain_futures);
+    tcase_add_test(tc, return_errors_waits_for_all);
+    tcase_add_test(tc, first_failure_returned_at_once);
+    tcase_add_test(tc, cancelled_child_counts_as_failure);
+    tcase_add_test(tc, duplicates_fill_every_slot);
+    tcase_add_test(tc, empty_and_bad_input);
+    tcase_add_test(tc, gather_outside_task_is_eperm);
+    tcase_add_test(tc, cancel_fans_out_with_message);
+    tcase_add_test(tc, cancel_fans_out_return_errors);
+    tcase_add_test(tc, cancelling_the_gathering_task);
+    tcase_add_test(tc, cancel_gather_of_plain_futures);
+    tcase_add_test(tc, gather_of_gathers);
+    tcase_add_test(tc, unreported_errors_count_as_retrieved);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+TU_MAIN(gather_suite)

@@ -1,0 +1,645 @@
+/* Unit suite for task groups (asyncio.TaskGroup, 3.11): join waits for every child; the first
+ * failure cancels siblings and owner and is taken back at join; failures in completion order;
+ * cancelled children are not failures; outside cancellation; tt_group_cancel; nesting;
+ * spawning while join waits and refused after; free without join; timeouts around a group;
+ * bad input and wrong-place calls. */
+#define _GNU_SOURCE
+#include "testutil.h"
+
+#include <string.h>
+
+#define E0 (-1000)
+#define E1 (-1001)
+#define E2 (-1002)
+#define E3 (-1003)
+
+static tt_future *me(void) { return tt_current_task(); }
+
+static char TRACE[256];
+static void trace(const char *s)
+{
+    ck_assert_uint_lt(strlen(TRACE) + strlen(s) + 2, sizeof TRACE);
+    strcat(TRACE, s);
+    strcat(TRACE, " ");
+}
+
+/* A child: sleeps ms and returns ret; when cancelled, returns on_cancel (default -ECANCELED). */
+typedef struct child {
+    const char *name;
+    int ms;
+    intptr_t ret;
+    intptr_t on_cancel;
+    int started, cancelled;
+} child;
+
+#define CHILD(n, ms_, ret_) {.name = (n), .ms = (ms_), .ret = (ret_), .on_cancel = -ECANCELED}
+
+static intptr_t child_body(void *arg)
+{
+    child *c = arg;
+    c->started = 1;
+    if (tt_sleep(TT_MS(c->ms)) == -ECANCELED) {
+        c->cancelled = 1;
+        char buf[64];
+        snprintf(buf, sizeof buf, "%s-cancelled", c->name);
+        trace(buf);
+        return c->on_cancel;
+    }
+    trace(c->name);
+    return c->ret;
+}
+
+static intptr_t fail_at_once(void *arg) { return (intptr_t)arg; }
+
+/* ------------------------------------------------------------------------------------ */
+
+static intptr_t main_all_succeed(void *arg)
+{
+    (void)arg;
+    static child a = CHILD("a", 40, 'a'), b = CHILD("b", 20, 'b');
+    tt_group *g = tt_group_new();
+    ck_assert_ptr_nonnull(g);
+    tt_future *fa = tt_group_spawn(g, child_body, &a);
+    tt_future *fb = tt_group_spawn(g, child_body, &b);
+    ck_assert_ptr_nonnull(fa);
+    ck_assert_ptr_nonnull(fb);
+    trace("body");
+    ck_assert_int_eq(tt_group_join(g), 0);
+    trace("joined");
+    ck_assert_str_eq(TRACE, "body b a joined ");
+    ck_assert_int_eq(tt_result(fa), 'a');
+    ck_assert_int_eq(tt_result(fb), 'b');
+    ck_assert_uint_eq(tt_group_errors(g, NULL, 0), 0);
+    tt_group_free(g);
+    return 0;
+}
+
+START_TEST(all_succeed_join_waits)
+{
+    ck_assert_int_eq(tu_run(main_all_succeed, NULL), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+static intptr_t owner_child_fails(void *arg)
+{
+    (void)arg;
+    static child a = CHILD("A", 20, E1), b = CHILD("B", 1000, 'b');
+    tt_group *g = tt_group_new();
+    tt_future *fa = tt_group_spawn(g, child_body, &a);
+    tt_future *fb = tt_group_spawn(g, child_body, &b);
+    if (tt_sleep(TT_SEC(1)) == -ECANCELED)
+        trace("body-cancelled");
+    ck_assert_int_eq(tt_group_join(g), E1);
+    ck_assert_str_eq(TRACE, "A B-cancelled body-cancelled ");
+    tt_future *errs[4] = {0};
+    ck_assert_uint_eq(tt_group_errors(g, errs, 4), 1);
+    ck_assert_ptr_eq(errs[0], fa);
+    ck_assert_int_eq(tt_result(fa), E1);
+    ck_assert(tt_cancelled(fb));
+    ck_assert_int_eq(tt_cancelling(me()), 0); /* the group took its cancellation back */
+    tt_group_free(g);
+    ck_assert_int_eq(tt_sleep(TT_MS(10)), 0);
+    return 'p';
+}
+
+static intptr_t main_child_fails(void *arg)
+{
+    (void)arg;
+    tt_future *p = tt_spawn(owner_child_fails, NULL);
+    tt_ref(p);
+    ck_assert_int_eq(tt_await(p), 'p');
+    ck_assert(!tt_cancelled(p));
+    tt_unref(p);
+    return 0;
+}
+
+START_TEST(child_failure_cancels_siblings_and_owner)
+{
+    ck_assert_int_eq(tu_run(main_child_fails, NULL), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+static intptr_t main_several_errors(void *arg)
+{
+    (void)arg;
+    /* (a) two children fail on their first step, in the same turn. */
+    tt_group *g = tt_group_new();
+    tt_future *f1 = tt_group_spawn(g, fail_at_once, (void *)(intptr_t)E1);
+    tt_future *f2 = tt_group_spawn(g, fail_at_once, (void *)(intptr_t)E2);
+    ck_assert_int_eq(tt_group_join(g), E1);
+    tt_future *errs[2];
+    ck_assert_uint_eq(tt_group_errors(g, errs, 2), 2);
+    ck_assert_ptr_eq(errs[0], f1);
+    ck_assert_ptr_eq(errs[1], f2);
+    ck_assert_int_eq(tt_cancelling(me()), 0);
+    tt_group_free(g);
+    /* (b) E1 at 10 ms; the sibling fails with E2 from its cleanup when cancelled. */
+    static child a = CHILD("a", 10, E1), b = {.name = "b", .ms = 1000, .on_cancel = E2};
+    g = tt_group_new();
+    tt_future *fa = tt_group_spawn(g, child_body, &a);
+    tt_future *fb = tt_group_spawn(g, child_body, &b);
+    ck_assert_int_eq(tt_group_join(g), E1);
+    ck_assert_uint_eq(tt_group_errors(g, errs, 2), 2);
+    ck_assert_ptr_eq(errs[0], fa);
+    ck_assert_ptr_eq(errs[1], fb);
+    /* A smaller buffer still gets the total count. */
+    errs[1] = NULL;
+    ck_assert_uint_eq(tt_group_errors(g, errs, 1), 2);
+    ck_assert_ptr_eq(errs[0], fa);
+    ck_assert_ptr_null(errs[1]);
+    ck_assert_int_eq(tt_cancelling(me()), 0);
+    tt_group_free(g);
+    ck_assert_int_eq(tt_sleep(TT_MS(1)), 0);
+    return 0;
+}
+
+START_TEST(failures_in_completion_order)
+{
+    ck_assert_int_eq(tu_run(main_several_errors, NULL), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+static intptr_t main_body_fails_first(void *arg)
+{
+    (void)arg;
+    static child a = CHILD("a", 10, 1), b = CHILD("b", 10, 2);
+    tt_group *g = tt_group_new();
+    tt_future *fa = tt_group_spawn(g, child_body, &a);
+    tt_future *fb = tt_group_spawn(g, child_body, &b);
+    /* The body decides to fail before any child ran. */
+    ck_assert_int_eq(tt_group_cancel(g), 0);
+    errno = 0;
+    ck_assert_ptr_null(tt_group_spawn(g, child_body, &a)); /* shutting down */
+    ck_assert_int_eq(errno, EPERM);
+    ck_assert_int_eq(tt_group_join(g), 0); /* cancelled children are not failures */
+    ck_assert(!a.started && !b.started);
+    ck_assert(tt_cancelled(fa) && tt_cancelled(fb));
+    ck_assert_uint_eq(tt_group_errors(g, NULL, 0), 0);
+    ck_assert_int_eq(tt_cancelling(me()), 0);
+    tt_group_free(g);
+    return E0; /* the body's own error is the body's to return */
+}
+
+START_TEST(body_fails_before_children_ran)
+{
+    ck_assert_int_eq(tu_run(main_body_fails_first, NULL), E0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+static intptr_t main_fail_during_join(void *arg)
+{
+    (void)arg;
+    static child a = CHILD("a", 10, E1), b = CHILD("b", 1000, 2);
+    tt_group *g = tt_group_new();
+    tt_group_spawn(g, child_body, &a);
+    tt_group_spawn(g, child_body, &b);
+    /* The body is already done; the failure arrives while join waits. */
+    ck_assert_int_eq(tt_group_join(g), E1);
+    ck_assert(b.cancelled);
+    ck_assert_int_eq(tt_cancelling(me()), 0);
+    ck_assert_int_eq(tt_sleep(TT_MS(5)), 0); /* no stray cancellation */
+    tt_group_free(g);
+    return 0;
+}
+
+START_TEST(failure_while_join_waits)
+{
+    ck_assert_int_eq(tu_run(main_fail_during_join, NULL), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+static intptr_t main_nested(void *arg)
+{
+    (void)arg;
+    static child oc = CHILD("outer-child", 10, E1), ic = CHILD("inner-child", 1000, 1);
+    tt_group *outer = tt_group_new();
+    tt_group_spawn(outer, child_body, &oc);
+    tt_group *inner = tt_group_new();
+    tt_group_spawn(inner, child_body, &ic);
+    int ri = tt_group_join(inner); /* the owner is cancelled by the outer group meanwhile */
+    ck_assert_int_eq(ri, -ECANCELED);
+    ck_assert_uint_eq(tt_group_errors(inner, NULL, 0), 0);
+    ck_assert_int_eq(tt_group_join(outer), E1);
+    ck_assert(ic.cancelled);
+    ck_assert_int_eq(tt_cancelling(me()), 0);
+    tt_group_free(inner);
+    tt_group_free(outer);
+    return 0;
+}
+
+START_TEST(nested_groups)
+{
+    ck_assert_int_eq(tu_run(main_nested, NULL), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+static tt_group *G;
+static int LATE_SPAWN_ERRNO;
+static intptr_t noop(void *arg) { return (intptr_t)arg; }
+
+static intptr_t late_spawner(void *arg)
+{
+    (void)arg;
+    if (tt_sleep(TT_SEC(1)) == -ECANCELED) {
+        errno = 0;
+        ck_assert_ptr_null(tt_group_spawn(G, noop, NULL));
+        LATE_SPAWN_ERRNO = errno;
+        return -ECANCELED;
+    }
+    return 0;
+}
+
+static intptr_t main_spawn_misuse(void *arg)
+{
+    (void)arg;
+    tt_group *g = tt_group_new();
+    ck_assert_int_eq(tt_group_join(g), 0);
+    errno = 0;
+    ck_assert_ptr_null(tt_group_spawn(g, noop, NULL)); /* finished */
+    ck_assert_int_eq(errno, EPERM);
+    ck_assert_int_eq(tt_group_join(g), -EPERM);        /* joined once already */
+    tt_group_free(g);
+    /* From a sibling's cancel handler while the group aborts. */
+    static child crash = CHILD("crash", 10, E1);
+    G = tt_group_new();
+    tt_group_spawn(G, child_body, &crash);
+    tt_group_spawn(G, late_spawner, NULL);
+    ck_assert_int_eq(tt_group_join(G), E1);
+    ck_assert_int_eq(LATE_SPAWN_ERRNO, EPERM);
+    ck_assert_uint_eq(tt_group_errors(G, NULL, 0), 1);
+    tt_group_free(G);
+    /* Bad input. */
+    errno = 0;
+    ck_assert_ptr_null(tt_group_spawn(NULL, noop, NULL));
+    ck_assert_int_eq(errno, EINVAL);
+    g = tt_group_new();
+    errno = 0;
+    ck_assert_ptr_null(tt_group_spawn(g, NULL, NULL));
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(tt_group_join(NULL), -EINVAL);
+    ck_assert_int_eq(tt_group_cancel(NULL), -EINVAL);
+    ck_assert_uint_eq(tt_group_errors(NULL, NULL, 0), 0);
+    tt_group_free(NULL);
+    ck_assert_int_eq(tt_group_join(g), 0);
+    tt_group_free(g);
+    return 0;
+}
+
+static int JOIN_OTHER_RC;
+static intptr_t join_other(void *arg)
+{
+    JOIN_OTHER_RC = tt_group_join(arg);
+    return 0;
+}
+
+static intptr_t main_join_not_owner(void *arg)
+{
+    (void)arg;
+    tt_group *g = tt_group_new();
+    tt_group_spawn(g, noop, (void *)3);
+    ck_assert_int_eq(tt_await(tt_spawn(join_other, g)), 0);
+    ck_assert_int_eq(JOIN_OTHER_RC, -EPERM);
+    ck_assert_int_eq(tt_group_join(g), 0);
+    tt_group_free(g);
+    return 0;
+}
+
+START_TEST(spawn_and_join_misuse)
+{
+    errno = 0;
+    ck_assert_ptr_null(tt_group_new()); /* outside a task */
+    ck_assert_int_eq(errno, EPERM);
+    ck_assert_int_eq(tu_run(main_spawn_misuse, NULL), 0);
+    ck_assert_int_eq(tu_run(main_join_not_owner, NULL), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+static int DELIVERED;
+static intptr_t count_delivery(void *arg)
+{
+    (void)arg;
+    int rc = tt_sleep(TT_SEC(1));
+    if (rc == -ECANCELED)
+        DELIVERED++;
+    return rc;
+}
+
+static intptr_t runner_outside(void *arg)
+{
+    (void)arg;
+    tt_group *g = tt_group_new();
+    for (int i = 0; i < 5; i++)
+        tt_group_spawn(g, count_delivery, NULL);
+    int rc = tt_sleep(TT_SEC(1));
+    ck_assert_int_eq(rc, -ECANCELED);
+    rc = tt_group_join(g);
+    ck_assert_int_eq(DELIVERED, 5); /* join returned after the children ended */
+    tt_group_free(g);
+    return rc;
+}
+
+static intptr_t main_outside(void *arg)
+{
+    (void)arg;
+    tt_future *r = tt_spawn(runner_outside, NULL);
+    ck_assert_int_eq(tt_sleep(TT_MS(10)), 0);
+    tt_cancel(r, NULL);
+    tt_ref(r);
+    ck_assert_int_eq(tt_await(r), -ECANCELED);
+    ck_assert(tt_cancelled(r));
+    tt_unref(r);
+    return 0;
+}
+
+START_TEST(outside_cancellation_of_owner)
+{
+    ck_assert_int_eq(tu_run(main_outside, NULL), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+static intptr_t runner_join_waits(void *arg)
+{
+    (void)arg;
+    tt_group *g = tt_group_new();
+    for (int i = 0; i < 3; i++)
+        tt_group_spawn(g, count_delivery, NULL);
+    int rc = tt_group_join(g); /* cancelled from outside while in here */
+    ck_assert_int_eq(DELIVERED, 3);
+    tt_group_free(g);
+    return rc;
+}
+
+static intptr_t main_outside_in_join(void *arg)
+{
+    (void)arg;
+    DELIVERED = 0;
+    tt_future *r = tt_spawn(runner_join_waits, NULL);
+    ck_assert_int_eq(tt_sleep(TT_MS(10)), 0);
+    tt_cancel(r, NULL);
+    ck_assert_int_eq(tt_await(r), -ECANCELED);
+    return 0;
+}
+
+START_TEST(outside_cancellation_during_join)
+{
+    ck_assert_int_eq(tu_run(main_outside_in_join, NULL), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+static intptr_t fail_in_cleanup(void *arg)
+{
+    tt_sleep(TT_SEC(1));
+    return (intptr_t)arg;
+}
+
+static tt_future *CLEANUP_KIDS[3];
+static intptr_t runner_errors_win(void *arg)
+{
+    (void)arg;
+    tt_group *g = tt_group_new();
+    for (int i = 0; i < 3; i++)
+        CLEANUP_KIDS[i] = tt_group_spawn(g, fail_in_cleanup, (void *)(intptr_t)(E1 - i));
+    ck_assert_int_eq(tt_sleep(TT_SEC(1)), -ECANCELED);
+    int rc = tt_group_join(g);
+    tt_future *errs[3];
+    ck_assert_uint_eq(tt_group_errors(g, errs, 3), 3);
+    /* Children cancelled at once end in creation order. */
+    for (int i = 0; i < 3; i++)
+        ck_assert_ptr_eq(errs[i], CLEANUP_KIDS[i]);
+    tt_group_free(g);
+    return rc;
+}
+
+static intptr_t main_errors_win(void *arg)
+{
+    (void)arg;
+    tt_future *r = tt_spawn(runner_errors_win, NULL);
+    tt_ref(r);
+    ck_assert_int_eq(tt_sleep(TT_MS(10)), 0);
+    tt_cancel(r, NULL);
+    ck_assert_int_eq(tt_await(r), E1);
+    ck_assert(!tt_cancelled(r)); /* failed, not cancelled */
+    tt_unref(r);
+    return 0;
+}
+
+START_TEST(outside_cancellation_but_failures_win)
+{
+    ck_assert_int_eq(tu_run(main_errors_win, NULL), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+static intptr_t quitter(void *arg)
+{
+    (void)arg;
+    tt_sleep(TT_MS(10));
+    return -ECANCELED; /* ends cancelled on its own */
+}
+
+static void cancel_cb(void *arg) { tt_cancel(arg, NULL); }
+
+static intptr_t main_cancelled_children(void *arg)
+{
+    (void)arg;
+    static child t1 = CHILD("t1", 1000, 1), t2 = CHILD("t2", 30, 'b');
+    tt_group *g = tt_group_new();
+    tt_future *f1 = tt_group_spawn(g, child_body, &t1);
+    tt_future *fq = tt_group_spawn(g, quitter, NULL);
+    tt_future *f2 = tt_group_spawn(g, child_body, &t2);
+    tt_call_later(tt_loop_current(), TT_MS(10), cancel_cb, f1);
+    ck_assert_int_eq(tt_group_join(g), 0);
+    ck_assert(tt_cancelled(f1));
+    ck_assert(tt_cancelled(fq));
+    ck_assert_int_eq(tt_result(f2), 'b');
+    ck_assert_uint_eq(tt_group_errors(g, NULL, 0), 0);
+    ck_assert_int_eq(tt_cancelling(me()), 0);
+    tt_group_free(g);
+    return 0;
+}
+
+START_TEST(cancelled_children_are_not_failures)
+{
+    ck_assert_int_eq(tu_run(main_cancelled_children, NULL), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+static intptr_t grandchild(void *arg)
+{
+    (void)arg;
+    tt_sleep(TT_MS(20));
+    trace("grandchild");
+    return 'g';
+}
+
+static tt_future *GRAND;
+static intptr_t spawner(void *arg)
+{
+    tt_sleep(TT_MS(10));
+    GRAND = tt_group_spawn(arg, grandchild, NULL);
+    ck_assert_ptr_nonnull(GRAND);
+    trace("spawner");
+    return 's';
+}
+
+static intptr_t main_spawn_during_join(void *arg)
+{
+    (void)arg;
+    tt_group *g = tt_group_new();
+    tt_group_spawn(g, spawner, g);
+    ck_assert_int_eq(tt_group_join(g), 0);
+    trace("joined");
+    ck_assert_str_eq(TRACE, "spawner grandchild joined ");
+    ck_assert_int_eq(tt_result(GRAND), 'g');
+    tt_group_free(g);
+    return 0;
+}
+
+START_TEST(children_spawn_while_join_waits)
+{
+    ck_assert_int_eq(tu_run(main_spawn_during_join, NULL), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+static intptr_t main_group_cancel(void *arg)
+{
+    (void)arg;
+    static child a = CHILD("a", 1000, 1), b = CHILD("b", 1000, 2);
+    tt_group *g = tt_group_new();
+    tt_future *fa = tt_group_spawn(g, child_body, &a);
+    tt_future *fb = tt_group_spawn(g, child_body, &b);
+    ck_assert_int_eq(tt_sleep(TT_MS(5)), 0);
+    ck_assert_int_eq(tt_group_cancel(g), 0);
+    ck_assert_int_eq(tt_group_join(g), 0);
+    ck_assert(tt_cancelled(fa) && tt_cancelled(fb));
+    ck_assert_int_eq(tt_cancelling(me()), 0); /* the owner was not touched */
+    ck_assert_int_eq(tt_group_cancel(g), 0);  /* harmless once finished */
+    ck_assert_int_eq(tt_sleep(TT_MS(1)), 0);
+    tt_group_free(g);
+    return 0;
+}
+
+START_TEST(group_cancel_is_not_a_failure)
+{
+    ck_assert_int_eq(tu_run(main_group_cancel, NULL), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+static intptr_t main_timeout_around(void *arg)
+{
+    (void)arg;
+    DELIVERED = 0;
+    tt_timeout t;
+    ck_assert_int_eq(tt_timeout_enter(&t, TT_MS(20)), 0);
+    tt_group *g = tt_group_new();
+    for (int i = 0; i < 3; i++)
+        tt_group_spawn(g, count_delivery, NULL);
+    intptr_t rc = tt_group_join(g);
+    ck_assert_int_eq(rc, -ECANCELED);
+    ck_assert_int_eq(tt_timeout_exit(&t, rc), -ETIMEDOUT);
+    ck_assert_int_eq(DELIVERED, 3);
+    ck_assert_int_eq(tt_cancelling(me()), 0);
+    tt_group_free(g);
+    return 0;
+}
+
+START_TEST(timeout_around_a_group)
+{
+    ck_assert_int_eq(tu_run(main_timeout_around, NULL), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+static intptr_t main_free_without_join(void *arg)
+{
+    (void)arg;
+    static child a = CHILD("a", 1000, E1);
+    tt_group *g = tt_group_new();
+    tt_future *fa = tt_group_spawn(g, child_body, &a);
+    tt_ref(fa);
+    tt_group_spawn(g, fail_at_once, (void *)(intptr_t)E2);
+    tt_group_free(g); /* cancels and detaches: the failure reaches no one */
+    ck_assert_int_eq(tt_sleep(TT_MS(5)), 0);
+    ck_assert(tt_cancelled(fa));
+    ck_assert_int_eq(tt_cancelling(me()), 0);
+    tt_unref(fa);
+    return 0;
+}
+
+START_TEST(free_without_join)
+{
+    ck_assert_int_eq(tu_run(main_free_without_join, NULL), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+static intptr_t sleep_then_return(void *arg)
+{
+    intptr_t i = (intptr_t)arg;
+    ck_assert_int_eq(tt_sleep(TT_MS(i % 7)), 0);
+    return i;
+}
+
+static intptr_t main_many_children(void *arg)
+{
+    (void)arg;
+    enum { N = 300 };
+    static tt_future *kids[N];
+    tt_group *g = tt_group_new();
+    for (int i = 0; i < N; i++)
+        ck_assert_ptr_nonnull(kids[i] = tt_group_spawn(g, sleep_then_return, (void *)(intptr_t)i));
+    ck_assert_int_eq(tt_group_join(g), 0);
+    for (int i = 0; i < N; i++)
+        ck_assert_int_eq(tt_result(kids[i]), i);
+    tt_group_free(g);
+    return 0;
+}
+
+START_TEST(many_children)
+{
+    ck_assert_int_eq(tu_run(main_many_children, NULL), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+static void setup(void) { TRACE[0] = 0; }
+
+static Suite *group_suite(void)
+{
+    Suite *s = suite_create("group");
+    TCase *tc = tcase_create("group");
+    tcase_set_timeout(tc, 60);
+    tcase_add_checked_fixture(tc, setup, NULL);
+    tcase_add_test(tc, all_succeed_join_waits);
+    tcase_add_test(tc, child_failure_cancels_siblings_and_owner);
+    tcase_add_test(tc, failures_in_completion_order);
+    tcase_add_test(tc, body_fails_before_children_ran);
+    tcase_add_test(tc, failure_while_join_waits);
+    tcase_add_test(tc, nested_groups);
+    tcase_add_test(tc, spawn_and_join_misuse);
+    tcase_add_test(tc, outside_cancellation_of_owner);
+    tcase_add_test(tc, outside_cancellation_during_join);
+    tcase_add_test(tc, outside_cancellation_but_failures_win);
+    tcase_add_test(tc, cancelled_children_are_not_failures);
+    tcase_add_test(tc, children_spawn_while_join_waits);
+    tcase_add_test(tc, group_cancel_is_not_a_failure);
+    tcase_add_test(tc, timeout_around_a_group);
+    tcase_add_test(tc, free_without_join);
+    tcase_add_test(tc, many_children);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+TU_MAIN(group_suite)

@@ -1,0 +1,1022 @@
+/* Unit suite for the waiting combinators: tt_wait (the three modes, timeouts, duplicates, a
+ * cancelled waiter), tt_as_completed (completion order, timeout, empty input, duplicates,
+ * cancellation), tt_wait_for (timeouts, polling, swallowed and replaced cancellations, a
+ * cancelled caller, a stubborn inner) and tt_shield; bad input and wrong-place calls for each. */
+#define _GNU_SOURCE
+#include "testutil.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define E1 (-1001)
+#define E2 (-1002)
+
+/* A task body: sleeps ms, returns ret; when cancelled, optionally sleeps cleanup_ms more and
+ * returns on_cancel (by default -ECANCELED: it ends cancelled). */
+typedef struct spec {
+    int ms;
+    intptr_t ret;
+    intptr_t on_cancel;
+    int cleanup_ms;
+    int started, saw_cancel, finished;
+} spec;
+
+#define SPEC(ms_, ret_) {.ms = (ms_), .ret = (ret_), .on_cancel = -ECANCELED}
+
+static intptr_t sleeper(void *arg)
+{
+    spec *s = arg;
+    s->started = 1;
+    int rc = tt_sleep(TT_MS(s->ms));
+    if (rc == -ECANCELED) {
+        s->saw_cancel = 1;
+        if (s->cleanup_ms)
+            ck_assert_int_eq(tt_sleep(TT_MS(s->cleanup_ms)), 0);
+        s->finished = 1;
+        return s->on_cancel;
+    }
+    ck_assert_int_eq(rc, 0);
+    s->finished = 1;
+    return s->ret;
+}
+
+static void cancel_cb(void *arg) { tt_cancel(arg, NULL); }
+static void set_cb(void *arg) { tt_future_set(arg, 5); }
+
+static int64_t ms_since(int64_t t0) { return (tt_now() - t0) / 1000000; }
+
+/* Awaits a task we hold and returns its outcome (consumes our reference). */
+static intptr_t finish(tt_future *t) { return tt_await(t); }
+
+/* ============================================================================ tt_wait */
+
+static intptr_t main_wait_all(void *arg)
+{
+    (void)arg;
+    static spec a = SPEC(30, 1), b = SPEC(10, E1), c = SPEC(20, 3);
+    tt_future *fs[3] = {tt_spawn(sleeper, &a), tt_spawn(sleeper, &b), tt_spawn(sleeper, &c)};
+    int64_t t0 = tt_now();
+    ck_assert_int_eq(tt_wait(fs, 3, TT_ALL_COMPLETED, TT_FOREVER), 3);
+    ck_assert_int_ge(ms_since(t0), 29);
+    ck_assert_int_eq(tt_result(fs[0]), 1);
+    ck_assert_int_eq(tt_result(fs[1]), E1); /* not raised by wait */
+    ck_assert_int_eq(tt_result(fs[2]), 3);
+    for (int i = 0; i < 3; i++)
+        tt_unref(fs[i]);
+    return 7;
+}
+
+START_TEST(wait_all_completed_never_raises)
+{
+    ck_assert_int_eq(tu_run(main_wait_all, NULL), 7);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+static intptr_t main_wait_first_completed(void *arg)
+{
+    (void)arg;
+    static spec a = SPEC(10, 1), b = SPEC(1000, 2);
+    tt_future *fs[2] = {tt_spawn(sleeper, &b), tt_spawn(sleeper, &a)};
+    int64_t t0 = tt_now();
+    ck_assert_int_eq(tt_wait(fs, 2, TT_FIRST_COMPLETED, TT_FOREVER), 1);
+    ck_assert_int_lt(ms_since(t0), 500);
+    ck_assert(!tt_done(fs[0]));
+    ck_assert(tt_done(fs[1]));
+    tt_cancel(fs[0], NULL);
+    ck_assert_int_eq(finish(fs[0]), -ECANCELED);
+    ck_assert_int_eq(finish(fs[1]), 1);
+    return 0;
+}
+
+START_TEST(wait_first_completed)
+{
+    ck_assert_int_eq(tu_run(main_wait_first_completed, NULL), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+static intptr_t main_wait_first_exception(void *arg)
+{
+    (void)arg;
+    static spec a = SPEC(10, 1), b = SPEC(50, E1), c = SPEC(300, 3);
+    tt_future *fs[3] = {tt_spawn(sleeper, &a), tt_spawn(sleeper, &b), tt_spawn(sleeper, &c)};
+    int64_t t0 = tt_now();
+    ck_assert_int_eq(tt_wait(fs, 3, TT_FIRST_EXCEPTION, TT_FOREVER), 2);
+    int64_t el = ms_since(t0);
+    ck_assert_int_ge(el, 49);
+    ck_assert_int_lt(el, 290);
+    ck_assert(tt_done(fs[0]) && tt_done(fs[1]) && !tt_done(fs[2]));
+    ck_assert_int_eq(finish(fs[2]), 3); /* C completes later on its own */
+    ck_assert_int_eq(finish(fs[0]), 1);
+    ck_assert_int_eq(finish(fs[1]), E1);
+    return 0;
+}
+
+START_TEST(wait_first_exception_returns_at_first_error)
+{
+    ck_assert_int_eq(tu_run(main_wait_first_exception, NULL), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+static intptr_t main_wait_first_exception_cancel(void *arg)
+{
+    (void)arg;
+    static spec a = SPEC(10, 1), b = SPEC(1000, 2), c = SPEC(40, 3);
+    tt_future *fs[3] = {tt_spawn(sleeper, &a), tt_spawn(sleeper, &b), tt_spawn(sleeper, &c)};
+    ck_assert(tt_call_later(tt_loop_current(), TT_MS(20), cancel_cb, fs[1]) > 0);
+    int64_t t0 = tt_now();
+    /* A cancellation is not an "exception": the wait goes on until everything is done. */
+    ck_assert_int_eq(tt_wait(fs, 3, TT_FIRST_EXCEPTION, TT_FOREVER), 3);
+    ck_assert_int_ge(ms_since(t0), 39);
+    ck_assert_int_eq(tt_result(fs[0]), 1);
+    ck_assert(tt_cancelled(fs[1]));
+    ck_assert_int_eq(tt_result(fs[2]), 3);
+    for (int i = 0; i < 3; i++)
+        tt_unref(fs[i]);
+    return 0;
+}
+
+START_TEST(wait_first_exception_ignores_cancellation)
+{
+    ck_assert_int_eq(tu_run(main_wait_first_exception_cancel, NULL), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+static intptr_t main_wait_timeout(void *arg)
+{
+    (void)arg;
+    static spec a = SPEC(1000, 1), b = SPEC(5, 2);
+    tt_future *fs[2] = {tt_spawn(sleeper, &a), tt_spawn(sleeper, &b)};
+    int64_t t0 = tt_now();
+    /* A timeout is not an error: the count of done entries comes back. */
+    ck_assert_int_eq(tt_wait(fs, 2, TT_ALL_COMPLETED, TT_MS(40)), 1);
+    int64_t el = ms_since(t0);
+    ck_assert_int_ge(el, 39);
+    ck_assert_int_lt(el, 800);
+    ck_assert(!tt_done(fs[0]) && tt_done(fs[1]));
+    /* Timeout 0 only polls. */
+    ck_assert_int_eq(tt_wait(fs, 2, TT_ALL_COMPLETED, 0), 1);
+    ck_assert(!tt_done(fs[0]));
+    tt_cancel(fs[0], NULL);
+    ck_assert_int_eq(finish(fs[0]), -ECANCELED);
+    ck_assert_int_eq(finish(fs[1]), 2);
+    return 0;
+}
+
+START_TEST(wait_timeout_is_not_an_error)
+{
+    ck_assert_int_eq(tu_run(main_wait_timeout, NULL), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+static intptr_t main_wait_duplicates(void *arg)
+{
+    (void)arg;
+    static spec t = SPEC(10, 't'), u = SPEC(20, 'u');
+    tt_future *ft = tt_spawn(sleeper, &t), *fu = tt_spawn(sleeper, &u);
+    tt_future *fs[4] = {ft, ft, fu, ft};
+    /* Entries are counted, so a future listed three times counts three times. */
+    ck_assert_int_eq(tt_wait(fs, 4, TT_ALL_COMPLETED, TT_FOREVER), 4);
+    ck_assert_int_eq(tt_result(ft), 't');
+    ck_assert_int_eq(tt_result(fu), 'u');
+    /* Already-done inputs: returns after one wake-up, every entry counted. */
+    ck_assert_int_eq(tt_wait(fs, 4, TT_FIRST_COMPLETED, TT_FOREVER), 4);
+    tt_future *one[3] = {ft, ft, ft};
+    ck_assert_int_eq(tt_wait(one, 3, TT_FIRST_COMPLETED, TT_MS(500)), 3);
+    tt_unref(ft);
+    tt_unref(fu);
+    return 0;
+}
+
+START_TEST(wait_counts_duplicate_entries)
+{
+    ck_assert_int_eq(tu_run(main_wait_duplicates, NULL), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+static tt_future *WAITED;
+
+static intptr_t waiter_body(void *arg)
+{
+    (void)arg;
+    return tt_wait(&WAITED, 1, TT_ALL_COMPLETED, TT_FOREVER);
+}
+
+static intptr_t main_wait_cancel_waiter(void *arg)
+{
+    (void)arg;
+    static spec a = SPEC(200, 'a');
+    WAITED = tt_spawn(sleeper, &a);
+    tt_future *w = tt_spawn(waiter_body, NULL);
+    ck_assert_int_eq(tt_sleep(TT_MS(10)), 0);
+    ck_assert_int_eq(tt_cancel(w, NULL), 1);
+    ck_assert_int_eq(finish(w), -ECANCELED);
+    /* Cancelling the waiter leaves what it waited on alone. */
+    ck_assert(!tt_done(WAITED));
+    ck_assert_int_eq(finish(WAITED), 'a');
+    ck_assert(!a.saw_cancel);
+    return 0;
+}
+
+START_TEST(cancelled_waiter_does_not_cancel_waited)
+{
+    ck_assert_int_eq(tu_run(main_wait_cancel_waiter, NULL), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+/* Counts the loop turns (yields) another task takes until f is done. */
+typedef struct turn_counter {
+    tt_future *f;
+    int turns;
+} turn_counter;
+
+static intptr_t count_turns(void *arg)
+{
+    turn_counter *tc = arg;
+    while (!tt_done(tc->f) && tt_yield() == 0)
+        tc->turns++;
+    return 0;
+}
+
+static intptr_t main_wait_turns(void *arg)
+{
+    (void)arg;
+    tt_future *f = tt_future_new(NULL);
+    ck_assert_int_eq(tt_future_set(f, 9), 0);
+    tt_future *fs[1] = {f};
+    /* asyncio: the done-callback runs one turn, then the waiter wakes the task: the wait
+     * suspends even when every input is already done. */
+    static turn_counter tc;
+    tc.f = tt_current_task();
+    tc.turns = 0;
+    tt_future *other = tt_spawn(count_turns, &tc);
+    tt_yield(); /* let the counter start */
+    int before = tc.turns;
+    ck_assert_int_eq(tt_wait(fs, 1, TT_ALL_COMPLETED, TT_FOREVER), 1);
+    ck_assert_int_ge(tc.turns - before, 1);
+    tt_unref(f);
+    tt_cancel(other, NULL);
+    tt_unref(other);
+    return 0;
+}
+
+START_TEST(wait_suspends_even_when_all_done)
+{
+    ck_assert_int_eq(tu_run(main_wait_turns, NULL), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+static intptr_t main_wait_errors(void *arg)
+{
+    (void)arg;
+    tt_future *f = tt_future_new(NULL);
+    tt_future *fs[2] = {f, NULL};
+    ck_assert_int_eq(tt_wait(NULL, 1, TT_ALL_COMPLETED, TT_FOREVER), -EINVAL);
+    ck_assert_int_eq(tt_wait(fs, 0, TT_ALL_COMPLETED, TT_FOREVER), -EINVAL);
+    ck_assert_int_eq(tt_wait(fs, 1, (tt_when)7, TT_FOREVER), -EINVAL);
+    ck_assert_int_eq(tt_wait(fs, 2, TT_ALL_COMPLETED, TT_FOREVER), -EINVAL);
+    ck_assert(!tt_done(f));
+    tt_unref(f);
+    return 0;
+}
+
+static ssize_t WAIT_CB_RC;
+static void wait_from_callback(void *arg)
+{
+    tt_future *f = arg;
+    WAIT_CB_RC = tt_wait(&f, 1, TT_ALL_COMPLETED, 0);
+}
+
+static intptr_t main_wait_eperm(void *arg)
+{
+    (void)arg;
+    tt_future *f = tt_future_new(NULL);
+    WAIT_CB_RC = 0;
+    ck_assert_int_eq(tt_call_soon(tt_loop_current(), wait_from_callback, f), 0);
+    ck_assert_int_eq(tt_yield(), 0);
+    ck_assert_int_eq(WAIT_CB_RC, -EPERM); /* on the loop thread, but not in a task */
+    tt_unref(f);
+    return 0;
+}
+
+START_TEST(wait_bad_input)
+{
+    ck_assert_int_eq(tu_run(main_wait_errors, NULL), 0);
+    ck_assert_int_eq(tu_run(main_wait_eperm, NULL), 0);
+    tt_future *none[1] = {NULL};
+    ck_assert_int_eq(tt_wait(none, 1, TT_ALL_COMPLETED, 0), -EPERM); /* no loop at all */
+    ck_assert_int_eq(tt_wait(NULL, 1, TT_ALL_COMPLETED, 0), -EINVAL);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+static intptr_t main_wait_many(void *arg)
+{
+    (void)arg;
+    enum { N = 300 };
+    static tt_future *fs[N];
+    for (int i = 0; i < N; i++)
+        fs[i] = tt_future_new(NULL);
+    for (int i = 0; i < N; i += 2)
+        tt_future_set(fs[i], i);
+    ck_assert_int_eq(tt_wait(fs, N, TT_ALL_COMPLETED, TT_MS(20)), N / 2);
+    for (int i = 1; i < N; i += 2)
+        tt_future_set(fs[i], i);
+    ck_assert_int_eq(tt_wait(fs, N, TT_ALL_COMPLETED, TT_FOREVER), N);
+    for (int i = 0; i < N; i++)
+        tt_unref(fs[i]);
+    return 0;
+}
+
+START_TEST(wait_many_futures)
+{
+    ck_assert_int_eq(tu_run(main_wait_many, NULL), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+/* ====================================================================== as_completed */
+
+static intptr_t main_ac_order(void *arg)
+{
+    (void)arg;
+    static spec a = SPEC(60, 'a'), b = SPEC(20, 'b'), c = SPEC(40, 'c');
+    tt_future *fs[3] = {tt_spawn(sleeper, &a), tt_spawn(sleeper, &b), tt_spawn(sleeper, &c)};
+    tt_as_completed *it = tt_as_completed_new(fs, 3, TT_FOREVER);
+    ck_assert_ptr_nonnull(it);
+    intptr_t err = 99;
+    const intptr_t want[3] = {'b', 'c', 'a'};
+    const int idx[3] = {1, 2, 0};
+    for (int i = 0; i < 3; i++) {
+        tt_future *f = tt_as_completed_next(it, &err);
+        ck_assert_ptr_eq(f, fs[idx[i]]); /* the original futures */
+        ck_assert_int_eq(err, 0);
+        ck_assert_int_eq(tt_result(f), want[i]);
+    }
+    err = 99;
+    ck_assert_ptr_null(tt_as_completed_next(it, &err));
+    ck_assert_int_eq(err, 0);
+    ck_assert_ptr_null(tt_as_completed_next(it, NULL)); /* err may be NULL */
+    tt_as_completed_free(it);
+    for (int i = 0; i < 3; i++)
+        tt_unref(fs[i]);
+    return 0;
+}
+
+START_TEST(as_completed_completion_order)
+{
+    ck_assert_int_eq(tu_run(main_ac_order, NULL), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+static intptr_t main_ac_errors_in_line(void *arg)
+{
+    (void)arg;
+    static spec x = SPEC(40, 'x'), e = SPEC(10, E1), z = SPEC(25, 'z');
+    tt_future *fs[3] = {tt_spawn(sleeper, &x), tt_spawn(sleeper, &e), tt_spawn(sleeper, &z)};
+    tt_as_completed *it = tt_as_completed_new(fs, 3, TT_SEC(5));
+    ck_assert_ptr_nonnull(it);
+    intptr_t err;
+    ck_assert_int_eq(tt_result(tt_as_completed_next(it, &err)), E1);
+    ck_assert_int_eq(tt_result(tt_as_completed_next(it, &err)), 'z');
+    ck_assert_int_eq(tt_result(tt_as_completed_next(it, &err)), 'x');
+    ck_assert_int_eq(err, 0);
+    ck_assert_ptr_null(tt_as_completed_next(it, &err));
+    ck_assert_int_eq(err, 0);
+    tt_as_completed_free(it);
+    for (int i = 0; i < 3; i++)
+        tt_unref(fs[i]);
+    return 0;
+}
+
+START_TEST(as_completed_error_at_its_position)
+{
+    ck_assert_int_eq(tu_run(main_ac_errors_in_line, NULL), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+static intptr_t main_ac_empty_dups(void *arg)
+{
+    (void)arg;
+    intptr_t err = 99;
+    tt_as_completed *it = tt_as_completed_new(NULL, 0, TT_FOREVER);
+    ck_assert_ptr_nonnull(it);
+    ck_assert_ptr_null(tt_as_completed_next(it, &err));
+    ck_assert_int_eq(err, 0);
+    tt_as_completed_free(it);
+    it = tt_as_completed_new(NULL, 0, TT_MS(1));
+    ck_assert_ptr_nonnull(it);
+    ck_assert_int_eq(tt_sleep(TT_MS(5)), 0);
+    err = 99;
+    ck_assert_ptr_null(tt_as_completed_next(it, &err));
+    ck_assert_int_eq(err, 0); /* nothing to wait for cannot time out */
+    tt_as_completed_free(it);
+
+    static spec t = SPEC(10, 't'), u = SPEC(20, 'u');
+    tt_future *ft = tt_spawn(sleeper, &t), *fu = tt_spawn(sleeper, &u);
+    tt_future *fs[4] = {ft, ft, fu, ft};
+    it = tt_as_completed_new(fs, 4, TT_FOREVER);
+    ck_assert_ptr_eq(tt_as_completed_next(it, &err), ft);
+    ck_assert_ptr_eq(tt_as_completed_next(it, &err), fu);
+    ck_assert_ptr_null(tt_as_completed_next(it, &err));
+    ck_assert_int_eq(err, 0);
+    tt_as_completed_free(it);
+    tt_unref(ft);
+    tt_unref(fu);
+    return 0;
+}
+
+START_TEST(as_completed_empty_and_duplicates)
+{
+    ck_assert_int_eq(tu_run(main_ac_empty_dups, NULL), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+static intptr_t main_ac_timeout(void *arg)
+{
+    (void)arg;
+    static spec a = SPEC(10, 'a'), b = SPEC(1000, 'b');
+    tt_future *done = tt_future_new(NULL);
+    tt_future_set(done, 'd');
+    tt_future *fs[3] = {tt_spawn(sleeper, &b), done, tt_spawn(sleeper, &a)};
+    int64_t t0 = tt_now();
+    tt_as_completed *it = tt_as_completed_new(fs, 3, TT_MS(50));
+    intptr_t err = 99;
+    ck_assert_ptr_eq(tt_as_completed_next(it, &err), done);
+    ck_assert_ptr_eq(tt_as_completed_next(it, &err), fs[2]);
+    ck_assert_int_eq(err, 0);
+    ck_assert_ptr_null(tt_as_completed_next(it, &err));
+    ck_assert_int_eq(err, -ETIMEDOUT);
+    int64_t el = ms_since(t0);
+    ck_assert_int_ge(el, 49);
+    ck_assert_int_lt(el, 900);
+    /* Every later call times out too, even once the straggler has finished. */
+    tt_cancel(fs[0], NULL);
+    ck_assert_int_eq(tt_sleep(TT_MS(5)), 0);
+    ck_assert(tt_cancelled(fs[0]));
+    err = 99;
+    ck_assert_ptr_null(tt_as_completed_next(it, &err));
+    ck_assert_int_eq(err, -ETIMEDOUT);
+    tt_as_completed_free(it);
+    for (int i = 0; i < 3; i++)
+        tt_unref(fs[i]);
+    return 0;
+}
+
+START_TEST(as_completed_timeout_sticks)
+{
+    ck_assert_int_eq(tu_run(main_ac_timeout, NULL), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+static tt_as_completed *AC;
+
+static intptr_t ac_consumer(void *arg)
+{
+    intptr_t *err = arg;
+    tt_future *f = tt_as_completed_next(AC, err);
+    ck_assert_ptr_null(f);
+    return *err;
+}
+
+static intptr_t main_ac_cancel(void *arg)
+{
+    (void)arg;
+    tt_future *f = tt_future_new(NULL);
+    AC = tt_as_completed_new(&f, 1, TT_FOREVER);
+    static intptr_t err;
+    tt_future *c = tt_spawn(ac_consumer, &err);
+    ck_assert_int_eq(tt_yield(), 0);
+    /* A second task may not wait on the same iterator meanwhile. */
+    intptr_t e2 = 0;
+    ck_assert_ptr_null(tt_as_completed_next(AC, &e2));
+    ck_assert_int_eq(e2, -EBUSY);
+    tt_cancel(c, NULL);
+    ck_assert_int_eq(finish(c), -ECANCELED);
+    ck_assert_int_eq(err, -ECANCELED);
+    /* Nothing was lost: the completion is still handed out afterwards. */
+    tt_future_set(f, 3);
+    ck_assert_ptr_eq(tt_as_completed_next(AC, &e2), f);
+    ck_assert_int_eq(e2, 0);
+    tt_as_completed_free(AC);
+    tt_unref(f);
+    return 0;
+}
+
+START_TEST(as_completed_cancelled_next)
+{
+    ck_assert_int_eq(tu_run(main_ac_cancel, NULL), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+static intptr_t main_ac_free_early(void *arg)
+{
+    (void)arg;
+    /* Freed with completions pending and callbacks already scheduled. */
+    tt_future *fs[3] = {tt_future_new(NULL), tt_future_new(NULL), tt_future_new(NULL)};
+    tt_as_completed *it = tt_as_completed_new(fs, 3, TT_MS(30));
+    tt_future_set(fs[0], 1);
+    tt_as_completed_free(it);
+    tt_as_completed_free(NULL);
+    ck_assert_int_eq(tt_sleep(TT_MS(40)), 0);
+    for (int i = 0; i < 3; i++)
+        tt_unref(fs[i]);
+    return 0;
+}
+
+static intptr_t main_ac_errors(void *arg)
+{
+    (void)arg;
+    tt_future *fs[2] = {tt_future_new(NULL), NULL};
+    errno = 0;
+    ck_assert_ptr_null(tt_as_completed_new(fs, 2, TT_FOREVER));
+    ck_assert_int_eq(errno, EINVAL);
+    errno = 0;
+    ck_assert_ptr_null(tt_as_completed_new(NULL, 1, TT_FOREVER));
+    ck_assert_int_eq(errno, EINVAL);
+    intptr_t err = 0;
+    ck_assert_ptr_null(tt_as_completed_next(NULL, &err));
+    ck_assert_int_eq(err, -EINVAL);
+    ck_assert_ptr_null(tt_as_completed_next(NULL, NULL));
+    tt_unref(fs[0]);
+    return 0;
+}
+
+static tt_as_completed *AC_CB;
+static intptr_t AC_CB_ERR;
+static void ac_next_from_callback(void *arg)
+{
+    (void)arg;
+    ck_assert_ptr_null(tt_as_completed_next(AC_CB, &AC_CB_ERR));
+}
+
+static intptr_t main_ac_eperm(void *arg)
+{
+    (void)arg;
+    tt_future *f = tt_future_new(NULL);
+    AC_CB = tt_as_completed_new(&f, 1, TT_FOREVER);
+    tt_call_soon(tt_loop_current(), ac_next_from_callback, NULL);
+    tt_yield();
+    ck_assert_int_eq(AC_CB_ERR, -EPERM);
+    tt_as_completed_free(AC_CB);
+    tt_unref(f);
+    return 0;
+}
+
+START_TEST(as_completed_bad_input)
+{
+    errno = 0;
+    ck_assert_ptr_null(tt_as_completed_new(NULL, 0, TT_FOREVER)); /* no loop */
+    ck_assert_int_eq(errno, EPERM);
+    ck_assert_int_eq(tu_run(main_ac_errors, NULL), 0);
+    ck_assert_int_eq(tu_run(main_ac_eperm, NULL), 0);
+    ck_assert_int_eq(tu_run(main_ac_free_early, NULL), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+/* ========================================================================= wait_for */
+
+static intptr_t main_wait_for_basics(void *arg)
+{
+    (void)arg;
+    static spec ok = SPEC(10, 'k'), bad = SPEC(10, E1);
+    tt_future *t = tt_spawn(sleeper, &ok);
+    tt_ref(t);
+    ck_assert_int_eq(tt_wait_for(t, TT_MS(300)), 'k');
+    ck_assert(!tt_cancelled(t));
+    ck_assert(!ok.saw_cancel);
+    tt_unref(t);
+    ck_assert_int_eq(tt_wait_for(tt_spawn(sleeper, &bad), TT_MS(300)), E1);
+    /* No late timeout or cancellation afterwards. */
+    ck_assert_int_eq(tt_sleep(TT_MS(350)), 0);
+    ck_assert_int_eq(tt_cancelling(tt_current_task()), 0);
+    return 0;
+}
+
+START_TEST(wait_for_basics)
+{
+    ck_assert_int_eq(tu_run(main_wait_for_basics, NULL), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+static intptr_t main_wait_for_timeout(void *arg)
+{
+    (void)arg;
+    static spec slow = SPEC(1000, 1);
+    tt_future *t = tt_spawn(sleeper, &slow);
+    tt_ref(t);
+    int64_t t0 = tt_now();
+    ck_assert_int_eq(tt_wait_for(t, TT_MS(20)), -ETIMEDOUT);
+    int64_t el = ms_since(t0);
+    ck_assert_int_ge(el, 19);
+    ck_assert_int_lt(el, 900);
+    ck_assert(tt_cancelled(t)); /* ended before wait_for returned */
+    ck_assert(slow.saw_cancel);
+    ck_assert_int_eq(tt_cancelling(tt_current_task()), 0);
+    tt_unref(t);
+    /* A plain future too. */
+    tt_future *f = tt_future_new(NULL);
+    tt_ref(f);
+    ck_assert_int_eq(tt_wait_for(f, TT_MS(5)), -ETIMEDOUT);
+    ck_assert(tt_cancelled(f));
+    tt_unref(f);
+    return 0;
+}
+
+START_TEST(wait_for_timeout_cancels_and_waits)
+{
+    ck_assert_int_eq(tu_run(main_wait_for_timeout, NULL), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+static intptr_t quick(void *arg)
+{
+    (void)arg;
+    return 'q';
+}
+
+static int STARTED;
+static intptr_t mark_started(void *arg)
+{
+    STARTED++;
+    return (intptr_t)arg;
+}
+
+static intptr_t main_wait_for_poll(void *arg)
+{
+    (void)arg;
+    tt_future *f = tt_future_new(NULL);
+    tt_future_set(f, 'd');
+    ck_assert_int_eq(tt_wait_for(f, 0), 'd');
+    tt_future *q = tt_spawn(quick, NULL);
+    tt_yield();
+    ck_assert_int_eq(tt_wait_for(q, 0), 'q');
+    tt_future *g = tt_future_new(NULL);
+    tt_future_set(g, E1);
+    ck_assert_int_eq(tt_wait_for(g, 0), E1);
+    /* A task that has not started never starts. */
+    STARTED = 0;
+    ck_assert_int_eq(tt_wait_for(tt_spawn(mark_started, NULL), 0), -ETIMEDOUT);
+    ck_assert_int_eq(STARTED, 0);
+    /* A negative timeout is no limit (TT_FOREVER), as for every duration. */
+    ck_assert_int_eq(tt_wait_for(tt_spawn(mark_started, (void *)8), TT_FOREVER), 8);
+    ck_assert_int_eq(tt_wait_for(tt_spawn(mark_started, (void *)9), TT_MS(-1)), 9);
+    ck_assert_int_eq(STARTED, 2);
+    /* A running task is cancelled and its cleanup completes before the timeout returns. */
+    static spec r = {.ms = 1000, .ret = 1, .on_cancel = -ECANCELED, .cleanup_ms = 10};
+    tt_future *rt = tt_spawn(sleeper, &r);
+    tt_ref(rt);
+    ck_assert_int_eq(tt_sleep(TT_MS(5)), 0);
+    ck_assert_int_eq(tt_wait_for(rt, 0), -ETIMEDOUT);
+    ck_assert(r.finished);
+    ck_assert(tt_cancelled(rt));
+    tt_unref(rt);
+    /* A pending plain future is cancelled. */
+    tt_future *p = tt_future_new(NULL);
+    tt_ref(p);
+    ck_assert_int_eq(tt_wait_for(p, 0), -ETIMEDOUT);
+    ck_assert(tt_cancelled(p));
+    tt_unref(p);
+    return 0;
+}
+
+START_TEST(wait_for_zero_polls)
+{
+    ck_assert_int_eq(tu_run(main_wait_for_poll, NULL), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+static intptr_t main_wait_for_swallow(void *arg)
+{
+    (void)arg;
+    /* The inner swallows the timeout's cancellation and returns a value: that value wins. */
+    static spec s = {.ms = 1000, .ret = 1, .on_cancel = 42, .cleanup_ms = 5};
+    ck_assert_int_eq(tt_wait_for(tt_spawn(sleeper, &s), TT_MS(10)), 42);
+    ck_assert(s.saw_cancel);
+    /* An error raised during the cleanup replaces the timeout. */
+    static spec e = {.ms = 1000, .ret = 1, .on_cancel = E2};
+    tt_future *t = tt_spawn(sleeper, &e);
+    tt_ref(t);
+    ck_assert_int_eq(tt_wait_for(t, TT_MS(10)), E2);
+    ck_assert_int_eq(tt_result(t), E2);
+    tt_unref(t);
+    return 0;
+}
+
+START_TEST(wait_for_swallowed_and_replaced)
+{
+    ck_assert_int_eq(tu_run(main_wait_for_swallow, NULL), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+static tt_future *INNER;
+static intptr_t wait_for_inner(void *arg)
+{
+    return tt_wait_for(tt_ref(INNER), (int64_t)(intptr_t)arg);
+}
+
+static intptr_t main_wait_for_caller_cancelled(void *arg)
+{
+    (void)arg;
+    static spec in = SPEC(500, 1);
+    INNER = tt_spawn(sleeper, &in);
+    tt_future *caller = tt_spawn(wait_for_inner, (void *)(intptr_t)TT_MS(500));
+    ck_assert_int_eq(tt_sleep(TT_MS(10)), 0);
+    tt_cancel(caller, NULL);
+    ck_assert_int_eq(finish(caller), -ECANCELED);
+    /* The inner was cancelled too, and had ended by then. */
+    ck_assert(tt_cancelled(INNER));
+    ck_assert(in.saw_cancel);
+    tt_unref(INNER);
+    return 0;
+}
+
+START_TEST(wait_for_cancelled_caller_cancels_inner)
+{
+    ck_assert_int_eq(tu_run(main_wait_for_caller_cancelled, NULL), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+static intptr_t stubborn(void *arg)
+{
+    (void)arg;
+    if (tt_sleep(TT_SEC(1)) == -ECANCELED)
+        tt_sleep(TT_MS(200)); /* caught the timeout's cancel: carries on */
+    return 42;
+}
+
+static intptr_t main_wait_for_stubborn(void *arg)
+{
+    (void)arg;
+    INNER = tt_spawn(stubborn, NULL);
+    tt_future *w = tt_spawn(wait_for_inner, (void *)(intptr_t)TT_MS(20));
+    ck_assert_int_eq(tt_sleep(TT_MS(100)), 0);
+    tt_cancel(w, NULL);
+    /* 3.11: the caller's second cancel interrupts the wait for the inner's end and is not
+     * forwarded; the inner goes on and returns its value. */
+    ck_assert_int_eq(finish(w), -ECANCELED);
+    ck_assert(!tt_done(INNER));
+    ck_assert_int_eq(finish(INNER), 42);
+    return 0;
+}
+
+START_TEST(wait_for_stays_cancellable_with_stubborn_inner)
+{
+    ck_assert_int_eq(tu_run(main_wait_for_stubborn, NULL), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+static intptr_t main_wait_for_errors(void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(tt_wait_for(NULL, TT_MS(1)), -EINVAL);
+    return 0;
+}
+
+static intptr_t WF_CB_RC;
+static void wait_for_from_callback(void *arg)
+{
+    WF_CB_RC = tt_wait_for(arg, TT_MS(1)); /* consumes even on -EPERM */
+}
+
+static intptr_t main_wait_for_eperm(void *arg)
+{
+    (void)arg;
+    tt_future *f = tt_future_new(NULL);
+    tt_call_soon(tt_loop_current(), wait_for_from_callback, f);
+    tt_yield();
+    ck_assert_int_eq(WF_CB_RC, -EPERM);
+    return 0;
+}
+
+START_TEST(wait_for_bad_input)
+{
+    ck_assert_int_eq(tt_wait_for(NULL, 0), -EINVAL);
+    ck_assert_int_eq(tu_run(main_wait_for_errors, NULL), 0);
+    ck_assert_int_eq(tu_run(main_wait_for_eperm, NULL), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+/* =========================================================================== shield */
+
+static intptr_t await_shield_of_inner(void *arg)
+{
+    (void)arg;
+    return tt_await(tt_shield(INNER));
+}
+
+static intptr_t main_shield_outer_cancelled(void *arg)
+{
+    (void)arg;
+    static spec in = SPEC(100, 'i');
+    INNER = tt_spawn(sleeper, &in);
+    tt_future *caller = tt_spawn(await_shield_of_inner, NULL);
+    ck_assert_int_eq(tt_sleep(TT_MS(10)), 0);
+    tt_cancel(caller, NULL);
+    int64_t t0 = tt_now();
+    ck_assert_int_eq(finish(caller), -ECANCELED);
+    ck_assert_int_lt(ms_since(t0), 80); /* at once, not when the inner ends */
+    ck_assert(!tt_done(INNER));
+    ck_assert_int_eq(finish(INNER), 'i');
+    ck_assert(!in.saw_cancel);
+    return 0;
+}
+
+START_TEST(shield_outer_cancelled_inner_runs_on)
+{
+    ck_assert_int_eq(tu_run(main_shield_outer_cancelled, NULL), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+static intptr_t main_shield_pass_through(void *arg)
+{
+    (void)arg;
+    static spec ok = SPEC(5, 7), bad = SPEC(5, E1);
+    tt_future *t = tt_spawn(sleeper, &ok);
+    ck_assert_int_eq(tt_await(tt_shield(t)), 7);
+    tt_unref(t);
+    t = tt_spawn(sleeper, &bad);
+    ck_assert_int_eq(tt_await(tt_shield(t)), E1);
+    tt_unref(t);
+    /* Shortcut: a done future is its own shield. */
+    tt_future *d = tt_future_new(NULL);
+    tt_future_set(d, 42);
+    tt_future *s = tt_shield(d);
+    ck_assert_ptr_eq(s, d);
+    ck_assert_int_eq(tt_await(s), 42);
+    tt_unref(d);
+    /* A pending future gets a new future that follows it. */
+    tt_future *p = tt_future_new(NULL);
+    s = tt_shield(p);
+    ck_assert_ptr_ne(s, p);
+    ck_assert_int_eq(tt_future_set(s, 3), -EINVAL); /* it completes itself */
+    tt_call_soon(tt_loop_current(), set_cb, p);
+    ck_assert_int_eq(tt_await(s), 5);
+    tt_unref(p);
+    return 0;
+}
+
+START_TEST(shield_passes_results_through)
+{
+    ck_assert_int_eq(tu_run(main_shield_pass_through, NULL), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+static intptr_t main_shield_cancel_outer(void *arg)
+{
+    (void)arg;
+    tt_future *inner = tt_future_new(NULL);
+    tt_future *outer = tt_shield(inner);
+    ck_assert_int_eq(tt_cancel(outer, "bye"), 1);
+    ck_assert(tt_cancelled(outer));
+    ck_assert_str_eq(tt_cancel_message(outer), "bye");
+    ck_assert(!tt_done(inner));
+    tt_future_set(inner, 5);
+    ck_assert_int_eq(tt_yield(), 0);
+    ck_assert_int_eq(tt_result(inner), 5);
+    ck_assert(tt_cancelled(outer));
+    tt_unref(outer);
+    tt_unref(inner);
+    /* The inner cancelled: the outer is cancelled. */
+    inner = tt_future_new(NULL);
+    outer = tt_shield(inner);
+    tt_cancel(inner, NULL);
+    ck_assert_int_eq(tt_await(outer), -ECANCELED);
+    tt_unref(inner);
+    return 0;
+}
+
+START_TEST(shield_cancel_outer_directly)
+{
+    ck_assert_int_eq(tu_run(main_shield_cancel_outer, NULL), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+static intptr_t main_shield_wait_for(void *arg)
+{
+    (void)arg;
+    /* wait_for(shield(f)) times out the wait, not the work. */
+    static spec w = SPEC(60, 'w');
+    tt_future *t = tt_spawn(sleeper, &w);
+    ck_assert_int_eq(tt_wait_for(tt_shield(t), TT_MS(10)), -ETIMEDOUT);
+    ck_assert(!tt_done(t));
+    ck_assert_int_eq(finish(t), 'w');
+    ck_assert(!w.saw_cancel);
+    return 0;
+}
+
+START_TEST(wait_for_shield_times_out_the_wait_only)
+{
+    ck_assert_int_eq(tu_run(main_shield_wait_for, NULL), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+static intptr_t main_shield_gather(void *arg)
+{
+    (void)arg;
+    tt_future *c1 = tt_future_new(NULL), *c2 = tt_future_new(NULL);
+    tt_future *sh[2] = {tt_shield(c1), tt_shield(c2)};
+    tt_future *g = tt_gather_future(sh, 2, 0);
+    ck_assert_ptr_nonnull(g);
+    ck_assert_int_eq(tt_cancel(g, NULL), 1);
+    ck_assert_int_eq(tt_await(g), -ECANCELED);
+    ck_assert(tt_cancelled(sh[0]) && tt_cancelled(sh[1]));
+    ck_assert(!tt_done(c1) && !tt_done(c2));
+    for (int i = 0; i < 2; i++)
+        tt_unref(sh[i]);
+    tt_unref(c1);
+    tt_unref(c2);
+    return 0;
+}
+
+START_TEST(gather_of_shields_cancelled)
+{
+    ck_assert_int_eq(tu_run(main_shield_gather, NULL), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+START_TEST(shield_bad_input)
+{
+    errno = 0;
+    ck_assert_ptr_null(tt_shield(NULL));
+    ck_assert_int_eq(errno, EINVAL);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+static Suite *wait_suite(void)
+{
+    Suite *s = suite_create("wait");
+    TCase *tc = tcase_create("wait");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, wait_all_completed_never_raises);
+    tcase_add_test(tc, wait_first_completed);
+    tcase_add_test(tc, wait_first_exception_returns_at_first_error);
+    tcase_add_test(tc, wait_first_exception_ignores_cancellation);
+    tcase_add_test(tc, wait_timeout_is_not_an_error);
+    tcase_add_test(tc, wait_counts_duplicate_entries);
+    tcase_add_test(tc, cancelled_waiter_does_not_cancel_waited);
+    tcase_add_test(tc, wait_suspends_even_when_all_done);
+    tcase_add_test(tc, wait_bad_input);
+    tcase_add_test(tc, wait_many_futures);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("as_completed");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, as_completed_completion_order);
+    tcase_add_test(tc, as_completed_error_at_its_position);
+    tcase_add_test(tc, as_completed_empty_and_duplicates);
+    tcase_add_test(tc, as_completed_timeout_sticks);
+    tcase_add_test(tc, as_completed_cancelled_next);
+    tcase_add_test(tc, as_completed_bad_input);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("wait_for");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, wait_for_basics);
+    tcase_add_test(tc, wait_for_timeout_cancels_and_waits);
+    tcase_add_test(tc, wait_for_zero_polls);
+    tcase_add_test(tc, wait_for_swallowed_and_replaced);
+    tcase_add_test(tc, wait_for_cancelled_caller_cancels_inner);
+    tcase_add_test(tc, wait_for_stays_cancellable_with_stubborn_inner);
+    tcase_add_test(tc, wait_for_bad_input);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("shield");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, shield_outer_cancelled_inner_runs_on);
+    tcase_add_test(tc, shield_passes_results_through);
+    tcase_add_test(tc, shield_cancel_outer_directly);
+    tcase_add_test(tc, wait_for_shield_times_out_the_wait_only);
+    tcase_add_test(tc, gather_of_shields_cancelled);
+    tcase_add_test(tc, shield_bad_input);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+TU_MAIN(wait_suite)

@@ -1,0 +1,70 @@
+/* tt-stress report: the numbers a run produced (outcome counts, latency histograms, pool
+ * statistics, invariant counters) and their renderings as a text table, JSON and an SVG plot.
+ * Pure functions of a stress_report, so the formats are unit-testable without a loop. */
+#ifndef TT_STRESS_REPORT_H
+#define TT_STRESS_REPORT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "histogram.h"
+
+typedef enum {
+    OUT_OK,
+    OUT_ERROR,
+    OUT_CANCEL_QUEUED,  /* cancelled before the job started: it never ran */
+    OUT_CANCEL_RUNNING, /* cancelled while running: the awaiter waited for it to return */
+    OUT_ABANDONED,      /* TT_ABANDON_ON_CANCEL: the awaiter went on, the result went to discard */
+    OUT_TIMED_OUT,      /* tt_wait_for or a timeout scope answered -ETIMEDOUT */
+    OUT_COUNT_
+} stress_outcome;
+
+extern const char *const stress_outcome_names[OUT_COUNT_];
+
+typedef struct stress_pool_report {
+    int have;            /* 0 when each loop used its default pool (no shared stats) */
+    unsigned threads, idle, running, peak_threads, peak_running;
+    uint64_t queued, completed, cancelled, peak_queued;
+} stress_pool_report;
+
+typedef struct stress_report {
+    char scenario[32];
+    char settings[320];      /* one line describing the options in effect */
+    double elapsed_s;
+    uint64_t submitted, ended;
+    uint64_t outcomes[OUT_COUNT_];
+    hist lat[OUT_COUNT_];    /* latency (submit -> the awaiting side saw the outcome), per outcome */
+    hist all;
+    stress_pool_report pool;
+    uint64_t groups, groups_failed, cancel_too_late;
+
+    /* The invariants. */
+    uint64_t lost;           /* submitted, never ended */
+    uint64_t doubled;        /* ended more than once */
+    long live[6];            /* tt_live after everything was freed: futures tasks stacks jobs loops pools */
+    uint64_t discard_expected, discard_called, discard_mismatch;
+    uint64_t canary_bad;     /* a job's argument was damaged or freed while it ran */
+    uint64_t early_resume;   /* default mode: the awaiter resumed before its running job returned */
+    uint64_t semantic;       /* wrong result, timeout before its deadline, group join mismatch */
+    char semantic_first[200];
+    int hung;                /* the run did not finish in time (watchdog) */
+    char inject[16];         /* TT_STRESS_INJECT in effect ("" if none) */
+} stress_report;
+
+void report_init(stress_report *r);
+/* Merges counts and histograms of src into dst (per-loop reports into the total). */
+void report_merge(stress_report *dst, const stress_report *src);
+
+/* Names every failed invariant, comma-separated, into buf ("" when all hold); returns how many. */
+int report_failures(const stress_report *r, char *buf, size_t len);
+/* Total leaked live objects. */
+long report_leaked(const stress_report *r);
+
+/* A duration for humans: "250 ns", "1.5 us", "12.3 ms", "2.05 s" (3 significant digits). */
+void report_fmt_ns(char *buf, size_t len, double ns);
+
+void report_print(FILE *out, const stress_report *r);
+int report_json(FILE *out, const stress_report *r);
+int report_svg(FILE *out, const stress_report *r);
+
+#endif

@@ -1,0 +1,92 @@
+/* tt-stress internals shared by the runtime parts: the per-run and per-loop state, the operation
+ * life cycle (ops.c), the scenario workers (scenarios.c) and the runner (run.c). Each loop owns
+ * its loop_ctx and touches it only from its own thread; the progress thread reads only the
+ * atomics marked "progress". */
+#ifndef TT_STRESS_H
+#define TT_STRESS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "args.h"
+#include "report.h"
+#include "tothread.h"
+
+/* Fault injection (TT_STRESS_INJECT): simulate a runtime that loses or repeats a completion. */
+enum { INJECT_NONE, INJECT_DROP, INJECT_DOUBLE };
+
+typedef struct stress_shared {
+    const stress_config *cfg;
+    tt_pool *pool;          /* NULL: each loop's default pool */
+    int file_fd;            /* temp file for the read/fsync cost models, else -1 */
+    int64_t t_start, deadline; /* deadline: t_start + duration (count mode: INT64_MAX) */
+    int inject;
+    atomic_int inject_done; /* the injected fault happens once */
+    atomic_int stop;        /* SIGINT: stop taking new work */
+    atomic_long canary_bad; /* jobs run on workers: process-wide counters */
+} stress_shared;
+
+/* Bits of an operation's state byte. */
+enum { ST_SUBMITTED = 1, ST_ENDED = 2, ST_EXPECT_DISCARD = 4, ST_DISCARDED = 8 };
+#define OPS_CHUNK_BITS 16
+
+typedef struct loop_ctx {
+    stress_shared *sh;
+    unsigned index;
+    tt_loop *loop;
+    uint64_t rng;
+    uint64_t quota, taken; /* count mode: units of work this loop may start */
+
+    /* One state byte per operation id, in chunks of 64 Ki so ids never move. */
+    uint8_t **chunks;
+    size_t nchunks;
+    uint64_t next_id;
+    long ops_open;          /* op records waiting for their task or their callback */
+    uint64_t discard_expected, discard_called;
+    struct jobarg *graveyard; /* abandoned jobs' arguments, freed after the pool is gone */
+
+    tt_job_opts opts_default, opts_abandon;
+    stress_report *rep;
+    int setup_error;
+
+    /* progress: written by this loop only (relaxed), read by the progress thread. */
+    atomic_ullong p_submitted, p_ended, p_units, p_errors, p_violations;
+} loop_ctx;
+
+extern _Thread_local loop_ctx *stress_tls_ctx;
+/* discard calls that came off every loop thread (their loop was gone): all are failures. */
+extern atomic_long stress_late_discards;
+
+/* How an operation's task waits for its job. */
+typedef enum { WAIT_AWAIT, WAIT_FOR, WAIT_SCOPE } wait_kind;
+
+typedef struct op_spec {
+    int abandon;        /* TT_ABANDON_ON_CANCEL */
+    int fail;           /* the job returns an error */
+    wait_kind how;
+    int64_t timeout_ns; /* WAIT_FOR / WAIT_SCOPE */
+    int cancel_expected;/* someone may cancel this task: -ECANCELED is no surprise */
+} op_spec;
+
+/* ops.c */
+uint64_t stress_rand(loop_ctx *ctx);
+double stress_rand01(loop_ctx *ctx);
+int stress_coin(loop_ctx *ctx, double p);
+int64_t stress_sample_cost(loop_ctx *ctx);
+/* Inside a task: one offloaded operation, start to end, with every check. Returns what the
+ * awaiting side saw (the job's value, an error, -ECANCELED or -ETIMEDOUT). */
+intptr_t stress_do_op(loop_ctx *ctx, const op_spec *spec);
+void stress_semantic(loop_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* After the loop is freed: lost/doubled/discard verdicts from the state bytes; frees them. */
+void stress_ops_finish(loop_ctx *ctx);
+void stress_free_graveyard(loop_ctx *ctx);
+
+/* scenarios.c: the loop's main task. */
+intptr_t stress_loop_main(void *arg);
+/* Takes one unit of work (count mode) or checks the deadline; 0 when the loop should stop. */
+int stress_take(loop_ctx *ctx);
+
+/* run.c */
+int stress_run(const stress_config *cfg, stress_report *out);
+
+#endif
