@@ -24,7 +24,7 @@ void *future_alloc(tt_loop *loop, size_t size, const future_ops *ops)
     return f;
 }
 
-static void future_free(tt_future *f)
+void future_release(tt_future *f)
 {
     tt_loop *loop = f->loop;
     if (TT_UNLIKELY(loop->debug))
@@ -44,8 +44,19 @@ static void future_free(tt_future *f)
         slab_put(loop, f->size_class, f);
     else
         free(f);
-    if (TT_UNLIKELY(loop->closed))
-        loop_release_shell(loop);
+}
+
+void loop_unref_closed(tt_future *f)
+{
+    tt_loop *loop = f->loop;
+    pthread_mutex_lock(&loop->shell_mu);
+    loop->shell_depth++;
+    if (--f->refs == 0)
+        future_release(f);
+    bool gone = --loop->shell_depth == 0 && loop->live_futures == 0;
+    pthread_mutex_unlock(&loop->shell_mu);
+    if (gone)
+        loop_shell_free(loop);
 }
 
 int future_check(const tt_future *f)
@@ -264,6 +275,12 @@ tt_future *tt_ref(tt_future *f)
 
 void tt_unref(tt_future *f)
 {
-    if (f && --f->refs == 0)
-        future_free(f);
+    if (!f)
+        return;
+    if (TT_UNLIKELY(f->loop->closed)) {
+        loop_unref_closed(f);
+        return;
+    }
+    if (--f->refs == 0)
+        future_release(f);
 }

@@ -304,6 +304,11 @@ struct tt_loop {
     struct pool_link *links;    /* one per pool this loop has used */
     /* state */
     bool closed;                /* freed by the user; the shell lives while futures do */
+    /* After close, the shell is shared with workers finishing orphaned jobs: every reference
+     * count change and free goes under this (recursive) lock. */
+    pthread_mutex_t shell_mu;
+    int shell_depth;
+    struct job *graveyard;      /* orphaned jobs a worker finished, to release under shell_mu */
     bool closing;               /* inside tt_loop_free: submissions are refused */
     long live_futures;          /* futures still pointing here */
     int debug;
@@ -324,7 +329,12 @@ void cb_node_put(tt_loop *loop, cb_node *n);
 int loop_iterate(tt_loop *loop, int64_t timeout);
 /* An SQE for the loop's thread, submitting first if the ring is full; NULL if impossible. */
 struct io_uring_sqe *loop_get_sqe(tt_loop *loop);
-void loop_release_shell(tt_loop *loop); /* a future of a closed loop went away */
+/* Post-close reference drops (owner thread or a worker), under shell_mu; frees the shell with
+ * its last future. */
+void loop_unref_closed(tt_future *f);
+void future_release(tt_future *f);      /* frees f's memory (its last reference went) */
+void pool_bury_locked(tt_loop *loop);   /* releases the graveyard; shell_mu held */
+void loop_shell_free(tt_loop *loop);
 
 /* ------------------------------------------------------------------------ debugging */
 void debug_warn(tt_loop *loop, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

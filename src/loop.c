@@ -306,6 +306,11 @@ tt_loop *tt_loop_new(const tt_loop_opts *opts)
     ready_list_init(&loop->ready);
     inbox_init(&loop->in);
     loop->submit_tailp = &loop->submit_head;
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE); /* a release can release more */
+    pthread_mutex_init(&loop->shell_mu, &ma);
+    pthread_mutexattr_destroy(&ma);
     loop->owner = pthread_self();
     if (opts && opts->pool) {
         loop->pool = opts->pool;
@@ -352,11 +357,7 @@ int tt_loop_free(tt_loop *loop)
         return -EBUSY;
     }
     loop->closing = true;
-    pool_detach_loop(loop);
-    while (loop->jobs_inflight > 0) {
-        wait_ring(loop, TT_MS(20));
-        inbox_drain(loop);
-    }
+    pool_detach_loop(loop); /* running jobs become orphans: a worker discards their results */
     inbox_drain(loop);
     /* Callbacks already scheduled still run (a thread-safe handle waits on one); tasks cannot
      * be spawned any more. */
@@ -365,7 +366,6 @@ int tt_loop_free(tt_loop *loop)
     pool_links_free(loop);
     pool_release_default(loop, TT_FOREVER);
     discard_ready(loop);
-    loop->closed = true;
     tls_loop = NULL;
     timer_heap_free(loop);
     stack_pool_free(loop->stacks);
@@ -378,18 +378,24 @@ int tt_loop_free(tt_loop *loop)
     loop->ctx.tsan_fiber = NULL; /* the thread's own fiber is not ours to destroy */
     ctx_destroy(&loop->ctx);
     live_add(LIVE_LOOPS, -1);
-    loop_release_shell(loop);
+    pthread_mutex_lock(&loop->shell_mu);
+    loop->closed = true;
+    loop->shell_depth++;
+    pool_bury_locked(loop);
+    bool gone = --loop->shell_depth == 0 && loop->live_futures == 0;
+    pthread_mutex_unlock(&loop->shell_mu);
+    if (gone)
+        loop_shell_free(loop);
     return 0;
 }
 
-/* A closed loop stays as a shell (its slabs hold the futures still referenced) until the last
- * of them is released. */
-void loop_release_shell(tt_loop *loop)
+/* A closed loop stays as a shell (its slabs hold the futures still referenced, and orphaned
+ * jobs still run) until the last of them is released. */
+void loop_shell_free(tt_loop *loop)
 {
-    if (loop->closed && loop->live_futures == 0) {
-        slab_free_all(loop);
-        free(loop);
-    }
+    pthread_mutex_destroy(&loop->shell_mu);
+    slab_free_all(loop);
+    free(loop);
 }
 
 /* ------------------------------------------------------------------ running */
@@ -527,8 +533,12 @@ int tt_run(tt_fn main, void *arg, intptr_t *result)
     task_cancel_all(loop, NULL);
     while (loop->ntasks)
         loop_iterate(loop, TT_FOREVER);
-    while (loop->jobs_inflight)
-        loop_iterate(loop, TT_FOREVER);
+    /* shutdown_default_executor: the default pool's jobs, queued ones included, run to the end
+     * and are delivered; jobs on the application's own pools are left to finish (orphans). */
+    if (loop->pool && loop->pool_owned) {
+        pool_flush(loop);
+        tt_pool_shutdown(loop->pool, TT_FOREVER, 0);
+    }
     loop_iterate(loop, 0);
     tt_loop_free(loop);
     if (result)

@@ -29,10 +29,13 @@ struct job {
     atomic_int stop;         /* tt_job_cancelled() */
     uint8_t batched;         /* loop thread only: still in the loop's batch */
     uint8_t cancel_requested;
+    uint8_t orphan;          /* pool lock: its loop was freed while it ran */
+    struct job *grave_next;  /* the loop's graveyard (shell_mu) */
 };
 
 typedef struct worker {
     struct worker *next_idle;
+    struct worker *all_prev, *all_next; /* every live worker (pool lock) */
     pthread_cond_t cv;
     int wake;
     job *current;
@@ -61,6 +64,7 @@ struct tt_pool {
     atomic_size_t queued_hint; /* for spinning workers, read without the lock */
     atomic_int spinning;
     worker *idle_stack;
+    worker *all_workers;
     unsigned threads, idle, running, next_n;
     atomic_uint threads_hint;
     size_t completed, cancelled;
@@ -175,6 +179,10 @@ static int start_worker(tt_pool *p)
     snprintf(name, sizeof name, "%s-%u", p->name, w->n);
     pthread_setname_np(th, name);
     p->threads++;
+    w->all_next = p->all_workers;
+    if (p->all_workers)
+        p->all_workers->all_prev = w;
+    p->all_workers = w;
     atomic_store_explicit(&p->threads_hint, p->threads, memory_order_relaxed);
     return 0;
 }
@@ -197,6 +205,36 @@ static void staff(tt_pool *p, size_t n)
 }
 
 static void free_pool_now(tt_pool *p);
+
+/* A job whose loop is gone: its result goes to discard here, on the worker; its memory (in the
+ * loop's shell) is released under the shell's lock, by this worker if the loop has closed. */
+static void orphan_finished(job *j)
+{
+    if (j->opts.discard)
+        j->opts.discard(j->result, j->arg);
+    tt_loop *loop = j->loop;
+    pthread_mutex_lock(&loop->shell_mu);
+    loop->shell_depth++;
+    j->grave_next = loop->graveyard;
+    loop->graveyard = j;
+    if (loop->closed)
+        pool_bury_locked(loop);
+    bool gone = --loop->shell_depth == 0 && loop->closed && loop->live_futures == 0;
+    pthread_mutex_unlock(&loop->shell_mu);
+    if (gone)
+        loop_shell_free(loop);
+}
+
+void pool_bury_locked(tt_loop *loop)
+{
+    while (loop->graveyard) {
+        job *j = loop->graveyard;
+        loop->graveyard = j->grave_next;
+        live_add(LIVE_JOBS, -1);
+        if (--j->fut.refs == 0)
+            future_release(&j->fut);
+    }
+}
 
 static void *worker_main(void *arg)
 {
@@ -223,10 +261,16 @@ static void *worker_main(void *arg)
             j->state = J_FINISHED;
             w->current = NULL;
             p->running--;
-            if (j->cancel_requested)
+            if (j->orphan || j->cancel_requested) /* orphan first: see pool_detach_loop */
                 p->cancelled++; /* its result goes to discard, never to a reader */
             else
                 p->completed++;
+            if (j->orphan) {
+                pthread_mutex_unlock(&p->mu);
+                orphan_finished(j);
+                pthread_mutex_lock(&p->mu);
+                continue;
+            }
             /* The loop cannot go away while it has a job in flight, so the message is safe to
              * send; the lock keeps tt_cancel's view of the state exact. */
             inbox_push(j->loop, &j->in);
@@ -275,6 +319,12 @@ static void *worker_main(void *arg)
             break; /* idle for idle_timeout: retire */
     }
     p->threads--;
+    if (w->all_prev)
+        w->all_prev->all_next = w->all_next;
+    else
+        p->all_workers = w->all_next;
+    if (w->all_next)
+        w->all_next->all_prev = w->all_prev;
     atomic_store_explicit(&p->threads_hint, p->threads, memory_order_relaxed);
     pthread_cond_broadcast(&p->idle_cv);
     int last = p->threads == 0 && p->free_when_idle;
@@ -550,7 +600,27 @@ void pool_detach_loop(tt_loop *loop)
             cancelled = j;
         }
         publish_queued(p);
+        job *orphans = NULL;
+        for (worker *w = p->all_workers; w; w = w->all_next) {
+            job *j = w->current;
+            if (j && j->loop == loop && !j->orphan) {
+                j->orphan = 1;
+                j->submit_next = orphans;
+                orphans = j;
+            }
+        }
         pthread_mutex_unlock(&p->mu);
+        /* Running jobs are left to finish (no thread is killed); they are asked to stop, and
+         * their in-flight reference now belongs to the worker (orphan_finished). */
+        for (job *j = orphans; j; j = j->submit_next) {
+            loop->jobs_inflight--;
+            atomic_store_explicit(&j->stop, 1, memory_order_relaxed);
+            if (!j->cancel_requested && j->opts.unblock)
+                j->opts.unblock(j->arg);
+            j->cancel_requested = 1;
+            if (j->fut.state != FS_DONE)
+                future_complete_cancelled(&j->fut, NULL);
+        }
         for (job *j = cancelled, *jn; j; j = jn) {
             jn = j->submit_next;
             loop->jobs_inflight--;
