@@ -18,12 +18,12 @@ static const future_ops gather_ops = {FK_GATHER, "gather", gather_cancel, gather
 
 static void settle(gather *g, tt_future *child)
 {
-    if (g->fut.state == FS_DONE) {
-        child->retrieved = 1; /* gather does not report it, so nobody needs warning about it */
+    /* Gather reports every outcome (or does not need to), so none warrants a warning. Marked
+     * now, while the child is in cache, rather than in a sweep at the end. */
+    child->retrieved = 1;
+    if (g->fut.state == FS_DONE)
         return;
-    }
     if (!(g->flags & TT_RETURN_ERRORS) && !g->cancel_requested && child->result < 0) {
-        child->retrieved = 1;
         if (child->result == -ECANCELED)
             future_complete_cancelled(&g->fut, child->cancel_msg);
         else
@@ -32,8 +32,6 @@ static void settle(gather *g, tt_future *child)
     }
     if (g->nfinished < g->n)
         return;
-    for (size_t i = 0; i < g->n; i++)
-        g->children[i]->retrieved = 1;
     if (g->cancel_requested)
         future_complete_cancelled(&g->fut, g->cancel_msg);
     else

@@ -34,7 +34,7 @@ void future_release(tt_future *f)
     /* Callbacks of a future that never completed never run. */
     for (ready_item *it = f->cb_head, *next; it; it = next) {
         next = it->next;
-        if (it->kind == RK_CALLBACK && !(((cb_node *)it)->type & CB_EMBEDDED))
+        if (it->kind == RK_CALLBACK && !(it->type & CB_EMBEDDED))
             cb_node_put(loop, (cb_node *)it);
     }
     free(f->cancel_msg);
@@ -105,7 +105,7 @@ static int add_cb(tt_future *f, uint8_t type, void (*cb)(tt_future *, void *), v
     cb_node *n = cb_node_get(f->loop);
     if (!n)
         return -ENOMEM;
-    n->type = type;
+    n->ri.type = type;
     n->fn.done = cb;
     n->arg = arg;
     n->aux = aux;
@@ -128,7 +128,7 @@ static int remove_cb(tt_future *f, uint8_t type, void (*cb)(tt_future *, void *)
     while (*pp) {
         ready_item *it = *pp;
         cb_node *n = (cb_node *)it;
-        if (it->kind == RK_CALLBACK && n->type == type && n->fn.done == cb && n->arg == arg) {
+        if (it->kind == RK_CALLBACK && it->type == type && n->fn.done == cb && n->arg == arg) {
             *pp = it->next;
             cb_node_put(f->loop, n);
             removed++;
@@ -155,18 +155,18 @@ uintptr_t future_cb_aux(void) { return tls_cb_aux; }
 /* Runs a callback node taken from the ready queue (the loop's dispatch). */
 void future_run_cb(tt_loop *loop, cb_node *n)
 {
-    if (n->type & CB_DONE) {
+    if (n->ri.type & CB_DONE) {
         tt_future *f = n->fut;
         tls_cb_aux = n->aux;
         n->fn.done(f, n->arg);
         tt_unref(f);
     } else {
-        uint8_t type = n->type;
+        uint8_t type = n->ri.type;
         n->fn.call(n->arg); /* may free an embedded node */
         if (type & CB_EMBEDDED)
             return;
     }
-    if (!(n->type & CB_EMBEDDED))
+    if (!(n->ri.type & CB_EMBEDDED))
         cb_node_put(loop, n);
 }
 

@@ -93,7 +93,7 @@ int tt_call_soon_threadsafe(tt_loop *loop, void (*cb)(void *), void *arg)
     c->cb = cb;
     c->arg = arg;
     c->node.ri.kind = RK_CALLBACK;
-    c->node.type = CB_CALL | CB_EMBEDDED;
+    c->node.ri.type = CB_CALL | CB_EMBEDDED;
     c->node.fn.call = ts_call_run;
     c->node.arg = c;
     c->node.aux = (uintptr_t)ts_call_discard;

@@ -7,7 +7,10 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+/* The library is built with hidden visibility: only the public API is exported. */
+#pragma GCC visibility push(default)
 #include "tothread.h"
+#pragma GCC visibility pop
 
 #include <liburing.h>
 #include <pthread.h>
@@ -34,6 +37,7 @@ enum { RK_TASK = 1, RK_CALLBACK = 2 };
 typedef struct ready_item {
     struct ready_item *next;
     uint8_t kind;
+    uint8_t type; /* a callback's CB_* flags (kept here so a cb_node fits 48 bytes) */
 } ready_item;
 
 typedef struct ready_list {
@@ -56,7 +60,6 @@ static inline void ready_list_push(ready_list *l, ready_item *it)
 enum { CB_DONE = 1, CB_CALL = 2, CB_PUBLIC = 4, CB_EMBEDDED = 8 };
 typedef struct cb_node {
     ready_item ri;
-    uint8_t type;
     union {
         void (*done)(tt_future *f, void *arg);
         void (*call)(void *arg);
@@ -75,6 +78,12 @@ typedef struct tt_timer {
     uint32_t index; /* heap slot + 1; 0 when not armed */
     void (*fire)(struct tt_timer *t);
 } tt_timer;
+
+typedef struct heap_slot {
+    int64_t deadline;
+    uint64_t seq;
+    tt_timer *timer;
+} heap_slot;
 
 int timer_arm(tt_loop *loop, tt_timer *t, int64_t deadline); /* 0 or -ENOMEM; rearms */
 void timer_disarm(tt_loop *loop, tt_timer *t);
@@ -255,7 +264,7 @@ void pool_attach_default(tt_pool *pool);        /* a loop took pool as its defau
 /* The loop spins on its inbox briefly only while jobs are in flight. */
 
 /* ------------------------------------------------------------------------ the loop */
-enum { SIZE_CLASSES = 6 }; /* 64, 128, 192, 256, 384, 512 bytes */
+enum { SIZE_CLASSES = 6 }; /* 48, 64, 128, 192, 256, 384 bytes */
 /* Loop-owned objects (futures, tasks, jobs, callback nodes) come from per-class freelists fed
  * by 64 KiB slabs; the memory goes back only with the loop (its shell, see tt_loop_free). */
 void *slab_get(tt_loop *loop, unsigned cls); /* NULL on ENOMEM */
@@ -272,7 +281,7 @@ struct tt_loop {
     tt_task *current;           /* the running task, or NULL in the loop context */
     tt_task *dead;              /* a finished task whose stack awaits release */
     /* timers */
-    tt_timer **heap;
+    heap_slot *heap;
     size_t heap_len, heap_cap;
     uint64_t timer_seq;
     /* call_later timers by id */
@@ -288,6 +297,7 @@ struct tt_loop {
     int embed_fd;               /* tt_loop_fd, lazily */
     /* allocators */
     void *free_objs[SIZE_CLASSES];
+    size_t slab_next[SIZE_CLASSES]; /* the next slab's size per class */
     struct slab *slabs;
     stack_pool *stacks;
     size_t default_stack;

@@ -6,12 +6,14 @@
 
 #include <stdio.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 _Thread_local tt_loop *tls_loop;
 
 enum { TAG_IO = 1, TAG_EVENT = 2, TAG_MASK = 3 };
 #define SPIN_NS 50000 /* ~ one cross-CPU wake-up on the reference VM, and never more */
+#define SPIN_MAX_INFLIGHT 8
 
 /* ------------------------------------------------------------------ ready queue */
 
@@ -19,12 +21,13 @@ void loop_push_ready(tt_loop *loop, ready_item *it) { ready_list_push(&loop->rea
 
 struct slab {
     struct slab *next;
-    size_t pad; /* keeps objects 16-byte aligned */
+    size_t bytes;
     char mem[];
 };
 
-#define SLAB_BYTES (64 * 1024)
-static const uint16_t class_size[SIZE_CLASSES] = {64, 128, 192, 256, 384, 512};
+#define SLAB_MIN (64 * 1024)
+#define SLAB_MAX (2 * 1024 * 1024)
+static const uint16_t class_size[SIZE_CLASSES] = {48, 64, 128, 192, 256, 384};
 
 unsigned slab_class(size_t size)
 {
@@ -34,23 +37,37 @@ unsigned slab_class(size_t size)
     return c;
 }
 
+/* Slabs grow geometrically per class and are mapped pre-faulted (MAP_POPULATE): the kernel fills
+ * a whole slab in one call, much cheaper than a page fault per page, and the objects are about
+ * to be used anyway. */
+static void *slab_grow(tt_loop *loop, unsigned cls)
+{
+    size_t bytes = loop->slab_next[cls] ? loop->slab_next[cls] : SLAB_MIN;
+    struct slab *s = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (s == MAP_FAILED)
+        return NULL;
+    if (bytes < SLAB_MAX)
+        loop->slab_next[cls] = bytes * 2;
+    s->bytes = bytes;
+    s->next = loop->slabs;
+    loop->slabs = s;
+    size_t sz = class_size[cls], n = (bytes - sizeof *s) / sz;
+    void *p = NULL;
+    /* Thread the objects in address order so consecutive allocations are adjacent. */
+    for (size_t i = n; i-- > 0;) {
+        void *o = s->mem + i * sz;
+        *(void **)o = p;
+        p = o;
+    }
+    return p;
+}
+
 void *slab_get(tt_loop *loop, unsigned cls)
 {
     void *p = loop->free_objs[cls];
-    if (TT_UNLIKELY(!p)) {
-        struct slab *s = malloc(SLAB_BYTES);
-        if (!s)
-            return NULL;
-        s->next = loop->slabs;
-        loop->slabs = s;
-        size_t sz = class_size[cls], n = (SLAB_BYTES - sizeof *s) / sz;
-        /* Thread the new objects in address order so consecutive allocations are adjacent. */
-        for (size_t i = n; i-- > 0;) {
-            void *o = s->mem + i * sz;
-            *(void **)o = p;
-            p = o;
-        }
-    }
+    if (TT_UNLIKELY(!p) && !(p = slab_grow(loop, cls)))
+        return NULL;
     loop->free_objs[cls] = *(void **)p;
     return p;
 }
@@ -65,7 +82,7 @@ void slab_free_all(tt_loop *loop)
 {
     for (struct slab *s = loop->slabs, *next; s; s = next) {
         next = s->next;
-        free(s);
+        munmap(s, s->bytes);
     }
     loop->slabs = NULL;
     memset(loop->free_objs, 0, sizeof loop->free_objs);
@@ -140,9 +157,10 @@ static int reap(tt_loop *loop)
 /* Waits for completions at most timeout ns (0: just looks). */
 static void wait_ring(tt_loop *loop, int64_t timeout)
 {
-    if (timeout != 0 && loop->jobs_inflight > 0) {
-        /* A blocking call is in flight: its completion most likely lands within microseconds,
-         * and putting this thread to sleep would cost a cross-CPU wake-up. */
+    if (timeout != 0 && loop->jobs_inflight > 0 && loop->jobs_inflight <= SPIN_MAX_INFLIGHT) {
+        /* A few blocking calls are in flight: a completion most likely lands within
+         * microseconds, and putting this thread to sleep would cost a cross-CPU wake-up. With
+         * many in flight, completions come in bursts and spinning only takes CPU from them. */
         int64_t until = clock_now() + (timeout > 0 && timeout < SPIN_NS ? timeout : SPIN_NS);
         unsigned i = 0;
         while (inbox_empty(&loop->in) && !io_uring_cq_ready(&loop->ring)) {
@@ -333,12 +351,12 @@ static void discard_ready(tt_loop *loop)
         if (it->kind != RK_CALLBACK)
             continue;
         cb_node *n = (cb_node *)it;
-        if (n->type & CB_EMBEDDED) {
+        if (n->ri.type & CB_EMBEDDED) {
             if (n->aux)
                 ((void (*)(cb_node *))n->aux)(n);
             continue;
         }
-        if (n->type & CB_DONE)
+        if (n->ri.type & CB_DONE)
             tt_unref(n->fut);
         cb_node_put(loop, n);
     }
@@ -505,7 +523,7 @@ int tt_call_soon(tt_loop *loop, void (*cb)(void *), void *arg)
     cb_node *n = cb_node_get(loop);
     if (!n)
         return -ENOMEM;
-    n->type = CB_CALL;
+    n->ri.type = CB_CALL;
     n->fn.call = cb;
     n->arg = arg;
     loop_push_ready(loop, &n->ri);

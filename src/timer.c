@@ -13,46 +13,48 @@ int64_t clock_now(void)
 
 int64_t tt_now(void) { return clock_now(); }
 
-static inline bool before(const tt_timer *a, const tt_timer *b)
+/* Heap slots carry their keys, so sifting compares without touching the timers themselves
+ * (each lives in a different task or waiter: one cache miss per level otherwise). */
+static inline bool before(const heap_slot *a, const heap_slot *b)
 {
     return a->deadline < b->deadline || (a->deadline == b->deadline && a->seq < b->seq);
 }
 
-static void heap_set(tt_loop *loop, size_t i, tt_timer *t)
+static inline void heap_set(tt_loop *loop, size_t i, heap_slot v)
 {
-    loop->heap[i] = t;
-    t->index = (uint32_t)i + 1;
+    loop->heap[i] = v;
+    v.timer->index = (uint32_t)i + 1;
 }
 
 static void sift_up(tt_loop *loop, size_t i)
 {
-    tt_timer *t = loop->heap[i];
+    heap_slot v = loop->heap[i];
     while (i > 0) {
         size_t parent = (i - 1) / 2;
-        if (!before(t, loop->heap[parent]))
+        if (!before(&v, &loop->heap[parent]))
             break;
         heap_set(loop, i, loop->heap[parent]);
         i = parent;
     }
-    heap_set(loop, i, t);
+    heap_set(loop, i, v);
 }
 
 static void sift_down(tt_loop *loop, size_t i)
 {
-    tt_timer *t = loop->heap[i];
+    heap_slot v = loop->heap[i];
     size_t n = loop->heap_len;
     for (;;) {
         size_t c = 2 * i + 1;
         if (c >= n)
             break;
-        if (c + 1 < n && before(loop->heap[c + 1], loop->heap[c]))
+        if (c + 1 < n && before(&loop->heap[c + 1], &loop->heap[c]))
             c++;
-        if (!before(loop->heap[c], t))
+        if (!before(&loop->heap[c], &v))
             break;
         heap_set(loop, i, loop->heap[c]);
         i = c;
     }
-    heap_set(loop, i, t);
+    heap_set(loop, i, v);
 }
 
 int timer_arm(tt_loop *loop, tt_timer *t, int64_t deadline)
@@ -61,7 +63,7 @@ int timer_arm(tt_loop *loop, tt_timer *t, int64_t deadline)
         timer_disarm(loop, t);
     if (loop->heap_len == loop->heap_cap) {
         size_t cap = loop->heap_cap ? loop->heap_cap * 2 : 64;
-        tt_timer **h = realloc(loop->heap, cap * sizeof *h);
+        heap_slot *h = realloc(loop->heap, cap * sizeof *h);
         if (!h)
             return -ENOMEM;
         loop->heap = h;
@@ -69,7 +71,7 @@ int timer_arm(tt_loop *loop, tt_timer *t, int64_t deadline)
     }
     t->deadline = deadline;
     t->seq = ++loop->timer_seq;
-    loop->heap[loop->heap_len] = t;
+    loop->heap[loop->heap_len] = (heap_slot){deadline, t->seq, t};
     sift_up(loop, loop->heap_len++);
     return 0;
 }
@@ -80,11 +82,11 @@ void timer_disarm(tt_loop *loop, tt_timer *t)
         return;
     size_t i = t->index - 1;
     t->index = 0;
-    tt_timer *last = loop->heap[--loop->heap_len];
+    heap_slot last = loop->heap[--loop->heap_len];
     if (i == loop->heap_len)
         return;
-    heap_set(loop, i, last);
-    if (i > 0 && before(last, loop->heap[(i - 1) / 2]))
+    loop->heap[i] = last;
+    if (i > 0 && before(&last, &loop->heap[(i - 1) / 2]))
         sift_up(loop, i);
     else
         sift_down(loop, i);
@@ -92,14 +94,14 @@ void timer_disarm(tt_loop *loop, tt_timer *t)
 
 int64_t timer_next_deadline(tt_loop *loop)
 {
-    return loop->heap_len ? loop->heap[0]->deadline : TT_FOREVER;
+    return loop->heap_len ? loop->heap[0].deadline : TT_FOREVER;
 }
 
 int timer_fire_expired(tt_loop *loop, int64_t now)
 {
     int fired = 0;
-    while (loop->heap_len && loop->heap[0]->deadline <= now) {
-        tt_timer *t = loop->heap[0];
+    while (loop->heap_len && loop->heap[0].deadline <= now) {
+        tt_timer *t = loop->heap[0].timer;
         timer_disarm(loop, t);
         t->fire(t);
         fired++;
@@ -229,7 +231,7 @@ uint64_t tt_call_later(tt_loop *loop, int64_t delay, void (*cb)(void *), void *a
     lt->loop = loop;
     lt->timer.fire = later_fire;
     lt->node.ri.kind = RK_CALLBACK;
-    lt->node.type = CB_CALL | CB_EMBEDDED;
+    lt->node.ri.type = CB_CALL | CB_EMBEDDED;
     lt->node.fn.call = later_run;
     lt->node.arg = lt;
     lt->node.aux = (uintptr_t)later_discard;

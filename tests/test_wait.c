@@ -347,7 +347,7 @@ END_TEST
 static intptr_t main_ac_order(void *arg)
 {
     (void)arg;
-    static spec a = SPEC(60, 'a'), b = SPEC(20, 'b'), c = SPEC(40, 'c');
+    static spec a = SPEC(300, 'a'), b = SPEC(100, 'b'), c = SPEC(200, 'c'); /* wide gaps: sanitizers */
     tt_future *fs[3] = {tt_spawn(sleeper, &a), tt_spawn(sleeper, &b), tt_spawn(sleeper, &c)};
     tt_as_completed *it = tt_as_completed_new(fs, 3, TT_FOREVER);
     ck_assert_ptr_nonnull(it);
