@@ -25,17 +25,12 @@ char *tt_strdup_or_null(const char *s)
     return strdup(s);
 }
 
-typedef struct live_block {
-    _Atomic long v[LIVE_N];
-    struct live_block *prev, *next;
-} live_block;
-
 static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
 static live_block *live_blocks;
 static _Atomic long live_retired[LIVE_N]; /* totals of threads that have exited */
 static pthread_key_t live_key;
 static pthread_once_t live_once = PTHREAD_ONCE_INIT;
-static _Thread_local live_block *tls_live;
+_Thread_local live_block *tls_live;
 
 static void live_thread_exit(void *p)
 {
@@ -71,14 +66,13 @@ static live_block *live_mine(void)
     return tls_live = b;
 }
 
-void live_add(int which, long delta)
+void live_add_slow(int which, long delta)
 {
-    live_block *b = tls_live;
-    if (TT_UNLIKELY(!b) && !(b = live_mine())) {
-        atomic_fetch_add(&live_retired[which], delta); /* no memory for a block: slow path */
+    live_block *b = live_mine();
+    if (!b) {
+        atomic_fetch_add(&live_retired[which], delta); /* no memory for a block */
         return;
     }
-    /* Only this thread writes its block: a relaxed load and store, no locked instruction. */
     long v = atomic_load_explicit(&b->v[which], memory_order_relaxed);
     atomic_store_explicit(&b->v[which], v + delta, memory_order_relaxed);
 }

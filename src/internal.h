@@ -28,7 +28,24 @@
 /* ------------------------------------------------------------------ live counters */
 /* Thread-local counter blocks summed by tt_live_get: the hot path pays a plain increment. */
 enum { LIVE_FUTURES, LIVE_TASKS, LIVE_STACKS, LIVE_JOBS, LIVE_LOOPS, LIVE_POOLS, LIVE_N };
-void live_add(int which, long delta); /* any thread */
+typedef struct live_block live_block;
+struct live_block {
+    _Atomic long v[LIVE_N];
+    live_block *prev, *next;
+};
+extern _Thread_local live_block *tls_live;
+void live_add_slow(int which, long delta);
+/* Any thread. Only this thread writes its block: a relaxed load and store, no locked op. */
+static inline void live_add(int which, long delta)
+{
+    live_block *b = tls_live;
+    if (__builtin_expect(!b, 0)) {
+        live_add_slow(which, delta);
+        return;
+    }
+    long v = atomic_load_explicit(&b->v[which], memory_order_relaxed);
+    atomic_store_explicit(&b->v[which], v + delta, memory_order_relaxed);
+}
 
 /* ------------------------------------------------------------------- ready queue */
 /* Everything runnable on a loop is a ready_item: a task's step or a callback. Items are

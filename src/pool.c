@@ -363,7 +363,12 @@ tt_pool *tt_pool_new(const tt_pool_opts *o)
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* deadlines come from timespec_after */
-    int bad = pthread_mutex_init(&p->mu, NULL) != 0 || pthread_cond_init(&p->idle_cv, &ca) != 0;
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+    /* Hold times are a few dozen instructions: spinning briefly beats sleeping in the kernel. */
+    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
+    int bad = pthread_mutex_init(&p->mu, &ma) != 0 || pthread_cond_init(&p->idle_cv, &ca) != 0;
+    pthread_mutexattr_destroy(&ma);
     pthread_condattr_destroy(&ca);
     if (bad) {
         free(p);
