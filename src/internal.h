@@ -325,8 +325,7 @@ struct tt_loop {
     /* pools */
     tt_pool *pool;              /* default pool */
     bool pool_owned;
-    struct job *submit_head;    /* jobs batched during a turn, handed to pools at turn end */
-    struct job **submit_tailp;
+    size_t submit_pending;      /* jobs batched during a turn (in pool_links), flushed at its end */
     long jobs_inflight;         /* jobs of this loop not yet delivered */
     struct pool_link *links;    /* one per pool this loop has used */
     /* state */

@@ -323,7 +323,6 @@ tt_loop *tt_loop_new(const tt_loop_opts *opts)
     }
     ready_list_init(&loop->ready);
     inbox_init(&loop->in);
-    loop->submit_tailp = &loop->submit_head;
     pthread_mutexattr_t ma;
     pthread_mutexattr_init(&ma);
     pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE); /* a release can release more */

@@ -13,13 +13,15 @@
 #define DEFAULT_MAX 64
 #define DEFAULT_IDLE TT_SEC(10)
 
-enum { J_BATCHED = 1, J_QUEUED, J_RUNNING, J_FINISHED, J_DEQUEUED };
+/* J_QUEUED: in the loop's batch or the pool's queue. J_DEQUEUED: cancelled before it ran; it
+ * may still sit in the queue (removal is lazy, so the queue is a singly linked list a batch
+ * joins in O(1)); a worker meeting it sends it back to its loop without running it. */
+enum { J_QUEUED = 1, J_RUNNING, J_FINISHED, J_DEQUEUED };
 
 struct job {
     tt_future fut;
     inbox_node in;           /* completion message to the loop */
-    struct job *prev, *next; /* pool queue (pool lock) */
-    struct job *submit_next; /* the loop's batch */
+    struct job *next;        /* the loop's batch, then the pool's queue (pool lock) */
     tt_pool *pool;
     tt_loop *loop;
     tt_fn fn;
@@ -28,10 +30,9 @@ struct job {
     tt_job_opts opts;
     int state;               /* pool lock once handed over */
     atomic_int stop;         /* tt_job_cancelled() */
-    uint8_t batched;         /* loop thread only: still in the loop's batch */
     uint8_t cancel_requested;
     uint8_t orphan;          /* pool lock: its loop was freed while it ran */
-    struct job *grave_next;  /* the loop's graveyard (shell_mu) */
+    struct job *grave_next;  /* the loop's graveyard (shell_mu); lists in pool_detach_loop */
 };
 
 typedef struct worker {
@@ -55,6 +56,8 @@ typedef struct pool_link {
     int room_msg_queued;            /* pool lock */
     tt_future **waiters;            /* loop side: tasks waiting for room, FIFO */
     size_t nwaiters, capwaiters;
+    job *batch_head, **batch_tailp; /* loop side: submitted during this turn */
+    size_t batch_n;
 } pool_link;
 
 struct tt_pool {
@@ -86,30 +89,13 @@ static const future_ops job_ops = {FK_JOB, "job", job_cancel_op, NULL};
 
 /* ------------------------------------------------------------------ the queue */
 
-static void queue_push(tt_pool *p, job *j)
+/* Takes the first entry off the queue (live or lazily dequeued); p->queued is the caller's. */
+static job *queue_shift(tt_pool *p)
 {
-    j->next = NULL;
-    j->prev = p->tail;
-    if (p->tail)
-        p->tail->next = j;
-    else
-        p->head = j;
-    p->tail = j;
-    j->state = J_QUEUED;
-    p->queued++;
-}
-
-static void queue_unlink(tt_pool *p, job *j)
-{
-    if (j->prev)
-        j->prev->next = j->next;
-    else
-        p->head = j->next;
-    if (j->next)
-        j->next->prev = j->prev;
-    else
-        p->tail = j->prev;
-    p->queued--;
+    job *j = p->head;
+    if (j && !(p->head = j->next))
+        p->tail = NULL;
+    return j;
 }
 
 static void publish_queued(tt_pool *p)
@@ -245,9 +231,11 @@ static void *worker_main(void *arg)
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
     pthread_mutex_lock(&p->mu);
     for (;;) {
-        job *j = p->head;
+        job *j;
+        while ((j = queue_shift(p)) && j->state == J_DEQUEUED)
+            inbox_push(j->loop, &j->in); /* cancelled while queued: its loop lets it go */
         if (j) {
-            queue_unlink(p, j);
+            p->queued--;
             publish_queued(p);
             announce_room(p);
             j->state = J_RUNNING;
@@ -407,13 +395,15 @@ static void free_pool_now(tt_pool *p)
 /* Sends every queued job back to its loop as cancelled (lock held). */
 static void cancel_queued_locked(tt_pool *p)
 {
-    while (p->head) {
-        job *j = p->head;
-        queue_unlink(p, j);
-        j->state = J_DEQUEUED;
-        p->cancelled++;
+    job *j;
+    while ((j = queue_shift(p))) {
+        if (j->state != J_DEQUEUED) {
+            j->state = J_DEQUEUED;
+            p->cancelled++;
+        }
         inbox_push(j->loop, &j->in);
     }
+    p->queued = 0;
     publish_queued(p);
     announce_room(p);
 }
@@ -530,6 +520,7 @@ static pool_link *link_for(tt_loop *loop, tt_pool *p)
     l->pool = p;
     l->loop = loop;
     l->room_in.kind = IN_ROOM;
+    l->batch_tailp = &l->batch_head;
     l->next_in_loop = loop->links;
     loop->links = l;
     pthread_mutex_lock(&p->mu);
@@ -541,26 +532,29 @@ static pool_link *link_for(tt_loop *loop, tt_pool *p)
 
 void pool_flush(tt_loop *loop)
 {
-    job *j = loop->submit_head;
-    if (!j)
+    if (!loop->submit_pending)
         return;
-    loop->submit_head = NULL;
-    loop->submit_tailp = &loop->submit_head;
-    /* Consecutive jobs for the same pool go over in one lock hold and one round of wake-ups. */
-    while (j) {
-        tt_pool *p = j->pool;
-        size_t n = 0;
+    loop->submit_pending = 0;
+    /* A turn's jobs for one pool join its queue in one splice, one lock hold and one round of
+     * wake-ups. */
+    for (pool_link *l = loop->links; l; l = l->next_in_loop) {
+        if (!l->batch_n)
+            continue;
+        tt_pool *p = l->pool;
+        job *tail = TT_CONTAINER_OF(l->batch_tailp, job, next);
         pthread_mutex_lock(&p->mu);
-        while (j && j->pool == p) {
-            job *next = j->submit_next;
-            j->batched = 0;
-            queue_push(p, j);
-            n++;
-            j = next;
-        }
+        if (p->tail)
+            p->tail->next = l->batch_head;
+        else
+            p->head = l->batch_head;
+        p->tail = tail;
+        p->queued += l->batch_n;
         publish_queued(p);
-        staff(p, n);
+        staff(p, l->batch_n);
         pthread_mutex_unlock(&p->mu);
+        l->batch_head = NULL;
+        l->batch_tailp = &l->batch_head;
+        l->batch_n = 0;
     }
 }
 
@@ -570,7 +564,8 @@ void pool_deliver(tt_loop *loop, inbox_node *n)
     loop->jobs_inflight--;
     tt_future *f = &j->fut;
     if (j->state == J_DEQUEUED) {
-        future_complete_cancelled(f, NULL);
+        if (f->state != FS_DONE) /* a shutdown's cancel: tt_cancel settled the others */
+            future_complete_cancelled(f, NULL);
     } else if (f->state == FS_DONE || j->cancel_requested) {
         /* Abandoned, or asked to stop while it ran: nobody will read this result. */
         if (f->state != FS_DONE)
@@ -597,14 +592,22 @@ void pool_detach_loop(tt_loop *loop)
                 *pp = l->next_in_pool;
                 break;
             }
-        for (job *j = p->head, *jn; j; j = jn) {
-            jn = j->next;
-            if (j->loop != loop)
+        job **pp = &p->head;
+        p->tail = NULL;
+        while (*pp) {
+            job *j = *pp;
+            if (j->loop != loop) {
+                p->tail = j;
+                pp = &j->next;
                 continue;
-            queue_unlink(p, j);
-            j->state = J_DEQUEUED;
-            p->cancelled++;
-            j->submit_next = cancelled;
+            }
+            *pp = j->next;
+            if (j->state != J_DEQUEUED) {
+                j->state = J_DEQUEUED;
+                p->queued--;
+                p->cancelled++;
+            }
+            j->grave_next = cancelled;
             cancelled = j;
         }
         publish_queued(p);
@@ -613,14 +616,14 @@ void pool_detach_loop(tt_loop *loop)
             job *j = w->current;
             if (j && j->loop == loop && !j->orphan) {
                 j->orphan = 1;
-                j->submit_next = orphans;
+                j->grave_next = orphans;
                 orphans = j;
             }
         }
         pthread_mutex_unlock(&p->mu);
         /* Running jobs are left to finish (no thread is killed); they are asked to stop, and
          * their in-flight reference now belongs to the worker (orphan_finished). */
-        for (job *j = orphans; j; j = j->submit_next) {
+        for (job *j = orphans; j; j = j->grave_next) {
             loop->jobs_inflight--;
             atomic_store_explicit(&j->stop, 1, memory_order_relaxed);
             if (!j->cancel_requested && j->opts.unblock)
@@ -630,9 +633,10 @@ void pool_detach_loop(tt_loop *loop)
                 future_complete_cancelled(&j->fut, NULL);
         }
         for (job *j = cancelled, *jn; j; j = jn) {
-            jn = j->submit_next;
+            jn = j->grave_next;
             loop->jobs_inflight--;
-            future_complete_cancelled(&j->fut, NULL);
+            if (j->fut.state != FS_DONE)
+                future_complete_cancelled(&j->fut, NULL);
             live_add(LIVE_JOBS, -1);
             tt_unref(&j->fut);
         }
@@ -724,7 +728,8 @@ static tt_future *submit(tt_pool *pool, const tt_job_opts *o, tt_fn fn, void *ar
     tt_pool *p = pool ? pool : pool_default(loop);
     if (!p)
         return NULL;
-    if (TT_UNLIKELY(!loop->links || loop->links->pool != p) && !link_for(loop, p)) {
+    pool_link *l = loop->links && loop->links->pool == p ? loop->links : link_for(loop, p);
+    if (!l) {
         errno = ENOMEM;
         return NULL;
     }
@@ -767,11 +772,12 @@ static tt_future *submit(tt_pool *pool, const tt_job_opts *o, tt_fn fn, void *ar
     j->arg = arg;
     if (o)
         j->opts = *o;
-    j->state = J_BATCHED;
-    j->batched = 1;
-    j->submit_next = NULL;
-    *loop->submit_tailp = j;
-    loop->submit_tailp = &j->submit_next;
+    j->state = J_QUEUED;
+    j->next = NULL;
+    *l->batch_tailp = j;
+    l->batch_tailp = &j->next;
+    l->batch_n++;
+    loop->submit_pending++;
     loop->jobs_inflight++;
     live_add(LIVE_JOBS, 1);
     if (p->queue_limit)
@@ -800,23 +806,17 @@ int tt_job_cancelled(void)
 static int job_cancel_op(tt_future *f, const char *msg)
 {
     job *j = (job *)f;
-    tt_loop *loop = f->loop;
-    if (j->batched)
-        pool_flush(loop);
+    pool_flush(f->loop); /* so that a queued job is in its pool's queue, under its lock */
     tt_pool *p = j->pool;
     pthread_mutex_lock(&p->mu);
     if (j->state == J_QUEUED) {
-        queue_unlink(p, j);
-        j->state = J_DEQUEUED;
+        j->state = J_DEQUEUED; /* a worker meeting it hands it back unrun */
+        p->queued--;
         p->cancelled++;
         publish_queued(p);
         announce_room(p);
         pthread_mutex_unlock(&p->mu);
-        /* It never ran and never will: settle it here instead of through the inbox. */
-        loop->jobs_inflight--;
-        future_complete_cancelled(f, msg);
-        live_add(LIVE_JOBS, -1);
-        tt_unref(f);
+        future_complete_cancelled(f, msg); /* it never ran and never will: cancelled now */
         return 1;
     }
     int first = !j->cancel_requested;

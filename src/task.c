@@ -98,7 +98,7 @@ bool task_switch_in(tt_loop *loop, tt_task *t)
  * that starts here is exactly the turn the loop would start, minus two stack switches. */
 static bool turn_boundary_is_quiet(tt_loop *loop)
 {
-    if (!loop->run_target || loop->run_target->state == FS_DONE || loop->submit_head ||
+    if (!loop->run_target || loop->run_target->state == FS_DONE || loop->submit_pending ||
         loop->sq_pending || loop->io_pending || !inbox_empty(&loop->in))
         return false;
     if (loop->heap_len && timer_next_deadline(loop) <= clock_now())

@@ -11,7 +11,7 @@
 #include <string.h>
 
 static const char *const scenario_names[SC_COUNT_] = {
-    "mixed-lite", "offload", "cancel", "timeout", "group", "mixed",
+    "mixed-lite", "offload", "cancel", "timeout", "group", "io", "mixed",
 };
 static const char *const cost_names[COST_COUNT_] = {
     "fixed", "uniform", "exp", "spin", "read", "fsync",
@@ -32,7 +32,7 @@ const char *stress_mode_name(stress_mode m)
 }
 
 const char stress_usage_line[] =
-    "usage: tt-stress [mixed-lite|offload|cancel|timeout|group|mixed] [OPTIONS] (--help for more)";
+    "usage: tt-stress [mixed-lite|offload|cancel|timeout|group|io|mixed] [OPTIONS] (--help for more)";
 
 static void set_err(char *err, size_t len, const char *fmt, ...)
 {
@@ -152,6 +152,11 @@ static void defaults(stress_config *c, stress_scenario s)
         c->count = 10000;
         c->error_rate = 0.05;
         c->mode = MODE_DEFAULT;
+        break;
+    case SC_IO:
+        c->count = 5000; /* episodes: a transfer, a cancelled recv or a timed-out recv */
+        c->concurrency = 16;
+        c->cancel_rate = 0.3;
         break;
     default:
         break;
@@ -394,35 +399,44 @@ static const char *const scenario_help[SC_COUNT_] = {
     [SC_GROUP] =
         "group: TaskGroups of 2-8 children, some nested, children failing at random\n"
         "  (--error-rate); checks join's result and the error list against what failed.\n",
+    [SC_IO] =
+        "io: --concurrency workers each own a byte stream (pipe, unix socketpair or loopback\n"
+        "  TCP on 127.0.0.1) and run N episodes: a transfer of sequence-numbered data through\n"
+        "  tt_read/tt_write/tt_recv/tt_send whose reader and writer tasks are cancelled at\n"
+        "  random (--cancel-rate) and wrapped in timeout scopes and tt_wait_for (deadlines\n"
+        "  around --mean); a recv nobody writes to, cancelled after a random delay; or one\n"
+        "  timed out. Checks every byte arrives once and in order, that a cancelled call\n"
+        "  returns -ECANCELED or its data (then the cancel comes at the next suspension).\n",
     [SC_MIXED] =
         "mixed: all of the above at once for --duration (default 60 s): the soak.\n",
 };
 
 void stress_help(stress_scenario s, char *buf, size_t len)
 {
-    char intro[2048] = "";
+    char intro[4096] = "";
     if ((unsigned)s < SC_COUNT_) {
         snprintf(intro, sizeof intro, "%s", scenario_help[s]);
     } else {
         size_t off = 0;
         off += (size_t)snprintf(intro + off, sizeof intro - off,
                                 "tt-stress: load tothread with offloads, cancellations, timeouts and\n"
-                                "groups; report throughput, latency and that nothing was lost.\n\nscenarios:\n");
+                                "groups and IO on the ring; report throughput, latency and that nothing was lost.\n\nscenarios:\n");
         for (int k = 0; k < SC_COUNT_ && off < sizeof intro; k++)
             off += (size_t)snprintf(intro + off, sizeof intro - off, "%s", scenario_help[k]);
     }
     snprintf(buf, len,
              "%s\n%s\n\n"
              "options (DUR: a number with ns|us|ms|s, bare = seconds):\n"
-             "  -n, --count N          operations in total (offload/cancel/timeout/group default)\n"
+             "  -n, --count N          operations in total (offload/cancel/timeout/group/io default;\n"
+             "                         io counts episodes)\n"
              "  -d, --duration DUR     run for DUR instead (mixed default 60s, mixed-lite 10s)\n"
              "  -c, --concurrency N    operations in flight per loop\n"
              "  -p, --pool-threads N   worker threads of the shared pool (0: each loop's default pool)\n"
              "  -q, --queue-limit N    bounded pool queue (backpressure); needs --pool-threads >= 1\n"
              "      --cost MODEL       fixed|uniform|exp|spin|read|fsync\n"
-             "      --mean DUR         the cost model's mean duration\n"
+             "      --mean DUR         the cost model's mean duration (io: the delays' scale)\n"
              "      --error-rate P     probability (0..1) that a job or group child fails\n"
-             "      --cancel-rate P    probability that an offload/mixed operation is cancelled\n"
+             "      --cancel-rate P    probability that an offload/io/mixed operation is cancelled\n"
              "      --mode M           default|abandon|both: TT_ABANDON_ON_CANCEL or not\n"
              "      --loops N          N loops on N threads sharing one pool\n"
              "      --seed N           random seed (runs are reproducible per loop up to timing)\n"

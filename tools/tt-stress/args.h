@@ -13,6 +13,7 @@ typedef enum {
     SC_CANCEL,
     SC_TIMEOUT,
     SC_GROUP,
+    SC_IO,
     SC_MIXED,
     SC_COUNT_
 } stress_scenario;
@@ -33,7 +34,7 @@ typedef struct stress_config {
     stress_cost cost;
     int64_t mean_ns;       /* the cost model's mean (fixed: exact; uniform: [0, 2*mean]) */
     double error_rate;     /* probability a job or group child fails */
-    double cancel_rate;    /* probability an operation of offload/mixed is cancelled */
+    double cancel_rate;    /* probability an operation of offload/io/mixed is cancelled */
     stress_mode mode;
     unsigned loops;
     uint64_t seed;

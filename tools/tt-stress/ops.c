@@ -138,6 +138,21 @@ void stress_semantic(loop_ctx *ctx, const char *fmt, ...)
     atomic_fetch_add_explicit(&ctx->p_violations, 1, memory_order_relaxed);
 }
 
+void stress_stream_bad(loop_ctx *ctx, const char *fmt, ...)
+{
+    char msg[200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (ctx->rep->stream_bad == 0)
+        snprintf(ctx->rep->stream_first, sizeof ctx->rep->stream_first, "%s", msg);
+    if (ctx->rep->stream_bad < 5)
+        fprintf(stderr, "\ntt-stress: loop %u: %s\n", ctx->index, msg);
+    ctx->rep->stream_bad++;
+    atomic_fetch_add_explicit(&ctx->p_violations, 1, memory_order_relaxed);
+}
+
 static void mark_ended(loop_ctx *ctx, uint64_t id)
 {
     stress_shared *sh = ctx->sh;
@@ -155,6 +170,32 @@ static void mark_ended(loop_ctx *ctx, uint64_t id)
     }
     if (sh->inject == INJECT_DOUBLE && id >= 8 && !atomic_exchange(&sh->inject_done, 1))
         mark_ended(ctx, id);
+}
+
+uint64_t stress_op_begin(loop_ctx *ctx)
+{
+    uint64_t id = op_new_id(ctx);
+    if (id == UINT64_MAX) {
+        stress_semantic(ctx, "out of memory for an operation");
+        return id;
+    }
+    *op_state(ctx, id) = ST_SUBMITTED;
+    ctx->rep->submitted++;
+    atomic_store_explicit(&ctx->p_submitted, ctx->rep->submitted, memory_order_relaxed);
+    return id;
+}
+
+void stress_op_end(loop_ctx *ctx, uint64_t id, stress_outcome k, int64_t latency_ns)
+{
+    if (id == UINT64_MAX)
+        return;
+    mark_ended(ctx, id);
+    uint64_t lat = latency_ns > 0 ? (uint64_t)latency_ns : 0;
+    ctx->rep->outcomes[k]++;
+    hist_record(&ctx->rep->lat[k], lat);
+    hist_record(&ctx->rep->all, lat);
+    if (k == OUT_ERROR)
+        atomic_fetch_add_explicit(&ctx->p_errors, 1, memory_order_relaxed);
 }
 
 /* ------------------------------------------------------------------ the job */

@@ -8,6 +8,7 @@
 
 const char *const stress_outcome_names[OUT_COUNT_] = {
     "ok", "error", "cancelled-queued", "cancelled-running", "abandoned", "timed-out",
+    "io-ok", "io-cancelled", "io-timed-out",
 };
 
 static const char *const live_names[6] = {"futures", "tasks", "stacks", "jobs", "loops", "pools"};
@@ -15,6 +16,7 @@ static const char *const live_names[6] = {"futures", "tasks", "stacks", "jobs", 
 /* One colour per outcome in the plot, chosen to stay apart for colour-blind readers. */
 static const char *const outcome_colors[OUT_COUNT_] = {
     "#1b9e77", "#d95f02", "#7570b3", "#0072b2", "#e6ab02", "#a6761d",
+    "#66a61e", "#e7298a", "#666666",
 };
 
 static const double report_pcts[] = {50, 90, 99, 99.9};
@@ -39,6 +41,10 @@ void report_merge(stress_report *d, const stress_report *s)
     d->groups += s->groups;
     d->groups_failed += s->groups_failed;
     d->cancel_too_late += s->cancel_too_late;
+    d->io_bytes += s->io_bytes;
+    d->io_streams += s->io_streams;
+    d->io_raced += s->io_raced;
+    d->io_connects += s->io_connects;
     d->lost += s->lost;
     d->doubled += s->doubled;
     d->discard_expected += s->discard_expected;
@@ -49,6 +55,9 @@ void report_merge(stress_report *d, const stress_report *s)
     if (s->semantic && !d->semantic)
         memcpy(d->semantic_first, s->semantic_first, sizeof d->semantic_first);
     d->semantic += s->semantic;
+    if (s->stream_bad && !d->stream_bad)
+        memcpy(d->stream_first, s->stream_first, sizeof d->stream_first);
+    d->stream_bad += s->stream_bad;
     d->hung |= s->hung;
 }
 
@@ -69,6 +78,7 @@ int report_failures(const stress_report *r, char *buf, size_t len)
         {r->discard_mismatch != 0 || r->discard_expected != r->discard_called, "discard"},
         {r->canary_bad != 0 || r->early_resume != 0, "memory-safety"},
         {r->semantic != 0, "semantics"},
+        {r->stream_bad != 0, "stream"},
         {r->hung != 0, "hung"},
     };
     int n = 0;
@@ -149,6 +159,11 @@ void report_print(FILE *out, const stress_report *r)
     if (r->cancel_too_late)
         fprintf(out, "  cancels that arrived after the job's result: %llu\n",
                 (unsigned long long)r->cancel_too_late);
+    if (r->io_streams || r->io_bytes)
+        fprintf(out, "  io: %llu bytes checked in order, %llu streams closed with matching totals, "
+                     "%llu connections, %llu cancels/timeouts lost the race to data\n",
+                (unsigned long long)r->io_bytes, (unsigned long long)r->io_streams,
+                (unsigned long long)r->io_connects, (unsigned long long)r->io_raced);
 
     fprintf(out, "\n  invariants:\n");
     fprintf(out, "    %-14s %6llu   every submitted operation ended\n", "lost",
@@ -166,6 +181,9 @@ void report_print(FILE *out, const stress_report *r)
             (unsigned long long)r->canary_bad, (unsigned long long)r->early_resume);
     fprintf(out, "    %-14s %6llu%s%s\n", "semantics", (unsigned long long)r->semantic,
             r->semantic ? "   first: " : "", r->semantic ? r->semantic_first : "");
+    fprintf(out, "    %-14s %6llu%s%s\n", "stream", (unsigned long long)r->stream_bad,
+            r->stream_bad ? "   first: " : "   io bytes neither lost, duplicated nor reordered",
+            r->stream_bad ? r->stream_first : "");
     if (r->hung)
         fprintf(out, "    %-14s %6d   the run did not finish in time\n", "hung", 1);
     if (r->inject[0])
@@ -239,9 +257,13 @@ int report_json(FILE *out, const stress_report *r)
     else
         fprintf(out, "null");
     fprintf(out, ",\n  \"groups\": {\"joined\": %llu, \"failed\": %llu},\n"
-                 "  \"cancel_too_late\": %llu,\n  \"invariants\": {\n",
+                 "  \"cancel_too_late\": %llu,\n"
+                 "  \"io\": {\"bytes\": %llu, \"streams\": %llu, \"connects\": %llu, \"raced\": %llu},\n"
+                 "  \"invariants\": {\n",
             (unsigned long long)r->groups, (unsigned long long)r->groups_failed,
-            (unsigned long long)r->cancel_too_late);
+            (unsigned long long)r->cancel_too_late, (unsigned long long)r->io_bytes,
+            (unsigned long long)r->io_streams, (unsigned long long)r->io_connects,
+            (unsigned long long)r->io_raced);
     fprintf(out, "    \"lost\": %llu,\n    \"doubled\": %llu,\n    \"leaked\": {",
             (unsigned long long)r->lost, (unsigned long long)r->doubled);
     for (int i = 0; i < 6; i++)
@@ -254,6 +276,11 @@ int report_json(FILE *out, const stress_report *r)
             (unsigned long long)r->early_resume, (unsigned long long)r->semantic);
     if (r->semantic)
         json_str(out, r->semantic_first);
+    else
+        fprintf(out, "null");
+    fprintf(out, ",\n    \"stream\": %llu,\n    \"stream_first\": ", (unsigned long long)r->stream_bad);
+    if (r->stream_bad)
+        json_str(out, r->stream_first);
     else
         fprintf(out, "null");
     fprintf(out, ",\n    \"hung\": %s\n  },\n  \"inject\": ", r->hung ? "true" : "false");

@@ -16,6 +16,9 @@ typedef enum {
     OUT_CANCEL_RUNNING, /* cancelled while running: the awaiter waited for it to return */
     OUT_ABANDONED,      /* TT_ABANDON_ON_CANCEL: the awaiter went on, the result went to discard */
     OUT_TIMED_OUT,      /* tt_wait_for or a timeout scope answered -ETIMEDOUT */
+    OUT_IO_OK,          /* an IO call on the ring returned the kernel's count (io scenario) */
+    OUT_IO_CANCELLED,   /* an IO call returned -ECANCELED: its task was cancelled or timed out */
+    OUT_IO_TIMED_OUT,   /* a timeout scope or tt_wait_for around IO answered -ETIMEDOUT */
     OUT_COUNT_
 } stress_outcome;
 
@@ -37,6 +40,10 @@ typedef struct stress_report {
     hist all;
     stress_pool_report pool;
     uint64_t groups, groups_failed, cancel_too_late;
+    /* The io scenario: bytes received and checked against the writer's sequence, streams
+     * closed with their totals checked, cancels or timeouts that lost the race to the data
+     * (the call returned data; the cancel came at the next suspension point), connections. */
+    uint64_t io_bytes, io_streams, io_raced, io_connects;
 
     /* The invariants. */
     uint64_t lost;           /* submitted, never ended */
@@ -47,6 +54,8 @@ typedef struct stress_report {
     uint64_t early_resume;   /* default mode: the awaiter resumed before its running job returned */
     uint64_t semantic;       /* wrong result, timeout before its deadline, group join mismatch */
     char semantic_first[200];
+    uint64_t stream_bad;     /* io: bytes lost, duplicated, reordered or corrupted on a stream */
+    char stream_first[200];
     int hung;                /* the run did not finish in time (watchdog) */
     char inject[16];         /* TT_STRESS_INJECT in effect ("" if none) */
 } stress_report;

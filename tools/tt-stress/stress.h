@@ -47,6 +47,14 @@ typedef struct loop_ctx {
 
     tt_job_opts opts_default, opts_abandon;
     stress_report *rep;
+
+    /* The io scenario (io.c): a loopback listener and the lock that pairs each tt_connect with
+     * its own tt_accept (two workers connecting at once could take each other's connection). */
+    int io_listen;                        /* -1 when the scenario has no io workers */
+    struct sockaddr_storage io_addr;
+    socklen_t io_addrlen;
+    tt_lock *io_lock;
+    unsigned io_serial;                   /* names streams in messages */
     int setup_error;
 
     /* progress: written by this loop only (relaxed), read by the progress thread. */
@@ -81,10 +89,24 @@ void stress_semantic(loop_ctx *ctx, const char *fmt, ...) __attribute__((format(
 void stress_ops_finish(loop_ctx *ctx);
 void stress_free_graveyard(loop_ctx *ctx);
 
+/* IO calls on the ring get an id and a state byte like jobs (ended exactly once), and their
+ * latency under an OUT_IO_* outcome (OUT_ERROR for an unexpected failure). */
+uint64_t stress_op_begin(loop_ctx *ctx);
+void stress_op_end(loop_ctx *ctx, uint64_t id, stress_outcome k, int64_t latency_ns);
+/* A byte-stream violation (lost, duplicated, reordered or corrupted data): the "stream" invariant. */
+void stress_stream_bad(loop_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* scenarios.c: the loop's main task. */
 intptr_t stress_loop_main(void *arg);
 /* Takes one unit of work (count mode) or checks the deadline; 0 when the loop should stop. */
 int stress_take(loop_ctx *ctx);
+/* One unit finished (progress). */
+void stress_unit_done(loop_ctx *ctx);
+
+/* io.c: the loop's listener (0 or -errno) and its teardown; one io worker's whole life. */
+int stress_io_setup(loop_ctx *ctx);
+void stress_io_teardown(loop_ctx *ctx);
+void stress_io_worker(loop_ctx *ctx, double cancel_rate);
 
 /* run.c */
 int stress_run(const stress_config *cfg, stress_report *out);
