@@ -72,9 +72,11 @@ int ctx_init_thread(tt_ctx *ctx)
 
 int ctx_make(tt_ctx *ctx, void *lo, size_t size, void (*entry)(void *), void *arg)
 {
+#ifdef TT_SANITIZING
     ctx->stack_lo = lo;
     ctx->stack_size = size;
     ctx->asan_fake = NULL;
+#endif
 #ifdef TT_ASAN
     /* A recycled stack may still carry poison from its previous task's frames. */
     ASAN_UNPOISON_MEMORY_REGION(lo, size);

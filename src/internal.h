@@ -21,6 +21,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define TT_SANITIZING 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define TT_SANITIZING 1
+#endif
+#endif
+
 #define TT_LIKELY(x) __builtin_expect(!!(x), 1)
 #define TT_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define TT_CONTAINER_OF(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
@@ -160,10 +168,12 @@ typedef struct tt_ctx {
 #if defined(TT_CORO_UCONTEXT)
     void *uctx; /* ucontext_t * */
 #endif
-    void *stack_lo;     /* for sanitizers; NULL for a thread's own stack */
+#ifdef TT_SANITIZING /* a million tasks should not pay for what only sanitizers read */
+    void *stack_lo;     /* NULL for a thread's own stack until ASan tells us */
     size_t stack_size;
     void *asan_fake;    /* ASan fake-stack save slot */
     void *tsan_fiber;   /* TSan fiber */
+#endif
 } tt_ctx;
 
 /* Prepares ctx to run entry(arg) on [lo, lo + size) at its first switch. */
@@ -200,7 +210,7 @@ void stack_overflow_handler_uninstall(void);
 enum { TS_NEW = 0, TS_READY, TS_RUNNING, TS_WAITING, TS_DONE };
 enum { WAIT_NONE = 0, WAIT_FUTURE, WAIT_SLEEP, WAIT_IO };
 
-typedef struct io_req {
+typedef struct io_req { /* lives in the waiting task's frame */
     intptr_t res;
     uint8_t done;
     uint8_t cancel_sent;
@@ -216,13 +226,14 @@ typedef struct tt_task {
     uint8_t state;
     uint8_t wait_kind;
     uint8_t must_cancel;        /* a request to deliver at the next resume */
-    uint8_t sleep_cancelled;
     int cancel_requests;        /* cancelling() */
+    uint32_t stack_size;        /* 0: the loop's default */
     char *req_msg;              /* message of the first pending request */
     tt_future *waiting_on;      /* WAIT_FUTURE (asyncio's _fut_waiter) */
-    tt_timer sleep_timer;       /* WAIT_SLEEP */
-    io_req io;                  /* WAIT_IO */
-    size_t stack_size;
+    union {                     /* in the suspended frame, so tasks stay small */
+        tt_timer *sleep_timer;  /* WAIT_SLEEP */
+        io_req *io;             /* WAIT_IO */
+    };
     char *name;
     uint64_t id;
     int64_t resumed_at;         /* debug mode: slow-step detection */

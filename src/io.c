@@ -9,15 +9,15 @@ static intptr_t io_wait(tt_loop *loop, tt_task *t, struct io_uring_sqe *sqe)
 {
     io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)t | 1u);
     loop->io_pending++;
-    t->io.res = 0;
-    t->io.done = 0;
-    t->io.cancel_sent = 0;
+    io_req io = {0};
+    t->io = &io;
     t->wait_kind = WAIT_IO;
     t->state = TS_WAITING;
-    task_suspend(t);
+    task_suspend(t); /* only the request's own completion resumes us, even when cancelled */
     t->wait_kind = WAIT_NONE;
-    intptr_t r = t->io.res;
-    if (t->io.cancel_sent && (r == -ECANCELED || r == -EINTR)) {
+    t->io = NULL;
+    intptr_t r = io.res;
+    if (io.cancel_sent && (r == -ECANCELED || r == -EINTR)) {
         t->must_cancel = 0;
         return -ECANCELED;
     }

@@ -138,8 +138,8 @@ static int reap(tt_loop *loop)
         switch (ud & TAG_MASK) {
         case TAG_IO: {
             tt_task *t = (tt_task *)(uintptr_t)(ud & ~(uint64_t)TAG_MASK);
-            t->io.res = cqe->res;
-            t->io.done = 1;
+            t->io->res = cqe->res;
+            t->io->done = 1;
             task_wake(t);
             break;
         }
@@ -392,7 +392,9 @@ int tt_loop_free(tt_loop *loop)
     close(loop->event_fd);
     if (loop->embed_fd >= 0)
         close(loop->embed_fd);
+#ifdef TT_SANITIZING
     loop->ctx.tsan_fiber = NULL; /* the thread's own fiber is not ours to destroy */
+#endif
     ctx_destroy(&loop->ctx);
     live_add(LIVE_LOOPS, -1);
     pthread_mutex_lock(&loop->shell_mu);

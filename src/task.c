@@ -185,19 +185,19 @@ static int task_cancel_op(tt_future *f, const char *msg)
         break;
     }
     case WAIT_SLEEP:
-        if (timer_armed(&t->sleep_timer)) {
-            timer_disarm(f->loop, &t->sleep_timer);
+        if (timer_armed(t->sleep_timer)) {
+            timer_disarm(f->loop, t->sleep_timer);
             task_wake(t);
         }
         break;
     case WAIT_IO:
-        if (!t->io.done && !t->io.cancel_sent) {
+        if (!t->io->done && !t->io->cancel_sent) {
             struct io_uring_sqe *sqe = loop_get_sqe(f->loop);
             if (sqe) {
                 io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)t | 1u, 0);
                 io_uring_sqe_set_data64(sqe, 0);
                 f->loop->io_pending++;
-                t->io.cancel_sent = 1;
+                t->io->cancel_sent = 1;
             }
         }
         break;
@@ -254,7 +254,7 @@ tt_future *tt_spawn_on(tt_loop *loop, const tt_task_opts *o, tt_fn fn, void *arg
     t->fut.refs = 2; /* the caller's and the loop's, dropped when the task has ended */
     t->fn = fn;
     t->arg = arg;
-    t->stack_size = ss == loop->default_stack ? 0 : ss;
+    t->stack_size = ss == loop->default_stack ? 0 : (uint32_t)ss;
     t->id = ++loop->next_task_id;
     t->ri.kind = RK_TASK;
     t->all_next = loop->all_tasks;
@@ -320,10 +320,12 @@ int tt_yield(void)
     return task_take_cancel(t);
 }
 
-static void sleep_fire(tt_timer *tm)
-{
-    task_wake(TT_CONTAINER_OF(tm, tt_task, sleep_timer));
-}
+typedef struct sleeper {
+    tt_timer timer;
+    tt_task *task;
+} sleeper;
+
+static void sleep_fire(tt_timer *tm) { task_wake(TT_CONTAINER_OF(tm, sleeper, timer)->task); }
 
 int tt_sleep(int64_t ns)
 {
@@ -332,14 +334,18 @@ int tt_sleep(int64_t ns)
         return -EPERM;
     if (ns <= 0 || t->must_cancel)
         return tt_yield();
-    t->sleep_timer.fire = sleep_fire;
-    int rc = timer_arm(t->fut.loop, &t->sleep_timer, clock_now() + ns);
+    int64_t now = clock_now();
+    sleeper s = {.timer = {.fire = sleep_fire}, .task = t};
+    int rc = timer_arm(t->fut.loop, &s.timer,
+                       ns > INT64_MAX - now ? INT64_MAX : now + ns); /* no overflow */
     if (rc < 0)
         return rc;
+    t->sleep_timer = &s.timer;
     t->wait_kind = WAIT_SLEEP;
     t->state = TS_WAITING;
     task_suspend(t);
     t->wait_kind = WAIT_NONE;
+    t->sleep_timer = NULL;
     return task_take_cancel(t);
 }
 
@@ -412,10 +418,10 @@ void task_describe_wait(const tt_task *t, char *buf, size_t n)
     }
     case WAIT_SLEEP:
         snprintf(buf, n, "sleeping, %.3f ms left",
-                 (double)(t->sleep_timer.deadline - clock_now()) / 1e6);
+                 (double)(t->sleep_timer->deadline - clock_now()) / 1e6);
         return;
     case WAIT_IO:
-        snprintf(buf, n, "io on the ring%s", t->io.cancel_sent ? " (cancelling)" : "");
+        snprintf(buf, n, "io on the ring%s", t->io->cancel_sent ? " (cancelling)" : "");
         return;
     default:
         snprintf(buf, n, "waiting");
