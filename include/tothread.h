@@ -111,9 +111,10 @@ int tt_run(tt_fn main, void *arg, intptr_t *result);
  * returns NULL with errno set and prints one line naming the cause to stderr. */
 tt_loop *tt_loop_new(const tt_loop_opts *opts);
 /* Frees the loop: -EBUSY (nothing freed) while tasks are alive, -EPERM from a foreign thread.
- * Its queued jobs are cancelled; its running jobs are asked to stop (tt_job_cancelled, unblock)
- * and left to finish — no thread is killed, nothing waits — and their results go to discard on
- * the worker. Callbacks already scheduled run one last time; they cannot spawn tasks. */
+ * Its queued jobs are cancelled; its running jobs are asked to stop (tt_job_cancelled turns
+ * true; unblock is not called) and left to finish — no thread is killed, nothing waits — and
+ * their results go to discard on the worker. -EPERM from a task or a callback of the running
+ * loop. Callbacks already scheduled run one last time; they cannot spawn tasks. */
 int tt_loop_free(tt_loop *loop);
 /* run_until_complete: runs the loop until f is done; consumes f; returns its outcome.
  * -EPERM from a task or a foreign thread, -EINVAL for NULL or a future of another loop. */

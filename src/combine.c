@@ -102,20 +102,33 @@ tt_future *tt_gather_future(tt_future *const *fs, size_t n, unsigned flags)
         return &g->fut;
     }
     g->children = malloc(n * sizeof *g->children);
-    if (!g->children) {
+    /* Every callback node is taken before the first is registered: a registration that fails
+     * half-way could not take back callbacks already queued for children that were done. */
+    cb_node *spare = NULL;
+    size_t got = 0;
+    while (g->children && got < n) {
+        cb_node *c = cb_node_get(loop);
+        if (!c)
+            break;
+        c->ri.next = spare ? &spare->ri : NULL;
+        spare = c;
+        got++;
+    }
+    if (got < n) {
+        while (spare) {
+            cb_node *next = (cb_node *)spare->ri.next;
+            cb_node_put(loop, spare);
+            spare = next;
+        }
         tt_unref(&g->fut);
         errno = ENOMEM;
         return NULL;
     }
     for (size_t i = 0; i < n; i++) {
-        if (future_add_cb(fs[i], child_done, g, i) < 0) {
-            for (size_t k = 0; k < i; k++)
-                future_remove_cb(fs[k], child_done, g);
-            g->n = i; /* destroy unrefs the children taken so far */
-            tt_unref(&g->fut);
-            errno = ENOMEM;
-            return NULL;
-        }
+        cb_node *c = spare;
+        spare = (cb_node *)c->ri.next;
+        c->ri.kind = RK_CALLBACK;
+        future_add_cb_node(fs[i], c, CB_DONE, child_done, g, i);
         g->children[i] = tt_ref(fs[i]);
         g->n = i + 1;
     }
@@ -135,5 +148,5 @@ int tt_gather(tt_future *const *fs, size_t n, intptr_t *results, unsigned flags)
         for (size_t i = 0; i < n; i++)
             results[i] = tt_result(fs[i]);
     tt_unref(g);
-    return (int)r;
+    return outcome_to_int(r);
 }

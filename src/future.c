@@ -99,12 +99,9 @@ int future_complete_cancelled(tt_future *f, const char *msg)
     return future_complete(f, -ECANCELED);
 }
 
-static int add_cb(tt_future *f, uint8_t type, void (*cb)(tt_future *, void *), void *arg,
-                  uintptr_t aux)
+void future_add_cb_node(tt_future *f, cb_node *n, uint8_t type,
+                        void (*cb)(tt_future *, void *), void *arg, uintptr_t aux)
 {
-    cb_node *n = cb_node_get(f->loop);
-    if (!n)
-        return -ENOMEM;
     n->ri.type = type;
     n->fn.done = cb;
     n->arg = arg;
@@ -118,6 +115,15 @@ static int add_cb(tt_future *f, uint8_t type, void (*cb)(tt_future *, void *), v
         *f->cb_tailp = &n->ri;
         f->cb_tailp = &n->ri.next;
     }
+}
+
+static int add_cb(tt_future *f, uint8_t type, void (*cb)(tt_future *, void *), void *arg,
+                  uintptr_t aux)
+{
+    cb_node *n = cb_node_get(f->loop);
+    if (!n)
+        return -ENOMEM;
+    future_add_cb_node(f, n, type, cb, arg, aux);
     return 0;
 }
 

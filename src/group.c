@@ -187,7 +187,7 @@ int tt_group_join(tt_group *g)
             task_withdraw_cancel(me); /* never delivered: the body did not suspend again */
     }
     if (g->nerrors)
-        return (int)g->errors[0]->result;
+        return outcome_to_int(g->errors[0]->result);
     return g->outside_cancel ? -ECANCELED : 0;
 }
 

@@ -239,14 +239,14 @@ int tt_cfuture_cancel(tt_cfuture *cf)
     pthread_mutex_lock(&cf->mu);
     int done = cf->done, again = cf->cancel_requested;
     cf->cancel_requested = 1;
-    pthread_mutex_unlock(&cf->mu);
-    if (done)
-        return 0;
-    if (!again) {
+    if (!done && !again) {
+        /* Under the lock: the task cannot settle (and its loop cannot be freed) before the
+         * message is in the inbox, where the loop's last drain will find it. */
         atomic_fetch_add(&cf->refs, 1);
         inbox_push(cf->loop, &cf->cancel_in);
     }
-    return 1;
+    pthread_mutex_unlock(&cf->mu);
+    return done ? 0 : 1;
 }
 
 void tt_cfuture_free(tt_cfuture *cf)

@@ -117,6 +117,14 @@ int64_t timer_next_deadline(tt_loop *loop); /* TT_FOREVER if none */
 int timer_fire_expired(tt_loop *loop, int64_t now); /* how many fired */
 void timer_heap_free(tt_loop *loop);
 int64_t clock_now(void);
+/* now + d, saturating at INT64_MAX (a huge timeout must not wrap into the past). d >= 0. */
+static inline int64_t deadline_after(int64_t d)
+{
+    int64_t now = clock_now();
+    return d > INT64_MAX - now ? INT64_MAX : now + d;
+}
+/* An outcome returned as int by the API: failures stay failures even below INT_MIN. */
+static inline int outcome_to_int(intptr_t r) { return r < INT32_MIN ? INT32_MIN : (int)r; }
 
 /* ----------------------------------------------------------------------- futures */
 enum { FS_PENDING = 0, FS_DONE = 1 };
@@ -154,6 +162,9 @@ int future_complete(tt_future *f, intptr_t result);
 int future_complete_cancelled(tt_future *f, const char *msg);
 /* Adds an internal done-callback (not removable by tt_remove_done). 0 or -ENOMEM. */
 int future_add_cb(tt_future *f, void (*cb)(tt_future *, void *), void *arg, uintptr_t aux);
+/* The same with a node the caller already holds (cb_node_get): cannot fail. */
+void future_add_cb_node(tt_future *f, cb_node *n, uint8_t type,
+                        void (*cb)(tt_future *, void *), void *arg, uintptr_t aux);
 /* Removes an internal callback added with the same (cb, arg); returns how many. */
 int future_remove_cb(tt_future *f, void (*cb)(tt_future *, void *), void *arg);
 /* The aux value of the callback node currently running (valid inside an internal callback). */
@@ -189,6 +200,7 @@ void cpu_relax(void); /* spin-wait hint */
 int ctx_init_thread(tt_ctx *ctx); /* the loop thread's own context; 0/-ENOMEM */
 
 /* -------------------------------------------------------------------------- stacks */
+#define TT_MAX_STACK ((size_t)1 << 30) /* larger stack sizes are refused with EINVAL */
 typedef struct tt_stack {
     struct tt_stack *next_free;
     void *lo;          /* lowest usable address (just above the guard) */
@@ -305,6 +317,7 @@ struct tt_loop {
     pthread_t owner;
     ready_list ready;
     ready_item *batch_last;     /* the last item of the current turn; NULL between turns */
+    uint64_t steps;             /* callbacks and task steps run (tt_loop_run_once's count) */
     tt_ctx ctx;                 /* the loop's own context (the thread's stack) */
     tt_task *current;           /* the running task, or NULL in the loop context */
     tt_task *dead;              /* a finished task whose stack awaits release */

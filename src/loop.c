@@ -203,6 +203,7 @@ static void wait_ring(tt_loop *loop, int64_t timeout)
 
 static inline void dispatch(tt_loop *loop, ready_item *it)
 {
+    loop->steps++;
     if (it->kind == RK_TASK) {
         tt_task *t = TT_CONTAINER_OF(it, tt_task, ri);
         if (!task_switch_in(loop, t))
@@ -217,11 +218,10 @@ static inline void dispatch(tt_loop *loop, ready_item *it)
     }
 }
 
-static int run_turn(tt_loop *loop)
+static void run_turn(tt_loop *loop)
 {
-    int ran = 0;
     if (!loop->ready.head)
-        return 0;
+        return;
     loop->batch_last = TT_CONTAINER_OF(loop->ready.tailp, ready_item, next);
     while (loop->batch_last) {
         ready_item *it = loop->ready.head;
@@ -231,13 +231,12 @@ static int run_turn(tt_loop *loop)
         if (it == loop->batch_last)
             loop->batch_last = NULL;
         dispatch(loop, it);
-        ran++;
     }
-    return ran;
 }
 
 int loop_iterate(tt_loop *loop, int64_t timeout)
 {
+    uint64_t steps = loop->steps;
     pool_flush(loop);
     int64_t wait = timeout;
     if (loop->ready.head || !inbox_empty(&loop->in)) {
@@ -253,7 +252,8 @@ int loop_iterate(tt_loop *loop, int64_t timeout)
     inbox_drain(loop);
     if (loop->heap_len)
         timer_fire_expired(loop, clock_now());
-    return run_turn(loop);
+    run_turn(loop);
+    return (int)(loop->steps - steps);
 }
 
 /* ------------------------------------------------------------------ lifecycle */
@@ -290,6 +290,10 @@ tt_loop *tt_loop_new(const tt_loop_opts *opts)
 {
     if (tls_loop) {
         errno = EBUSY;
+        return NULL;
+    }
+    if (opts && (opts->stack_size > TT_MAX_STACK || opts->ring_entries > 32768)) {
+        errno = EINVAL;
         return NULL;
     }
     tt_loop *loop = calloc(1, sizeof *loop);
@@ -366,8 +370,8 @@ int tt_loop_free(tt_loop *loop)
 {
     if (!loop)
         return -EINVAL;
-    if (!loop_on_thread(loop) || loop->current)
-        return -EPERM;
+    if (!loop_on_thread(loop) || loop->current || loop->in_run)
+        return -EPERM; /* not from a task, nor from a callback of the running loop */
     if (loop->ntasks) {
         if (loop->debug)
             debug_loop_freed_with_tasks(loop);
@@ -381,7 +385,7 @@ int tt_loop_free(tt_loop *loop)
     for (int turns = 0; loop->ready.head && turns < 64; turns++)
         run_turn(loop);
     pool_links_free(loop);
-    pool_release_default(loop, TT_FOREVER);
+    pool_release_default(loop, 0); /* running jobs are orphans now: the pool goes when idle */
     discard_ready(loop);
     tls_loop = NULL;
     timer_heap_free(loop);

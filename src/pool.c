@@ -294,10 +294,12 @@ static void *worker_main(void *arg)
         p->idle_stack = w;
         p->idle++;
         struct timespec dl;
-        timespec_after(&dl, p->idle_timeout);
+        if (p->idle_timeout >= 0)
+            timespec_after(&dl, p->idle_timeout);
         int rc = 0;
         while (!w->wake && !p->shutdown && rc == 0)
-            rc = pthread_cond_timedwait(&w->cv, &p->mu, &dl);
+            rc = p->idle_timeout < 0 ? pthread_cond_wait(&w->cv, &p->mu)
+                                     : pthread_cond_timedwait(&w->cv, &p->mu, &dl);
         p->idle--;
         if (!w->wake) { /* still on the idle stack: take it off */
             for (worker **pp = &p->idle_stack; *pp; pp = &(*pp)->next_idle)
@@ -365,7 +367,7 @@ tt_pool *tt_pool_new(const tt_pool_opts *o)
     }
     p->min_threads = d.min_threads;
     p->max_threads = d.max_threads;
-    p->idle_timeout = d.idle_timeout > 0 ? d.idle_timeout : DEFAULT_IDLE;
+    p->idle_timeout = d.idle_timeout < 0 ? TT_FOREVER : d.idle_timeout ? d.idle_timeout : DEFAULT_IDLE;
     p->queue_limit = d.queue_limit;
     p->stack_size = d.thread_stack_size ? d.thread_stack_size : 8u << 20;
     snprintf(p->name, sizeof p->name, "%s", d.name && *d.name ? d.name : "tt-worker");
@@ -611,27 +613,23 @@ void pool_detach_loop(tt_loop *loop)
             cancelled = j;
         }
         publish_queued(p);
-        job *orphans = NULL;
         for (worker *w = p->all_workers; w; w = w->all_next) {
             job *j = w->current;
             if (j && j->loop == loop && !j->orphan) {
+                /* Left to finish (no thread is killed) and asked to stop; its in-flight
+                 * reference now belongs to the worker (orphan_finished). No unblock: the worker
+                 * may already be discarding arg, and nothing orders the two any more. The
+                 * future is settled under the lock because the worker may take the job over
+                 * the moment it is released (settling runs no user code). */
                 j->orphan = 1;
-                j->grave_next = orphans;
-                orphans = j;
+                j->cancel_requested = 1;
+                atomic_store_explicit(&j->stop, 1, memory_order_relaxed);
+                loop->jobs_inflight--;
+                if (j->fut.state != FS_DONE)
+                    future_complete_cancelled(&j->fut, NULL);
             }
         }
         pthread_mutex_unlock(&p->mu);
-        /* Running jobs are left to finish (no thread is killed); they are asked to stop, and
-         * their in-flight reference now belongs to the worker (orphan_finished). */
-        for (job *j = orphans; j; j = j->grave_next) {
-            loop->jobs_inflight--;
-            atomic_store_explicit(&j->stop, 1, memory_order_relaxed);
-            if (!j->cancel_requested && j->opts.unblock)
-                j->opts.unblock(j->arg);
-            j->cancel_requested = 1;
-            if (j->fut.state != FS_DONE)
-                future_complete_cancelled(&j->fut, NULL);
-        }
         for (job *j = cancelled, *jn; j; j = jn) {
             jn = j->grave_next;
             loop->jobs_inflight--;

@@ -55,6 +55,9 @@ static pthread_once_t pidfd_once = PTHREAD_ONCE_INIT;
 
 static void open_self_pidfd(void) { self_pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0); }
 
+/* Sizes reaching here are capped at TT_MAX_STACK, so this cannot wrap. */
+static void write_str(const char *s) { (void)!write(2, s, strlen(s)); }
+
 static size_t page_round(size_t n) { return (n + 4095) & ~(size_t)4095; }
 
 /* Guards [addr, addr + GUARD) for each address; returns false if nothing could guard them. */
@@ -98,7 +101,10 @@ static void install_guards(void **addrs, unsigned n)
         atomic_store(&guard_mode, GUARD_MPROTECT);
     }
     for (unsigned i = 0; i < n; i++) {
-        if (atomic_fetch_add(&mprotect_guards, 1) >= MPROTECT_GUARD_LIMIT)
+        if (atomic_fetch_add(&mprotect_guards, 1) == MPROTECT_GUARD_LIMIT)
+            write_str("tothread: more than 16384 task stacks on a kernel without "
+                      "MADV_GUARD_INSTALL (Linux < 6.13): further stacks have no guard page\n");
+        if (atomic_load(&mprotect_guards) > MPROTECT_GUARD_LIMIT)
             return;
         mprotect(addrs[i], GUARD, PROT_NONE);
     }
@@ -267,7 +273,6 @@ static struct sigaction previous_segv;
 static pthread_once_t segv_once = PTHREAD_ONCE_INIT;
 static _Thread_local void *tls_altstack;
 
-static void write_str(const char *s) { (void)!write(2, s, strlen(s)); }
 
 static void on_segv(int sig, siginfo_t *si, void *uc)
 {

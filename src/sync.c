@@ -12,6 +12,7 @@ typedef struct waiter {
     struct waiter *prev, *next;
     tt_future *fut;
     bool linked;
+    bool gone; /* the object was freed while we waited: touch nothing of it */
 } waiter;
 
 /* A FIFO of waiters; nwait counts them so loop checks stay O(1). */
@@ -76,11 +77,24 @@ static int check_task(const sync_base *b, tt_task **me)
  * the caller can tell "handed over" from "cancelled". The caller unlinks and releases. */
 static intptr_t park(sync_base *b, wlist *l, waiter *w, tt_task *me)
 {
+    w->gone = false;
     w->fut = tt_future_new(me->fut.loop);
     if (!w->fut)
         return -ENOMEM;
     wl_push(b, l, w);
     return tt_await(tt_ref(w->fut));
+}
+
+/* After park: if the object was freed meanwhile (even after handing us the lock, a unit or
+ * room), the waiter leaves without touching it. */
+static bool left_gone(waiter *w, intptr_t *r)
+{
+    if (!w->gone)
+        return false;
+    tt_unref(w->fut);
+    if (*r != -ECANCELED)
+        *r = -EIDRM;
+    return true;
 }
 
 /* Completes every waiter of l with -EIDRM (as System V semaphores report a removed set), so
@@ -90,6 +104,7 @@ static void detach_all(sync_base *b, wlist *l)
     while (l->head) {
         waiter *w = l->head;
         wl_unlink(b, l, w);
+        w->gone = true; /* also for a waiter already handed the object but not yet resumed */
         if (w->fut->state == FS_PENDING)
             future_complete(w->fut, -EIDRM);
     }
@@ -157,6 +172,8 @@ int tt_event_wait(tt_event *e)
     intptr_t r = park(&e->b, &e->waiters, &w, me);
     if (r == -ENOMEM)
         return -ENOMEM;
+    if (left_gone(&w, &r))
+        return (int)r;
     wl_unlink(&e->b, &e->waiters, &w);
     tt_unref(w.fut);
     return r < 0 ? (int)r : 0;
@@ -216,11 +233,12 @@ int tt_lock_acquire(tt_lock *l)
     intptr_t r = park(&l->b, &l->waiters, &w, me);
     if (r == -ENOMEM)
         return -ENOMEM;
-    bool detached = !w.linked;
+    if (left_gone(&w, &r))
+        return (int)r;
     wl_unlink(&l->b, &l->waiters, &w);
     tt_unref(w.fut);
     if (r < 0) {
-        if (!detached && !l->locked)
+        if (!l->locked)
             lock_wake_first(l); /* the lock may have been handed to us: pass it on */
         return (int)r;
     }
@@ -318,12 +336,13 @@ int tt_semaphore_acquire(tt_semaphore *s)
     intptr_t r = park(&s->b, &s->waiters, &w, me);
     if (r == -ENOMEM)
         return -ENOMEM;
-    bool detached = !w.linked;
+    if (left_gone(&w, &r))
+        return (int)r;
     wl_unlink(&s->b, &s->waiters, &w);
     bool handed = w.fut->state == FS_DONE && w.fut->result == 0;
     tt_unref(w.fut);
     if (r < 0) {
-        if (!detached && handed) {
+        if (handed) {
             /* Handed a unit at the moment we were cancelled: give it to the next. */
             s->value++;
             sem_wake_next(s);
@@ -407,16 +426,16 @@ static int q_grow(tt_queue *q)
 
 /* Wakes the first waiter of l that is still pending, taking it off the list (asyncio's
  * _wakeup_next: cancelled entries met on the way are dropped too). */
+/* Wakes the first waiter not already woken. Woken waiters stay linked until they run, so that
+ * freeing the queue meanwhile can still tell them it is gone. */
 static void q_wake_next(tt_queue *q, wlist *l)
 {
-    while (l->head) {
-        waiter *w = l->head;
-        wl_unlink(&q->b, l, w);
+    (void)q;
+    for (waiter *w = l->head; w; w = w->next)
         if (w->fut->state == FS_PENDING) {
             future_complete(w->fut, 0);
             return;
         }
-    }
 }
 
 static int q_put_now(tt_queue *q, void *item)
@@ -474,13 +493,14 @@ int tt_queue_put(tt_queue *q, void *item)
         intptr_t r = park(&q->b, &q->putters, &w, me);
         if (r == -ENOMEM)
             return -ENOMEM;
-        bool detached = !w.linked && r == -EIDRM;
+        if (left_gone(&w, &r))
+            return (int)r;
         wl_unlink(&q->b, &q->putters, &w);
         bool cancelled = tt_cancelled(w.fut);
         tt_unref(w.fut);
         if (r < 0) {
             /* Woken for room we will not use: the next putter may. */
-            if (!detached && !q_full(q) && !cancelled)
+            if (!q_full(q) && !cancelled)
                 q_wake_next(q, &q->putters);
             return (int)r;
         }
@@ -501,13 +521,14 @@ int tt_queue_get(tt_queue *q, void **item)
         intptr_t r = park(&q->b, &q->getters, &w, me);
         if (r == -ENOMEM)
             return -ENOMEM;
-        bool detached = !w.linked && r == -EIDRM;
+        if (left_gone(&w, &r))
+            return (int)r;
         wl_unlink(&q->b, &q->getters, &w);
         bool cancelled = tt_cancelled(w.fut);
         tt_unref(w.fut);
         if (r < 0) {
             /* Woken for an item we will not take: the next getter may. */
-            if (!detached && q->count > 0 && !cancelled)
+            if (q->count > 0 && !cancelled)
                 q_wake_next(q, &q->getters);
             return (int)r;
         }

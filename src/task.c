@@ -6,7 +6,6 @@
 
 #include <stdio.h>
 
-#define MAX_STACK ((size_t)1 << 30)
 
 static int task_cancel_op(tt_future *f, const char *msg);
 static void task_destroy(tt_future *f);
@@ -118,6 +117,7 @@ static tt_ctx *pick_next(tt_loop *loop)
         if (it == loop->batch_last)
             loop->batch_last = NULL;
         tt_task *n = TT_CONTAINER_OF(it, tt_task, ri);
+        loop->steps++;
         if (task_switch_in(loop, n)) {
             loop->current = n;
             return &n->ctx;
@@ -234,7 +234,7 @@ tt_future *tt_spawn_on(tt_loop *loop, const tt_task_opts *o, tt_fn fn, void *arg
         return NULL;
     }
     size_t ss = o ? o->stack_size : 0;
-    if (!fn || ss > MAX_STACK) {
+    if (!fn || ss > TT_MAX_STACK) {
         errno = EINVAL;
         return NULL;
     }
@@ -334,10 +334,8 @@ int tt_sleep(int64_t ns)
         return -EPERM;
     if (ns <= 0 || t->must_cancel)
         return tt_yield();
-    int64_t now = clock_now();
     sleeper s = {.timer = {.fire = sleep_fire}, .task = t};
-    int rc = timer_arm(t->fut.loop, &s.timer,
-                       ns > INT64_MAX - now ? INT64_MAX : now + ns); /* no overflow */
+    int rc = timer_arm(t->fut.loop, &s.timer, deadline_after(ns));
     if (rc < 0)
         return rc;
     t->sleep_timer = &s.timer;

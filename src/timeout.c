@@ -76,7 +76,7 @@ int tt_timeout_enter_at(tt_timeout *t, int64_t deadline)
 
 int tt_timeout_enter(tt_timeout *t, int64_t delay)
 {
-    return tt_timeout_enter_at(t, delay < 0 ? TT_FOREVER : clock_now() + delay);
+    return tt_timeout_enter_at(t, delay < 0 ? TT_FOREVER : deadline_after(delay));
 }
 
 int tt_timeout_reschedule(tt_timeout *t, int64_t delay)
@@ -86,7 +86,7 @@ int tt_timeout_reschedule(tt_timeout *t, int64_t delay)
         return -EINVAL;
     if (p->state != TO_ENTERED || !loop_on_thread(p->task->fut.loop))
         return -EPERM;
-    return timeout_arm(p, delay < 0 ? TT_FOREVER : clock_now() + delay);
+    return timeout_arm(p, delay < 0 ? TT_FOREVER : deadline_after(delay));
 }
 
 int64_t tt_timeout_when(const tt_timeout *t)

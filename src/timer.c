@@ -240,10 +240,7 @@ uint64_t tt_call_later(tt_loop *loop, int64_t delay, void (*cb)(void *), void *a
         errno = ENOMEM;
         return 0;
     }
-    int64_t now = clock_now();
-    if (delay < 0)
-        delay = 0;
-    if (timer_arm(loop, &lt->timer, delay > INT64_MAX - now ? INT64_MAX : now + delay) < 0) {
+    if (timer_arm(loop, &lt->timer, deadline_after(delay > 0 ? delay : 0)) < 0) {
         later_take(loop, lt->id);
         free(lt);
         errno = ENOMEM;
