@@ -369,6 +369,19 @@ struct tt_loop {
     tt_future *run_target;      /* tt_loop_run_until's future: the loop must come back */
 };
 
+/* Takes the head of the ready queue (which must not be empty), ending the turn after its last
+ * item. */
+static inline ready_item *ready_pop(tt_loop *loop)
+{
+    ready_item *it = loop->ready.head;
+    loop->ready.head = it->next;
+    if (!it->next)
+        loop->ready.tailp = &loop->ready.head;
+    if (it == loop->batch_last)
+        loop->batch_last = NULL;
+    return it;
+}
+
 /* The loop of this thread (NULL if none). */
 extern _Thread_local tt_loop *tls_loop;
 static inline bool loop_on_thread(const tt_loop *l) { return l && tls_loop == l && !l->closed; }

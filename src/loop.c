@@ -223,15 +223,8 @@ static void run_turn(tt_loop *loop)
     if (!loop->ready.head)
         return;
     loop->batch_last = TT_CONTAINER_OF(loop->ready.tailp, ready_item, next);
-    while (loop->batch_last) {
-        ready_item *it = loop->ready.head;
-        loop->ready.head = it->next;
-        if (!it->next)
-            loop->ready.tailp = &loop->ready.head;
-        if (it == loop->batch_last)
-            loop->batch_last = NULL;
-        dispatch(loop, it);
-    }
+    while (loop->batch_last)
+        dispatch(loop, ready_pop(loop));
 }
 
 int loop_iterate(tt_loop *loop, int64_t timeout)

@@ -110,13 +110,7 @@ static tt_ctx *pick_next(tt_loop *loop)
 {
     while (loop->ready.head && loop->ready.head->kind == RK_TASK &&
            (loop->batch_last || turn_boundary_is_quiet(loop))) {
-        ready_item *it = loop->ready.head;
-        loop->ready.head = it->next;
-        if (!it->next)
-            loop->ready.tailp = &loop->ready.head;
-        if (it == loop->batch_last)
-            loop->batch_last = NULL;
-        tt_task *n = TT_CONTAINER_OF(it, tt_task, ri);
+        tt_task *n = TT_CONTAINER_OF(ready_pop(loop), tt_task, ri);
         loop->steps++;
         if (task_switch_in(loop, n)) {
             loop->current = n;

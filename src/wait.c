@@ -406,6 +406,20 @@ static intptr_t cancel_and_wait(tt_future *f)
     return r;
 }
 
+/* The deadline passed: cancel f, wait for it to end, and answer -ETIMEDOUT if it ended
+ * cancelled, else its own outcome (it swallowed the cancellation or failed in cleanup).
+ * Consumes f. */
+static intptr_t time_out(tt_future *f)
+{
+    intptr_t r = cancel_and_wait(f);
+    if (r < 0) {
+        tt_unref(f);
+        return r;
+    }
+    r = take_result(f);
+    return r == -ECANCELED ? -ETIMEDOUT : r;
+}
+
 intptr_t tt_wait_for(tt_future *f, int64_t timeout)
 {
     if (!f)
@@ -423,22 +437,15 @@ intptr_t tt_wait_for(tt_future *f, int64_t timeout)
     if (timeout < 0)
         return tt_await(f); /* TT_FOREVER: no limit, asyncio's timeout=None */
 
-    intptr_t r;
-    if (timeout == 0) {
-        r = cancel_and_wait(f);
-        if (r < 0) {
-            tt_unref(f);
-            return r;
-        }
-        r = take_result(f);
-        return r == -ECANCELED ? -ETIMEDOUT : r;
-    }
+    if (timeout == 0)
+        return time_out(f);
 
     tt_future *waiter = tt_future_new(f->loop);
     if (!waiter) {
         tt_unref(f);
         return -ENOMEM;
     }
+    intptr_t r;
     release_timer rt;
     memset(&rt, 0, sizeof rt);
     rt.timer.fire = release_timer_fired;
@@ -467,13 +474,7 @@ intptr_t tt_wait_for(tt_future *f, int64_t timeout)
         tt_unref(f);
         return r;
     }
-    r = cancel_and_wait(f);
-    if (r < 0) {
-        tt_unref(f);
-        return r;
-    }
-    r = take_result(f);
-    return r == -ECANCELED ? -ETIMEDOUT : r;
+    return time_out(f);
 }
 
 /* -------------------------------------------------------------------------- tt_shield */

@@ -12,18 +12,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Sanitizer builds are ~10x slower: scale counts down (TT_TEST_SCALE overrides). */
-static double test_scale(void)
-{
-    const char *e = getenv("TT_TEST_SCALE");
-    if (e && *e)
-        return atof(e);
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-    return 0.1;
-#else
-    return 1.0;
-#endif
-}
 
 enum { CP_NONE, CP_BEFORE_START, CP_AFTER_SUBMIT, CP_TIMER, CP_AFTER_DONE, CP_N };
 enum { BATCH = 256 };
@@ -157,7 +145,7 @@ static void *lane_thread(void *arg)
 
 START_TEST(offload_and_cancel_from_two_loops)
 {
-    size_t per_lane = (size_t)(50000 * test_scale());
+    size_t per_lane = (size_t)(50000 * tu_scale());
     if (per_lane < 2000)
         per_lane = 2000;
     tt_pool_opts po = {.max_threads = 4, .name = "stress"};

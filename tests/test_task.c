@@ -8,19 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Sanitizer builds run the same suites ~10x slower: scale big counts down (TT_TEST_SCALE
- * overrides, e.g. 0.05). */
-static double test_scale(void)
-{
-    const char *e = getenv("TT_TEST_SCALE");
-    if (e && *e)
-        return atof(e);
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-    return 0.1;
-#else
-    return 1.0;
-#endif
-}
 
 /* An append-only trace of characters, to check orderings. */
 static char TRACE[512];
@@ -769,7 +756,7 @@ static intptr_t main_many(void *arg)
 
 START_TEST(many_sleeping_tasks)
 {
-    long n = (long)(100000 * test_scale());
+    long n = (long)(100000 * tu_scale());
     if (n < 1000)
         n = 1000;
 #if defined(__SANITIZE_THREAD__)

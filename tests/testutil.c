@@ -21,6 +21,18 @@ intptr_t tu_run(tt_fn fn, void *arg)
     return r;
 }
 
+double tu_scale(void)
+{
+    const char *e = getenv("TT_TEST_SCALE");
+    if (e && *e)
+        return atof(e);
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    return 0.1;
+#else
+    return 1.0;
+#endif
+}
+
 int tu_run_suite(Suite *s)
 {
     SRunner *sr = srunner_create(s);
