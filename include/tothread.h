@@ -54,6 +54,11 @@
  *   - tt_loop_fd (embedding) returns an eventfd that turns readable when the loop has work;
  *     the host then calls tt_loop_run_once(loop, 0).
  *   - Live-object counters (tt_live_get) are process-wide, for leak checks in tests and tools.
+ *   - tt_loop_free never waits for running jobs: they become orphans whose results go to
+ *     discard on the worker (tt_run does wait for its own default pool, as asyncio.run does).
+ *   - Freeing an event, lock, semaphore or queue wakes the tasks still waiting on it: -EIDRM.
+ *   - Durations saturate: a deadline beyond INT64_MAX ns means never, not a wrap-around.
+ *   - Pool workers block every signal and sleep with a 1 ns timer slack.
  */
 #ifndef TOTHREAD_H
 #define TOTHREAD_H
