@@ -1,6 +1,7 @@
 /* Timeout scopes (asyncio.timeout / Trio's fail_after): a timer that cancels the task that
  * entered the scope, and an exit that tells this scope's cancellation from anyone else's by the
- * task's cancel count, as asyncio 3.12's Timeout.__aexit__ does. */
+ * task's cancel count, as asyncio 3.12's Timeout.__aexit__ does; an outside request still
+ * undelivered when the deadline fires wins over the timeout. */
 #include "internal.h"
 
 #include <assert.h>
@@ -16,6 +17,8 @@ typedef struct timeout_priv {
     uint32_t magic;
     uint8_t state;
     uint8_t pending_at_enter; /* a cancel request of someone else was undelivered at enter */
+    uint8_t pending_at_fire;  /* ... or when the deadline fired: the delivery that follows is
+                                 that request's, so the outside cancellation wins */
 } timeout_priv;
 
 #define TIMEOUT_MAGIC 0x74746f75u /* "ttou" */
@@ -35,6 +38,7 @@ static void timeout_fired(tt_timer *tm)
     if (p->state != TO_ENTERED || p->task->fut.state == FS_DONE)
         return;
     p->state = TO_EXPIRING;
+    p->pending_at_fire = p->task->must_cancel;
     tt_cancel(&p->task->fut, NULL);
 }
 
@@ -126,7 +130,7 @@ intptr_t tt_timeout_exit(tt_timeout *t, intptr_t rc)
          * delivered, and must not surprise the code after the scope. */
         if (me->must_cancel && !p->pending_at_enter)
             task_withdraw_cancel(me);
-        if (rc == -ECANCELED)
+        if (rc == -ECANCELED && !p->pending_at_fire)
             return -ETIMEDOUT;
     }
     return rc;

@@ -277,6 +277,33 @@ START_TEST(baseline_count_at_enter)
 }
 END_TEST
 
+static intptr_t main_pending_outside_wins(void *arg)
+{
+    (void)arg;
+    /* An outside request still undelivered when the deadline fires: the one delivery that
+     * follows is that request's, so the scope passes -ECANCELED on (the outside wins), and the
+     * outside request stays counted. */
+    tt_cancel(me(), "outside");
+    tt_timeout t;
+    ck_assert_int_eq(tt_timeout_enter(&t, 0), 0); /* due at once: fires before we resume */
+    intptr_t r = tt_yield();
+    ck_assert_int_eq(r, -ECANCELED);
+    ck_assert_int_eq(tt_cancelling(me()), 2);
+    ck_assert_int_eq(tt_timeout_exit(&t, r), -ECANCELED);
+    ck_assert(tt_timeout_expired(&t));
+    ck_assert_int_eq(tt_cancelling(me()), 1);
+    ck_assert_str_eq(tt_cancel_message(me()), "outside");
+    ck_assert_int_eq(tt_uncancel(me()), 0);
+    return 0;
+}
+
+START_TEST(pending_outside_cancel_wins_over_deadline)
+{
+    ck_assert_int_eq(tu_run(main_pending_outside_wins, NULL), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
 static intptr_t wait_forever(void *arg)
 {
     (void)arg;
@@ -394,6 +421,7 @@ static Suite *timeout_suite(void)
     tcase_add_test(tc, reschedule);
     tcase_add_test(tc, outside_cancellation_passes_through);
     tcase_add_test(tc, baseline_count_at_enter);
+    tcase_add_test(tc, pending_outside_cancel_wins_over_deadline);
     tcase_add_test(tc, timeout_around_await);
     tcase_add_test(tc, undelivered_request_is_withdrawn);
     tcase_add_test(tc, bad_input_and_wrong_place);
