@@ -293,7 +293,8 @@ void tt_as_completed_free(tt_as_completed *it);
 /* Inside a task: awaits f for at most timeout (0: polls; TT_FOREVER: no limit); consumes f. On
  * timeout cancels f, waits until it has ended, returns -ETIMEDOUT if it ended cancelled, else
  * its own outcome. A cancelled caller cancels f too (once: a second cancel is not forwarded to a
- * stubborn f); if f had already finished, its result is returned so nothing it owns is lost. */
+ * stubborn f); if f had already finished, its result is returned so nothing it owns is lost,
+ * and the caller's cancellation stays pending for its next suspension point (never swallowed). */
 intptr_t tt_wait_for(tt_future *f, int64_t timeout);
 /* A new future that mirrors f; cancelling it leaves f running; f cancelled -> it is cancelled.
  * Borrows f. NULL + errno. */

@@ -463,10 +463,14 @@ intptr_t tt_wait_for(tt_future *f, int64_t timeout)
     remove_release(f, waiter);
     tt_unref(waiter);
 
-    /* As 3.11: an inner that has finished wins even over the caller's own cancellation, so a
-     * result that owns a resource is never lost. */
-    if (f->state == FS_DONE)
+    /* An inner that has finished wins even over the caller's own cancellation, so a result
+     * that owns a resource is never lost (3.11); but the cancellation is not swallowed (3.12):
+     * it stays pending for the caller's next suspension point, as after an IO call. */
+    if (f->state == FS_DONE) {
+        if (r == -ECANCELED)
+            me->must_cancel = 1;
         return take_result(f);
+    }
     if (r < 0) {
         /* The caller was cancelled: the inner is cancelled too and must have ended before
          * we return (bpo-32751), unless the caller is cancelled again meanwhile. */

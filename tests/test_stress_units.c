@@ -52,6 +52,21 @@ START_TEST(args_defaults)
     ck_assert_int_eq(parse(&c, err, "cancel"), ARGS_OK);
     ck_assert(c.cancel_rate == 1.0);
     ck_assert_int_eq(c.mode, MODE_BOTH);
+
+    /* io counts episodes and cancels some of its calls by default. */
+    ck_assert_int_eq(parse(&c, err, "io"), ARGS_OK);
+    ck_assert_int_eq(c.scenario, SC_IO);
+    ck_assert_int_eq(c.count, 5000);
+    ck_assert_int_eq(c.duration_ns, 0);
+    ck_assert_int_eq(c.concurrency, 16);
+    ck_assert(c.cancel_rate == 0.3);
+    ck_assert_int_eq(parse(&c, err, "io -d 3s -c 2 --cancel-rate 0 --mean 50us"), ARGS_OK);
+    ck_assert_int_eq(c.count, 0);
+    ck_assert_int_eq(c.duration_ns, TT_SEC(3));
+    ck_assert_int_eq(c.concurrency, 2);
+    ck_assert(c.cancel_rate == 0.0);
+    ck_assert_int_eq(c.mean_ns, 50000);
+    ck_assert_str_eq(stress_scenario_name(SC_IO), "io");
 }
 END_TEST
 
@@ -93,6 +108,10 @@ END_TEST
 
 static const struct { const char *line, *msg; } bad_cases[] = {
     {"foo", "unknown scenario 'foo'"},
+    {"ios", "unknown scenario 'ios'"},
+    {"io mixed", "unexpected argument 'mixed' (the scenario goes first)"},
+    {"io -n 5 -d 1s", "--count and --duration exclude each other"},
+    {"io -c 0", "--concurrency: must be at least 1"},
     {"offload cancel", "unexpected argument 'cancel' (the scenario goes first)"},
     {"--bogus", "unknown option '--bogus'"},
     {"offload -x 3", "unknown option '-x'"},
@@ -144,12 +163,21 @@ START_TEST(args_help)
     ck_assert_int_eq(h, SC_COUNT_);
     ck_assert_int_eq(stress_args_parse(3, argv2, &c, err, sizeof err, &h), ARGS_HELP);
     ck_assert_int_eq(h, SC_CANCEL);
+    char *argv3[] = {"tt-stress", "io", "--help", NULL};
+    ck_assert_int_eq(stress_args_parse(3, argv3, &c, err, sizeof err, &h), ARGS_HELP);
+    ck_assert_int_eq(h, SC_IO);
     char text[8192];
+    stress_help(SC_IO, text, sizeof text);
+    ck_assert_ptr_nonnull(strstr(text, "tt_recv"));
+    ck_assert_ptr_nonnull(strstr(text, "127.0.0.1"));
+    ck_assert_ptr_nonnull(strstr(text, "[mixed-lite|offload|cancel|timeout|group|io|mixed]"));
     stress_help(SC_CANCEL, text, sizeof text);
     ck_assert_ptr_nonnull(strstr(text, "TT_ABANDON_ON_CANCEL"));
     ck_assert_ptr_nonnull(strstr(text, "--queue-limit"));
     stress_help(SC_COUNT_, text, sizeof text);
     ck_assert_ptr_nonnull(strstr(text, "mixed-lite (the default)"));
+    ck_assert_ptr_nonnull(strstr(text, "io: --concurrency workers")); /* the list is not cut short */
+    ck_assert_ptr_nonnull(strstr(text, "mixed: all of the above"));
     ck_assert_ptr_nonnull(strstr(text, "exit status"));
 }
 END_TEST
@@ -323,6 +351,10 @@ START_TEST(report_verdict)
     r->discard_called = 1;
     ck_assert_int_eq(report_failures(r, buf, sizeof buf), 1);
     ck_assert_str_eq(buf, "discard");
+    report_init(r);
+    r->stream_bad = 1;
+    ck_assert_int_eq(report_failures(r, buf, sizeof buf), 1);
+    ck_assert_str_eq(buf, "stream");
 
     report_fmt_ns(buf, sizeof buf, 250);
     ck_assert_str_eq(buf, "250 ns");
@@ -355,7 +387,40 @@ START_TEST(report_formats)
     ck_assert_ptr_nonnull(strstr(json, "\"max\": 100000"));
     ck_assert_ptr_nonnull(strstr(json, "\"pool\": null"));
     ck_assert_ptr_nonnull(strstr(json, "\"failed\": [],\n  \"pass\": true"));
+    ck_assert_ptr_nonnull(strstr(json, "\"io-ok\": 0, \"io-cancelled\": 0, \"io-timed-out\": 0"));
+    ck_assert_ptr_nonnull(strstr(json, "\"stream\": 0,\n    \"stream_first\": null"));
     free(json);
+
+    /* An io run: its line in the table and a stream violation named in both formats. */
+    r->outcomes[OUT_IO_OK] = 7;
+    r->io_bytes = 4096;
+    r->io_streams = 2;
+    r->io_raced = 3;
+    r->io_cancel_dropped = 1;
+    r->stream_bad = 1;
+    snprintf(r->stream_first, sizeof r->stream_first, "pipe stream 1: byte 8 is 0x00");
+    text = render(print_wrap, r);
+    ck_assert_ptr_nonnull(strstr(text, "io: 4096 bytes checked in order, 2 streams closed"));
+    ck_assert_ptr_nonnull(strstr(text, "3 cancels/timeouts lost the race to data (1 of them"));
+    ck_assert_ptr_nonnull(strstr(text, "stream              1   first: pipe stream 1: byte 8 is 0x00"));
+    ck_assert_ptr_nonnull(strstr(text, "result: FAIL (stream)"));
+    free(text);
+    json = render(report_json, r);
+    ck_assert_ptr_nonnull(strstr(json, "\"io\": {\"bytes\": 4096, \"streams\": 2, \"connects\": 0, "
+                                       "\"raced\": 3, \"cancel_dropped_by_wait_for\": 1}"));
+    ck_assert_ptr_nonnull(strstr(json, "\"io-ok\": 7"));
+    ck_assert_ptr_nonnull(strstr(json, "\"stream_first\": \"pipe stream 1: byte 8 is 0x00\""));
+    ck_assert_ptr_nonnull(strstr(json, "\"failed\": [\"stream\"]"));
+    free(json);
+    report_init(r);
+    r->elapsed_s = 2.0;
+    r->submitted = r->ended = 100;
+    r->outcomes[OUT_OK] = 100;
+    for (uint64_t v = 1; v <= 100; v++) {
+        hist_record(&r->lat[OUT_OK], v * 1000);
+        hist_record(&r->all, v * 1000);
+    }
+    snprintf(r->scenario, sizeof r->scenario, "offload");
 
     r->lost = 1;
     r->doubled = 1;

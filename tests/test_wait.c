@@ -969,12 +969,55 @@ START_TEST(shield_bad_input)
 }
 END_TEST
 
+/* The caller is cancelled in the same turn as the inner finishes: the inner's result is
+ * returned (nothing it owns is lost) and the cancellation stays pending for the next
+ * suspension point instead of being swallowed. */
+static tt_future *WF_INNER, *WF_CALLER;
+static void cancel_caller(tt_future *f, void *arg)
+{
+    (void)f;
+    (void)arg;
+    ck_assert_int_eq(tt_cancel(WF_CALLER, "x"), 1);
+}
+
+static intptr_t wf_caller(void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(tt_wait_for(tt_ref(WF_INNER), TT_SEC(5)), 42);
+    ck_assert_int_eq(tt_cancelling(tt_current_task()), 1);
+    ck_assert_int_eq(tt_sleep(TT_SEC(5)), -ECANCELED); /* delivered here, at once */
+    return 7;
+}
+
+static intptr_t main_wf_race(void *arg)
+{
+    (void)arg;
+    WF_INNER = tt_future_new(NULL);
+    ck_assert_int_eq(tt_on_done(WF_INNER, cancel_caller, NULL), 0); /* runs before wait_for's */
+    WF_CALLER = tt_spawn(wf_caller, NULL);
+    ck_assert_int_eq(tt_yield(), 0);
+    int64_t t0 = tt_now();
+    ck_assert_int_eq(tt_future_set(WF_INNER, 42), 0);
+    ck_assert_int_eq(tt_await(WF_CALLER), 7);
+    ck_assert_int_lt(tt_now() - t0, TT_SEC(2));
+    tt_unref(WF_INNER);
+    return 0;
+}
+
+START_TEST(wait_for_keeps_a_cancel_that_raced_the_result)
+{
+    ck_assert_int_eq(tu_run(main_wf_race, NULL), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
 static Suite *wait_suite(void)
 {
     Suite *s = suite_create("wait");
     TCase *tc = tcase_create("wait");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, wait_all_completed_never_raises);
+    tcase_add_test(tc, wait_for_keeps_a_cancel_that_raced_the_result);
     tcase_add_test(tc, wait_first_completed);
     tcase_add_test(tc, wait_first_exception_returns_at_first_error);
     tcase_add_test(tc, wait_first_exception_ignores_cancellation);

@@ -45,6 +45,7 @@ void report_merge(stress_report *d, const stress_report *s)
     d->io_streams += s->io_streams;
     d->io_raced += s->io_raced;
     d->io_connects += s->io_connects;
+    d->io_cancel_dropped += s->io_cancel_dropped;
     d->lost += s->lost;
     d->doubled += s->doubled;
     d->discard_expected += s->discard_expected;
@@ -161,9 +162,11 @@ void report_print(FILE *out, const stress_report *r)
                 (unsigned long long)r->cancel_too_late);
     if (r->io_streams || r->io_bytes)
         fprintf(out, "  io: %llu bytes checked in order, %llu streams closed with matching totals, "
-                     "%llu connections, %llu cancels/timeouts lost the race to data\n",
+                     "%llu connections, %llu cancels/timeouts lost the race to data (%llu of "
+                     "them dropped by tt_wait_for returning its inner's result)\n",
                 (unsigned long long)r->io_bytes, (unsigned long long)r->io_streams,
-                (unsigned long long)r->io_connects, (unsigned long long)r->io_raced);
+                (unsigned long long)r->io_connects, (unsigned long long)r->io_raced,
+                (unsigned long long)r->io_cancel_dropped);
 
     fprintf(out, "\n  invariants:\n");
     fprintf(out, "    %-14s %6llu   every submitted operation ended\n", "lost",
@@ -258,12 +261,13 @@ int report_json(FILE *out, const stress_report *r)
         fprintf(out, "null");
     fprintf(out, ",\n  \"groups\": {\"joined\": %llu, \"failed\": %llu},\n"
                  "  \"cancel_too_late\": %llu,\n"
-                 "  \"io\": {\"bytes\": %llu, \"streams\": %llu, \"connects\": %llu, \"raced\": %llu},\n"
+                 "  \"io\": {\"bytes\": %llu, \"streams\": %llu, \"connects\": %llu, \"raced\": %llu, "
+                 "\"cancel_dropped_by_wait_for\": %llu},\n"
                  "  \"invariants\": {\n",
             (unsigned long long)r->groups, (unsigned long long)r->groups_failed,
             (unsigned long long)r->cancel_too_late, (unsigned long long)r->io_bytes,
             (unsigned long long)r->io_streams, (unsigned long long)r->io_connects,
-            (unsigned long long)r->io_raced);
+            (unsigned long long)r->io_raced, (unsigned long long)r->io_cancel_dropped);
     fprintf(out, "    \"lost\": %llu,\n    \"doubled\": %llu,\n    \"leaked\": {",
             (unsigned long long)r->lost, (unsigned long long)r->doubled);
     for (int i = 0; i < 6; i++)

@@ -44,6 +44,8 @@ typedef struct stress_report {
      * closed with their totals checked, cancels or timeouts that lost the race to the data
      * (the call returned data; the cancel came at the next suspension point), connections. */
     uint64_t io_bytes, io_streams, io_raced, io_connects;
+    uint64_t io_cancel_dropped; /* tt_wait_for returned its inner's result and the caller's cancel
+                                   was gone (3.11's rule): the task would have run on */
 
     /* The invariants. */
     uint64_t lost;           /* submitted, never ended */

@@ -1,12 +1,15 @@
 /* tt-stress scenarios: the worker tasks each loop runs — plain offloads, cancellation storms,
- * timeouts racing completions, task groups with failures — and the loop's main task that
- * starts the mix a scenario calls for and drains every late result before the loop ends. */
+ * timeouts racing completions, task groups with failures, IO on the ring (io.c) — and the
+ * loop's main task that starts the mix a scenario calls for and drains every late result
+ * before the loop ends. */
 #include "stress.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
-typedef enum { W_OFFLOAD, W_TIMEOUT, W_GROUP } worker_kind;
+typedef enum { W_OFFLOAD, W_TIMEOUT, W_GROUP, W_IO } worker_kind;
 
 typedef struct worker {
     loop_ctx *ctx;
@@ -28,7 +31,7 @@ int stress_take(loop_ctx *ctx)
     return tt_now() < sh->deadline;
 }
 
-static void unit_done(loop_ctx *ctx)
+void stress_unit_done(loop_ctx *ctx)
 {
     atomic_fetch_add_explicit(&ctx->p_units, 1, memory_order_relaxed);
 }
@@ -90,7 +93,7 @@ static void worker_offload(worker *w)
             op_spec s = {pick_abandon(ctx), stress_coin(ctx, ctx->sh->cfg->error_rate), WAIT_AWAIT, 0, 0};
             stress_do_op(ctx, &s);
         }
-        unit_done(ctx);
+        stress_unit_done(ctx);
     }
 }
 
@@ -108,7 +111,7 @@ static void worker_timeout(worker *w)
         if (stress_rand(ctx) % 16 == 0)
             s.timeout_ns = 0;
         stress_do_op(ctx, &s);
-        unit_done(ctx);
+        stress_unit_done(ctx);
     }
 }
 
@@ -193,7 +196,7 @@ static void worker_group(worker *w)
 {
     while (stress_take(w->ctx)) {
         run_group(w->ctx, 0);
-        unit_done(w->ctx);
+        stress_unit_done(w->ctx);
     }
 }
 
@@ -210,11 +213,26 @@ static intptr_t worker_task(void *arg)
     case W_GROUP:
         worker_group(w);
         break;
+    case W_IO:
+        stress_io_worker(w->ctx, w->cancel_rate);
+        break;
     }
     return 0;
 }
 
 /* ------------------------------------------------------------------ the loop's main task */
+
+/* How many io workers fit the process's descriptor limit: each holds up to six fds (its
+ * stream, its idle pair, one more while reconnecting), and every loop has its share. */
+static unsigned io_worker_cap(const stress_config *cfg)
+{
+    struct rlimit rl;
+    rlim_t n = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024;
+    if (n == RLIM_INFINITY || n > 1000000)
+        n = 1000000;
+    long per = ((long)n - 128) / 6 / (long)cfg->loops;
+    return per > 0 ? (unsigned)per : 1;
+}
 
 intptr_t stress_loop_main(void *arg)
 {
@@ -246,16 +264,36 @@ intptr_t stress_loop_main(void *arg)
     case SC_GROUP:
         ADD(W_GROUP, 0, per_group);
         break;
-    default: { /* mixed, mixed-lite: a quarter each, groups scaled down */
+    case SC_IO: {
+        unsigned cap_io = io_worker_cap(cfg);
+        ADD(W_IO, cfg->cancel_rate, c < cap_io ? c : cap_io);
+        break;
+    }
+    default: { /* mixed, mixed-lite: a quarter each, groups and io scaled down */
         unsigned q = c / 4 ? c / 4 : 1;
+        unsigned nio = q / 2 ? q / 2 : 1, cap_io = io_worker_cap(cfg);
         ADD(W_OFFLOAD, cfg->cancel_rate, q);
         ADD(W_OFFLOAD, 1.0, q);
         ADD(W_TIMEOUT, 0, q);
         ADD(W_GROUP, 0, q / 5 ? q / 5 : 1);
+        ADD(W_IO, cfg->cancel_rate, nio < cap_io ? nio : cap_io);
         break;
     }
     }
 #undef ADD
+    int have_io = 0;
+    for (unsigned i = 0; i < nw; i++)
+        have_io |= ws[i].kind == W_IO;
+    if (have_io) {
+        int rc = stress_io_setup(ctx);
+        if (rc < 0) {
+            fprintf(stderr, "tt-stress: loop %u: no loopback listener: %s\n", ctx->index, tt_strerror(rc));
+            free(ws);
+            free(fs);
+            ctx->setup_error = rc;
+            return rc;
+        }
+    }
     for (unsigned i = 0; i < nw; i++) {
         fs[i] = tt_spawn(worker_task, &ws[i]);
         if (!fs[i])
@@ -270,6 +308,7 @@ intptr_t stress_loop_main(void *arg)
     int64_t limit = tt_now() + TT_SEC(10);
     while ((ctx->ops_open > 0 || ctx->discard_called < ctx->discard_expected) && tt_now() < limit)
         tt_sleep(TT_MS(1));
+    stress_io_teardown(ctx);
     free(ws);
     free(fs);
     return 0;
