@@ -206,6 +206,7 @@ typedef struct tt_stack {
     void *lo;          /* lowest usable address (just above the guard) */
     size_t size;       /* usable bytes */
     uint8_t from_chunk;
+    unsigned vg_id;    /* Valgrind's registration, dropped when the memory is unmapped */
 } tt_stack;
 
 typedef struct stack_pool stack_pool;
@@ -291,6 +292,82 @@ bool inbox_empty(inbox *q);
 
 /* ----------------------------------------------------------------------- the pool */
 typedef struct job job;
+
+/* J_QUEUED: in the loop's batch or the pool's queue. J_DEQUEUED: cancelled before it ran; it
+ * may still sit in the queue (removal is lazy, so the queue is a singly linked list a batch
+ * joins in O(1)); a worker meeting it sends it back to its loop without running it. */
+enum { J_QUEUED = 1, J_RUNNING, J_FINISHED, J_DEQUEUED };
+
+struct job {
+    tt_future fut;
+    inbox_node in;           /* completion message to the loop */
+    struct job *next;        /* the loop's batch, then the pool's queue (pool lock) */
+    tt_pool *pool;
+    tt_loop *loop;
+    tt_fn fn;
+    void *arg;
+    intptr_t result;         /* written by the worker before it sends the message */
+    tt_job_opts opts;
+    int state;               /* pool lock once handed over */
+    atomic_int stop;         /* tt_job_cancelled() */
+    uint8_t cancel_requested;
+    uint8_t orphan;          /* pool lock: its loop was freed while it ran */
+    struct job *grave_next;  /* the loop's graveyard (shell_mu); lists in pool_detach_loop */
+};
+
+typedef struct worker {
+    struct worker *next_idle;
+    struct worker *all_prev, *all_next; /* every live worker (pool lock) */
+    pthread_cond_t cv;
+    int wake;
+    job *current;
+    tt_pool *pool;
+    unsigned n;
+} worker;
+
+/* One per (loop, pool) pair: where room notifications go and what loop free walks. */
+typedef struct pool_link {
+    struct pool_link *next_in_loop;
+    struct pool_link *next_in_pool; /* pool lock */
+    tt_pool *pool;
+    tt_loop *loop;
+    inbox_node room_in;
+    int room_wanted;                /* pool lock */
+    int room_msg_queued;            /* pool lock */
+    tt_future **waiters;            /* loop side: tasks waiting for room, FIFO */
+    size_t nwaiters, capwaiters;
+    job *batch_head, **batch_tailp; /* loop side: submitted during this turn */
+    size_t batch_n;
+} pool_link;
+
+struct tt_pool {
+    pthread_mutex_t mu;
+    pthread_cond_t idle_cv; /* shutdown and free wait on it */
+    job *head, *tail;
+    size_t queued;
+    atomic_size_t queued_hint; /* for spinning workers, read without the lock */
+    atomic_int spinning;
+    worker *idle_stack;
+    worker *all_workers;
+    unsigned threads, idle, running, next_n;
+    atomic_uint threads_hint;
+    size_t completed, cancelled;
+    int shutdown;
+    int free_when_idle;
+    atomic_int attached; /* loops using it as their default */
+    pool_link *links;
+    unsigned min_threads, max_threads;
+    int64_t idle_timeout;
+    size_t queue_limit, stack_size;
+    char name[12];
+};
+
+/* Thread side (pool.c), called with the pool lock held. */
+void pool_publish_queued(tt_pool *p);   /* queued count for spinning workers */
+void pool_announce_room(tt_pool *p);    /* the queue shrank: wake loops waiting for room */
+int pool_start_worker(tt_pool *p);      /* 0 or -errno */
+void pool_staff(tt_pool *p, size_t n);  /* wake or start workers for n new jobs */
+/* Loop side (offload.c). */
 void pool_deliver(tt_loop *loop, inbox_node *n); /* loop thread: a finished job from the inbox */
 void pool_room(tt_loop *loop, inbox_node *n);  /* loop thread: a pool has room again */
 void pool_flush(tt_loop *loop);                 /* loop thread: hand batched jobs to pools */

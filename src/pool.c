@@ -1,7 +1,7 @@
-/* The worker pool behind tt_to_thread: threads started on demand up to a maximum and retired
- * when idle, one FIFO queue under one mutex (jobs submitted during a loop turn arrive as one
- * batch), completions sent back through each loop's lock-free inbox, and cancellation that never
- * lets a running job's memory go (DESIGN.md "Offloading blocking calls"). */
+/* The worker pool behind tt_to_thread, thread side: workers started on demand up to a maximum
+ * and retired when idle, one FIFO queue under one mutex, completions sent back through each
+ * loop's lock-free inbox, and the pool's life cycle (new, shutdown, free, stats). The loop side
+ * (submitting, delivering, cancelling) is offload.c. */
 #include "internal.h"
 
 #include <signal.h>
@@ -13,79 +13,7 @@
 #define DEFAULT_MAX 64
 #define DEFAULT_IDLE TT_SEC(10)
 
-/* J_QUEUED: in the loop's batch or the pool's queue. J_DEQUEUED: cancelled before it ran; it
- * may still sit in the queue (removal is lazy, so the queue is a singly linked list a batch
- * joins in O(1)); a worker meeting it sends it back to its loop without running it. */
-enum { J_QUEUED = 1, J_RUNNING, J_FINISHED, J_DEQUEUED };
-
-struct job {
-    tt_future fut;
-    inbox_node in;           /* completion message to the loop */
-    struct job *next;        /* the loop's batch, then the pool's queue (pool lock) */
-    tt_pool *pool;
-    tt_loop *loop;
-    tt_fn fn;
-    void *arg;
-    intptr_t result;         /* written by the worker before it sends the message */
-    tt_job_opts opts;
-    int state;               /* pool lock once handed over */
-    atomic_int stop;         /* tt_job_cancelled() */
-    uint8_t cancel_requested;
-    uint8_t orphan;          /* pool lock: its loop was freed while it ran */
-    struct job *grave_next;  /* the loop's graveyard (shell_mu); lists in pool_detach_loop */
-};
-
-typedef struct worker {
-    struct worker *next_idle;
-    struct worker *all_prev, *all_next; /* every live worker (pool lock) */
-    pthread_cond_t cv;
-    int wake;
-    job *current;
-    tt_pool *pool;
-    unsigned n;
-} worker;
-
-/* One per (loop, pool) pair: where room notifications go and what loop free walks. */
-typedef struct pool_link {
-    struct pool_link *next_in_loop;
-    struct pool_link *next_in_pool; /* pool lock */
-    tt_pool *pool;
-    tt_loop *loop;
-    inbox_node room_in;
-    int room_wanted;                /* pool lock */
-    int room_msg_queued;            /* pool lock */
-    tt_future **waiters;            /* loop side: tasks waiting for room, FIFO */
-    size_t nwaiters, capwaiters;
-    job *batch_head, **batch_tailp; /* loop side: submitted during this turn */
-    size_t batch_n;
-} pool_link;
-
-struct tt_pool {
-    pthread_mutex_t mu;
-    pthread_cond_t idle_cv; /* shutdown and free wait on it */
-    job *head, *tail;
-    size_t queued;
-    atomic_size_t queued_hint; /* for spinning workers, read without the lock */
-    atomic_int spinning;
-    worker *idle_stack;
-    worker *all_workers;
-    unsigned threads, idle, running, next_n;
-    atomic_uint threads_hint;
-    size_t completed, cancelled;
-    int shutdown;
-    int free_when_idle;
-    atomic_int attached; /* loops using it as their default */
-    pool_link *links;
-    unsigned min_threads, max_threads;
-    int64_t idle_timeout;
-    size_t queue_limit, stack_size;
-    char name[12];
-};
-
 static _Thread_local job *tls_job;
-
-static int job_cancel_op(tt_future *f, const char *msg);
-static const future_ops job_ops = {FK_JOB, "job", job_cancel_op, NULL};
 
 /* ------------------------------------------------------------------ the queue */
 
@@ -98,13 +26,13 @@ static job *queue_shift(tt_pool *p)
     return j;
 }
 
-static void publish_queued(tt_pool *p)
+void pool_publish_queued(tt_pool *p)
 {
     atomic_store_explicit(&p->queued_hint, p->queued, memory_order_relaxed);
 }
 
 /* Called with the lock held after the queue shrank: tells waiting loops there is room. */
-static void announce_room(tt_pool *p)
+void pool_announce_room(tt_pool *p)
 {
     if (!p->queue_limit || p->queued >= p->queue_limit)
         return;
@@ -130,7 +58,7 @@ static void timespec_after(struct timespec *ts, int64_t ns)
 
 /* Starts one worker; called with the lock held. Signals are blocked in workers so that the
  * application's handlers run on its own threads. */
-static int start_worker(tt_pool *p)
+int pool_start_worker(tt_pool *p)
 {
     worker *w = calloc(1, sizeof *w);
     if (!w)
@@ -175,7 +103,7 @@ static int start_worker(tt_pool *p)
 }
 
 /* Wakes sleeping workers for n new jobs and starts threads for what they cannot take. */
-static void staff(tt_pool *p, size_t n)
+void pool_staff(tt_pool *p, size_t n)
 {
     size_t spinning = (size_t)atomic_load_explicit(&p->spinning, memory_order_relaxed);
     n = n > spinning ? n - spinning : 0;
@@ -187,7 +115,7 @@ static void staff(tt_pool *p, size_t n)
         n--;
     }
     while (n-- && p->threads < p->max_threads)
-        if (start_worker(p) < 0)
+        if (pool_start_worker(p) < 0)
             break;
 }
 
@@ -236,8 +164,8 @@ static void *worker_main(void *arg)
             inbox_push(j->loop, &j->in); /* cancelled while queued: its loop lets it go */
         if (j) {
             p->queued--;
-            publish_queued(p);
-            announce_room(p);
+            pool_publish_queued(p);
+            pool_announce_room(p);
             j->state = J_RUNNING;
             w->current = j;
             p->running++;
@@ -373,7 +301,7 @@ tt_pool *tt_pool_new(const tt_pool_opts *o)
     snprintf(p->name, sizeof p->name, "%s", d.name && *d.name ? d.name : "tt-worker");
     pthread_mutex_lock(&p->mu);
     for (unsigned i = 0; i < p->min_threads; i++)
-        if (start_worker(p) < 0)
+        if (pool_start_worker(p) < 0)
             break;
     int ok = p->threads == p->min_threads;
     pthread_mutex_unlock(&p->mu);
@@ -406,8 +334,8 @@ static void cancel_queued_locked(tt_pool *p)
         inbox_push(j->loop, &j->in);
     }
     p->queued = 0;
-    publish_queued(p);
-    announce_room(p);
+    pool_publish_queued(p);
+    pool_announce_room(p);
 }
 
 int tt_pool_shutdown(tt_pool *p, int64_t timeout, unsigned flags)
@@ -509,332 +437,8 @@ void pool_release_default(tt_loop *loop, int64_t timeout)
         free_pool_now(p);
 }
 
-/* ------------------------------------------------------------------ loop side */
-
-static pool_link *link_for(tt_loop *loop, tt_pool *p)
-{
-    for (pool_link *l = loop->links; l; l = l->next_in_loop)
-        if (l->pool == p)
-            return l;
-    pool_link *l = calloc(1, sizeof *l);
-    if (!l)
-        return NULL;
-    l->pool = p;
-    l->loop = loop;
-    l->room_in.kind = IN_ROOM;
-    l->batch_tailp = &l->batch_head;
-    l->next_in_loop = loop->links;
-    loop->links = l;
-    pthread_mutex_lock(&p->mu);
-    l->next_in_pool = p->links;
-    p->links = l;
-    pthread_mutex_unlock(&p->mu);
-    return l;
-}
-
-void pool_flush(tt_loop *loop)
-{
-    if (!loop->submit_pending)
-        return;
-    loop->submit_pending = 0;
-    /* A turn's jobs for one pool join its queue in one splice, one lock hold and one round of
-     * wake-ups. */
-    for (pool_link *l = loop->links; l; l = l->next_in_loop) {
-        if (!l->batch_n)
-            continue;
-        tt_pool *p = l->pool;
-        job *tail = TT_CONTAINER_OF(l->batch_tailp, job, next);
-        pthread_mutex_lock(&p->mu);
-        if (p->tail)
-            p->tail->next = l->batch_head;
-        else
-            p->head = l->batch_head;
-        p->tail = tail;
-        p->queued += l->batch_n;
-        publish_queued(p);
-        staff(p, l->batch_n);
-        pthread_mutex_unlock(&p->mu);
-        l->batch_head = NULL;
-        l->batch_tailp = &l->batch_head;
-        l->batch_n = 0;
-    }
-}
-
-void pool_deliver(tt_loop *loop, inbox_node *n)
-{
-    job *j = TT_CONTAINER_OF(n, job, in);
-    loop->jobs_inflight--;
-    tt_future *f = &j->fut;
-    if (j->state == J_DEQUEUED) {
-        if (f->state != FS_DONE) /* a shutdown's cancel: tt_cancel settled the others */
-            future_complete_cancelled(f, NULL);
-    } else if (f->state == FS_DONE || j->cancel_requested) {
-        /* Abandoned, or asked to stop while it ran: nobody will read this result. */
-        if (f->state != FS_DONE)
-            future_complete_cancelled(f, NULL);
-        if (j->opts.discard)
-            j->opts.discard(j->result, j->arg);
-    } else {
-        future_complete(f, j->result);
-    }
-    live_add(LIVE_JOBS, -1);
-    tt_unref(f); /* the in-flight reference */
-}
-
-void pool_detach_loop(tt_loop *loop)
-{
-    pool_flush(loop);
-    for (pool_link *l = loop->links, *next; l; l = next) {
-        next = l->next_in_loop;
-        tt_pool *p = l->pool;
-        job *cancelled = NULL;
-        pthread_mutex_lock(&p->mu);
-        for (pool_link **pp = &p->links; *pp; pp = &(*pp)->next_in_pool)
-            if (*pp == l) {
-                *pp = l->next_in_pool;
-                break;
-            }
-        job **pp = &p->head;
-        p->tail = NULL;
-        while (*pp) {
-            job *j = *pp;
-            if (j->loop != loop) {
-                p->tail = j;
-                pp = &j->next;
-                continue;
-            }
-            *pp = j->next;
-            if (j->state != J_DEQUEUED) {
-                j->state = J_DEQUEUED;
-                p->queued--;
-                p->cancelled++;
-            }
-            j->grave_next = cancelled;
-            cancelled = j;
-        }
-        publish_queued(p);
-        for (worker *w = p->all_workers; w; w = w->all_next) {
-            job *j = w->current;
-            if (j && j->loop == loop && !j->orphan) {
-                /* Left to finish (no thread is killed) and asked to stop; its in-flight
-                 * reference now belongs to the worker (orphan_finished). No unblock: the worker
-                 * may already be discarding arg, and nothing orders the two any more. The
-                 * future is settled under the lock because the worker may take the job over
-                 * the moment it is released (settling runs no user code). */
-                j->orphan = 1;
-                j->cancel_requested = 1;
-                atomic_store_explicit(&j->stop, 1, memory_order_relaxed);
-                loop->jobs_inflight--;
-                if (j->fut.state != FS_DONE)
-                    future_complete_cancelled(&j->fut, NULL);
-            }
-        }
-        pthread_mutex_unlock(&p->mu);
-        for (job *j = cancelled, *jn; j; j = jn) {
-            jn = j->grave_next;
-            loop->jobs_inflight--;
-            if (j->fut.state != FS_DONE)
-                future_complete_cancelled(&j->fut, NULL);
-            live_add(LIVE_JOBS, -1);
-            tt_unref(&j->fut);
-        }
-    }
-}
-
-void pool_links_free(tt_loop *loop)
-{
-    for (pool_link *l = loop->links, *next; l; l = next) {
-        next = l->next_in_loop;
-        for (size_t i = 0; i < l->nwaiters; i++)
-            tt_unref(l->waiters[i]);
-        free(l->waiters);
-        free(l);
-    }
-    loop->links = NULL;
-}
-
-void pool_room(tt_loop *loop, inbox_node *n)
-{
-    pool_link *l = TT_CONTAINER_OF(n, pool_link, room_in);
-    (void)loop;
-    pthread_mutex_lock(&l->pool->mu);
-    l->room_msg_queued = 0;
-    pthread_mutex_unlock(&l->pool->mu);
-    size_t k = l->nwaiters;
-    l->nwaiters = 0;
-    for (size_t i = 0; i < k; i++) {
-        future_complete(l->waiters[i], 0);
-        tt_unref(l->waiters[i]);
-    }
-}
-
-/* Suspends the current task until the pool's bounded queue has room (counting this loop's own
- * batch). 0, -ECANCELED, -ENOMEM. */
-static int wait_for_room(tt_loop *loop, tt_pool *p)
-{
-    pool_link *l = link_for(loop, p);
-    if (!l)
-        return -ENOMEM;
-    for (;;) {
-        pool_flush(loop);
-        pthread_mutex_lock(&p->mu);
-        int full = p->queued >= p->queue_limit && !p->shutdown;
-        if (full)
-            l->room_wanted = 1;
-        pthread_mutex_unlock(&p->mu);
-        if (!full)
-            return 0;
-        if (l->nwaiters == l->capwaiters) {
-            size_t cap = l->capwaiters ? l->capwaiters * 2 : 8;
-            tt_future **w = realloc(l->waiters, cap * sizeof *w);
-            if (!w)
-                return -ENOMEM;
-            l->waiters = w;
-            l->capwaiters = cap;
-        }
-        tt_future *f = tt_future_new(loop);
-        if (!f)
-            return -ENOMEM;
-        l->waiters[l->nwaiters++] = tt_ref(f);
-        intptr_t r = tt_await(f);
-        if (r < 0) {
-            /* Cancelled: leave the line without losing a later wake-up for the others. */
-            for (size_t i = 0; i < l->nwaiters; i++)
-                if (l->waiters[i] == f) {
-                    memmove(&l->waiters[i], &l->waiters[i + 1],
-                            (l->nwaiters - i - 1) * sizeof *l->waiters);
-                    l->nwaiters--;
-                    tt_unref(f);
-                    break;
-                }
-            return (int)r;
-        }
-    }
-}
-
-static tt_future *submit(tt_pool *pool, const tt_job_opts *o, tt_fn fn, void *arg, bool may_wait)
-{
-    tt_loop *loop = tls_loop;
-    if (!loop || loop->closing) {
-        errno = EPERM;
-        return NULL;
-    }
-    if (!fn || (o && (o->flags & ~TT_ABANDON_ON_CANCEL))) {
-        errno = EINVAL;
-        return NULL;
-    }
-    tt_pool *p = pool ? pool : pool_default(loop);
-    if (!p)
-        return NULL;
-    pool_link *l = loop->links && loop->links->pool == p ? loop->links : link_for(loop, p);
-    if (!l) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    if (atomic_load_explicit(&p->threads_hint, memory_order_relaxed) == 0 || p->queue_limit) {
-        pthread_mutex_lock(&p->mu);
-        int rc = p->shutdown ? -ESHUTDOWN : 0;
-        if (!rc && p->threads == 0 && (rc = start_worker(p)) < 0)
-            rc = -EAGAIN; /* no thread could start: nothing would ever run this job */
-        bool full = !rc && p->queue_limit && p->queued >= p->queue_limit;
-        pthread_mutex_unlock(&p->mu);
-        if (rc) {
-            errno = -rc;
-            return NULL;
-        }
-        if (full) {
-            if (!may_wait || !task_current()) {
-                errno = EAGAIN;
-                return NULL;
-            }
-            rc = wait_for_room(loop, p);
-            if (rc) {
-                errno = -rc;
-                return NULL;
-            }
-        }
-    } else if (p->shutdown) {
-        errno = ESHUTDOWN;
-        return NULL;
-    }
-    job *j = future_alloc(loop, sizeof(job), &job_ops);
-    if (!j) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    j->fut.refs = 2; /* the caller's, and the in-flight one dropped at delivery */
-    j->in.kind = IN_JOB;
-    j->pool = p;
-    j->loop = loop;
-    j->fn = fn;
-    j->arg = arg;
-    if (o)
-        j->opts = *o;
-    j->state = J_QUEUED;
-    j->next = NULL;
-    *l->batch_tailp = j;
-    l->batch_tailp = &j->next;
-    l->batch_n++;
-    loop->submit_pending++;
-    loop->jobs_inflight++;
-    live_add(LIVE_JOBS, 1);
-    if (p->queue_limit)
-        pool_flush(loop); /* a bounded queue must count it now */
-    return &j->fut;
-}
-
-tt_future *tt_to_thread(tt_fn fn, void *arg) { return submit(NULL, NULL, fn, arg, true); }
-
-tt_future *tt_to_thread_on(tt_pool *pool, const tt_job_opts *o, tt_fn fn, void *arg)
-{
-    return submit(pool, o, fn, arg, true);
-}
-
-tt_future *tt_try_to_thread(tt_pool *pool, tt_fn fn, void *arg)
-{
-    return submit(pool, NULL, fn, arg, false);
-}
-
 int tt_job_cancelled(void)
 {
     job *j = tls_job;
     return j && atomic_load_explicit(&j->stop, memory_order_relaxed);
-}
-
-static int job_cancel_op(tt_future *f, const char *msg)
-{
-    job *j = (job *)f;
-    pool_flush(f->loop); /* so that a queued job is in its pool's queue, under its lock */
-    tt_pool *p = j->pool;
-    pthread_mutex_lock(&p->mu);
-    if (j->state == J_QUEUED) {
-        j->state = J_DEQUEUED; /* a worker meeting it hands it back unrun */
-        p->queued--;
-        p->cancelled++;
-        publish_queued(p);
-        announce_room(p);
-        pthread_mutex_unlock(&p->mu);
-        future_complete_cancelled(f, msg); /* it never ran and never will: cancelled now */
-        return 1;
-    }
-    int first = !j->cancel_requested;
-    if (j->state == J_RUNNING || j->state == J_FINISHED) {
-        atomic_store_explicit(&j->stop, 1, memory_order_relaxed);
-        if (first && j->state == J_FINISHED) {
-            p->completed--; /* finished, but its result will be discarded now */
-            p->cancelled++;
-        }
-        j->cancel_requested = 1;
-    }
-    int running = j->state == J_RUNNING;
-    pthread_mutex_unlock(&p->mu);
-    if (!j->cancel_requested)
-        return 0; /* dequeued by a shutdown: its cancellation is already on its way */
-    if (msg && !f->cancel_msg)
-        f->cancel_msg = strdup(msg);
-    if (first && running && j->opts.unblock)
-        j->opts.unblock(j->arg);
-    if (j->opts.flags & TT_ABANDON_ON_CANCEL)
-        future_complete_cancelled(f, msg);
-    return 1;
 }

@@ -10,6 +10,12 @@
 #include <unistd.h>
 #ifdef TT_HAVE_VALGRIND_H
 #include <valgrind/valgrind.h>
+/* Valgrind must know task stacks to tell a stack switch from a wild jump in sp. */
+#define VG_REGISTER(s) ((s)->vg_id = VALGRIND_STACK_REGISTER((s)->lo, (char *)(s)->lo + (s)->size))
+#define VG_DEREGISTER(s) VALGRIND_STACK_DEREGISTER((s)->vg_id)
+#else
+#define VG_REGISTER(s) ((void)(s))
+#define VG_DEREGISTER(s) ((void)(s))
 #endif
 
 #ifndef MADV_GUARD_INSTALL
@@ -150,9 +156,7 @@ static int grow_default(stack_pool *sp)
         s->from_chunk = 1;
         s->next_free = sp->free_default;
         sp->free_default = s;
-#ifdef TT_HAVE_VALGRIND_H
-        VALGRIND_STACK_REGISTER(s->lo, (char *)s->lo + s->size);
-#endif
+        VG_REGISTER(s);
     }
     install_guards(guards, n);
     free(guards);
@@ -195,15 +199,14 @@ tt_stack *stack_get(stack_pool *sp, size_t size)
     s->lo = base + GUARD;
     s->size = size;
     s->from_chunk = 0;
-#ifdef TT_HAVE_VALGRIND_H
-    VALGRIND_STACK_REGISTER(s->lo, (char *)s->lo + s->size);
-#endif
+    VG_REGISTER(s);
     live_add(LIVE_STACKS, 1);
     return s;
 }
 
 static void unmap_single(tt_stack *s)
 {
+    VG_DEREGISTER(s);
     munmap((char *)s->lo - GUARD, s->size + GUARD);
     free(s);
     live_add(LIVE_STACKS, -1);
@@ -246,9 +249,8 @@ void stack_pool_free(stack_pool *sp)
         return;
     for (chunk *c = sp->chunks, *next; c; c = next) {
         next = c->next;
-#ifdef TT_HAVE_VALGRIND_H
-        /* Valgrind keeps registrations by id; chunks are rare, so leave them to process end. */
-#endif
+        for (unsigned i = 0; i < c->nslots; i++)
+            VG_DEREGISTER(&c->slots[i]);
         munmap(c->base, c->len);
         live_add(LIVE_STACKS, -(long)c->nslots);
         free(c);
