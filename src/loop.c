@@ -174,8 +174,10 @@ static void wait_ring(tt_loop *loop, int64_t timeout)
     if (timeout != 0) {
         arm_event_read(loop);
         atomic_store(&loop->sleeping, 1);
-        if (!inbox_empty(&loop->in))
+        if (!inbox_empty(&loop->in)) {
             timeout = 0; /* a producer came in before it could see the flag */
+            atomic_store(&loop->sleeping, 0);
+        }
     }
     if (timeout == 0) {
         /* With DEFER_TASKRUN completions are posted only when we enter the kernel: do so only
