@@ -4,6 +4,13 @@
 #include "internal.h"
 
 #include <poll.h>
+#ifdef TT_HAVE_VALGRIND_H
+#include <valgrind/memcheck.h>
+/* The kernel fills read buffers behind Valgrind's back: tell it what is now defined. */
+#define MARK_DEFINED(p, n) VALGRIND_MAKE_MEM_DEFINED(p, n)
+#else
+#define MARK_DEFINED(p, n) ((void)(p), (void)(n))
+#endif
 
 static intptr_t io_wait(tt_loop *loop, tt_task *t, struct io_uring_sqe *sqe)
 {
@@ -42,7 +49,10 @@ intptr_t tt_read(int fd, void *buf, size_t n, int64_t off)
         return -EINVAL;
     IO_PROLOGUE();
     io_uring_prep_read(sqe, fd, buf, (unsigned)(n > 0x7ffff000 ? 0x7ffff000 : n), (uint64_t)off);
-    return io_wait(loop, t, sqe);
+    intptr_t r = io_wait(loop, t, sqe);
+    if (r > 0)
+        MARK_DEFINED(buf, (size_t)r);
+    return r;
 }
 
 intptr_t tt_write(int fd, const void *buf, size_t n, int64_t off)
@@ -60,7 +70,10 @@ intptr_t tt_recv(int fd, void *buf, size_t n, int flags)
         return -EINVAL;
     IO_PROLOGUE();
     io_uring_prep_recv(sqe, fd, buf, n, flags);
-    return io_wait(loop, t, sqe);
+    intptr_t r = io_wait(loop, t, sqe);
+    if (r > 0)
+        MARK_DEFINED(buf, (size_t)r);
+    return r;
 }
 
 intptr_t tt_send(int fd, const void *buf, size_t n, int flags)
@@ -78,7 +91,12 @@ intptr_t tt_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags)
         return -EINVAL;
     IO_PROLOGUE();
     io_uring_prep_accept(sqe, fd, addr, len, flags);
-    return io_wait(loop, t, sqe);
+    intptr_t r = io_wait(loop, t, sqe);
+    if (r >= 0 && addr) {
+        MARK_DEFINED(len, sizeof *len);
+        MARK_DEFINED(addr, *len);
+    }
+    return r;
 }
 
 intptr_t tt_connect(int fd, const struct sockaddr *addr, socklen_t len)
