@@ -299,21 +299,23 @@ typedef struct job job;
 enum { J_QUEUED = 1, J_RUNNING, J_FINISHED, J_DEQUEUED };
 
 struct job {
-    tt_future fut;
+    tt_future fut;           /* fut.loop is the job's loop, written once before it is queued */
     inbox_node in;           /* completion message to the loop */
-    struct job *next;        /* the loop's batch, then the pool's queue (pool lock) */
+    struct job *next;        /* the loop's batch, the pool's queue, or (off the queue) the
+                                loop's graveyard and pool_detach_loop's list */
     tt_pool *pool;
-    tt_loop *loop;
     tt_fn fn;
     void *arg;
     intptr_t result;         /* written by the worker before it sends the message */
-    tt_job_opts opts;
-    int state;               /* pool lock once handed over */
-    atomic_int stop;         /* tt_job_cancelled() */
+    uint8_t state;           /* pool lock once handed over */
     uint8_t cancel_requested;
     uint8_t orphan;          /* pool lock: its loop was freed while it ran */
-    struct job *grave_next;  /* the loop's graveyard (shell_mu); lists in pool_detach_loop */
+    uint8_t has_opts;        /* opts[0] is there: plain jobs stay in a 128-byte slot */
+    atomic_int stop;         /* tt_job_cancelled() */
+    tt_job_opts opts[];
 };
+
+static inline const tt_job_opts *job_opts(const job *j) { return j->has_opts ? j->opts : NULL; }
 
 typedef struct worker {
     struct worker *next_idle;

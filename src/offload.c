@@ -68,8 +68,9 @@ void pool_deliver(tt_loop *loop, inbox_node *n)
         /* Abandoned, or asked to stop while it ran: nobody will read this result. */
         if (f->state != FS_DONE)
             future_complete_cancelled(f, NULL);
-        if (j->opts.discard)
-            j->opts.discard(j->result, j->arg);
+        const tt_job_opts *o = job_opts(j);
+        if (o && o->discard)
+            o->discard(j->result, j->arg);
     } else {
         future_complete(f, j->result);
     }
@@ -94,7 +95,7 @@ void pool_detach_loop(tt_loop *loop)
         p->tail = NULL;
         while (*pp) {
             job *j = *pp;
-            if (j->loop != loop) {
+            if (j->fut.loop != loop) {
                 p->tail = j;
                 pp = &j->next;
                 continue;
@@ -105,13 +106,13 @@ void pool_detach_loop(tt_loop *loop)
                 p->queued--;
                 p->cancelled++;
             }
-            j->grave_next = cancelled;
+            j->next = cancelled;
             cancelled = j;
         }
         pool_publish_queued(p);
         for (worker *w = p->all_workers; w; w = w->all_next) {
             job *j = w->current;
-            if (j && j->loop == loop && !j->orphan) {
+            if (j && j->fut.loop == loop && !j->orphan) {
                 /* Left to finish (no thread is killed) and asked to stop; its in-flight
                  * reference now belongs to the worker (orphan_finished). No unblock: the worker
                  * may already be discarding arg, and nothing orders the two any more. The
@@ -127,7 +128,7 @@ void pool_detach_loop(tt_loop *loop)
         }
         pthread_mutex_unlock(&p->mu);
         for (job *j = cancelled, *jn; j; j = jn) {
-            jn = j->grave_next;
+            jn = j->next;
             loop->jobs_inflight--;
             if (j->fut.state != FS_DONE)
                 future_complete_cancelled(&j->fut, NULL);
@@ -253,7 +254,7 @@ static tt_future *submit(tt_pool *pool, const tt_job_opts *o, tt_fn fn, void *ar
         errno = ESHUTDOWN;
         return NULL;
     }
-    job *j = future_alloc(loop, sizeof(job), &job_ops);
+    job *j = future_alloc(loop, sizeof(job) + (o ? sizeof(tt_job_opts) : 0), &job_ops);
     if (!j) {
         errno = ENOMEM;
         return NULL;
@@ -261,11 +262,12 @@ static tt_future *submit(tt_pool *pool, const tt_job_opts *o, tt_fn fn, void *ar
     j->fut.refs = 2; /* the caller's, and the in-flight one dropped at delivery */
     j->in.kind = IN_JOB;
     j->pool = p;
-    j->loop = loop;
     j->fn = fn;
     j->arg = arg;
-    if (o)
-        j->opts = *o;
+    if (o) {
+        j->opts[0] = *o;
+        j->has_opts = 1;
+    }
     j->state = J_QUEUED;
     j->next = NULL;
     *l->batch_tailp = j;
@@ -322,9 +324,10 @@ static int job_cancel_op(tt_future *f, const char *msg)
         return 0; /* dequeued by a shutdown: its cancellation is already on its way */
     if (msg && !f->cancel_msg)
         f->cancel_msg = strdup(msg);
-    if (first && running && j->opts.unblock)
-        j->opts.unblock(j->arg);
-    if (j->opts.flags & TT_ABANDON_ON_CANCEL)
+    const tt_job_opts *o = job_opts(j);
+    if (first && running && o && o->unblock)
+        o->unblock(j->arg);
+    if (o && (o->flags & TT_ABANDON_ON_CANCEL))
         future_complete_cancelled(f, msg);
     return 1;
 }

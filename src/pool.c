@@ -125,12 +125,13 @@ static void free_pool_now(tt_pool *p);
  * loop's shell) is released under the shell's lock, by this worker if the loop has closed. */
 static void orphan_finished(job *j)
 {
-    if (j->opts.discard)
-        j->opts.discard(j->result, j->arg);
-    tt_loop *loop = j->loop;
+    const tt_job_opts *o = job_opts(j);
+    if (o && o->discard)
+        o->discard(j->result, j->arg);
+    tt_loop *loop = j->fut.loop;
     pthread_mutex_lock(&loop->shell_mu);
     loop->shell_depth++;
-    j->grave_next = loop->graveyard;
+    j->next = loop->graveyard;
     loop->graveyard = j;
     if (loop->closed)
         pool_bury_locked(loop);
@@ -144,7 +145,7 @@ void pool_bury_locked(tt_loop *loop)
 {
     while (loop->graveyard) {
         job *j = loop->graveyard;
-        loop->graveyard = j->grave_next;
+        loop->graveyard = j->next;
         live_add(LIVE_JOBS, -1);
         if (--j->fut.refs == 0)
             future_release(&j->fut);
@@ -161,7 +162,7 @@ static void *worker_main(void *arg)
     for (;;) {
         job *j;
         while ((j = queue_shift(p)) && j->state == J_DEQUEUED)
-            inbox_push(j->loop, &j->in); /* cancelled while queued: its loop lets it go */
+            inbox_push(j->fut.loop, &j->in); /* cancelled while queued: its loop lets it go */
         if (j) {
             p->queued--;
             pool_publish_queued(p);
@@ -192,7 +193,7 @@ static void *worker_main(void *arg)
             }
             /* The loop cannot go away while it has a job in flight, so the message is safe to
              * send; the lock keeps tt_cancel's view of the state exact. */
-            inbox_push(j->loop, &j->in);
+            inbox_push(j->fut.loop, &j->in);
             continue;
         }
         if (p->shutdown)
@@ -331,7 +332,7 @@ static void cancel_queued_locked(tt_pool *p)
             j->state = J_DEQUEUED;
             p->cancelled++;
         }
-        inbox_push(j->loop, &j->in);
+        inbox_push(j->fut.loop, &j->in);
     }
     p->queued = 0;
     pool_publish_queued(p);
