@@ -54,9 +54,7 @@ static int gather_cancel(tt_future *f, const char *msg)
     gather *g = (gather *)f;
     int any = 0;
     for (size_t i = 0; i < g->n; i++) {
-        tt_future *c = g->children[i];
-        if (c->state != FS_DONE &&
-            (c->ops->cancel ? c->ops->cancel(c, msg) : (future_complete_cancelled(c, msg), 1)) == 1)
+        if (future_cancel(g->children[i], msg) == 1)
             any = 1;
     }
     if (any && !g->cancel_requested) {

@@ -209,17 +209,20 @@ int tt_future_set(tt_future *f, intptr_t result)
     return future_complete(f, result);
 }
 
-int tt_cancel(tt_future *f, const char *msg)
+int future_cancel(tt_future *f, const char *msg)
 {
-    int rc = future_check(f);
-    if (rc)
-        return rc;
     if (f->state == FS_DONE)
         return 0;
     if (f->ops->cancel)
         return f->ops->cancel(f, msg);
     future_complete_cancelled(f, msg);
     return 1;
+}
+
+int tt_cancel(tt_future *f, const char *msg)
+{
+    int rc = future_check(f);
+    return rc ? rc : future_cancel(f, msg);
 }
 
 int tt_done(const tt_future *f) { return f && f->state == FS_DONE; }

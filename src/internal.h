@@ -158,6 +158,8 @@ struct tt_future {
 void *future_alloc(tt_loop *loop, size_t size, const future_ops *ops);
 /* Completes f: stores result, schedules its callbacks and waiters. Returns -EBUSY if done. */
 int future_complete(tt_future *f, intptr_t result);
+/* tt_cancel without the checks: 1 if a cancel was requested, 0 if f was done. */
+int future_cancel(tt_future *f, const char *msg);
 /* Completes f as cancelled with a copy of msg (NULL: none). */
 int future_complete_cancelled(tt_future *f, const char *msg);
 /* Adds an internal done-callback (not removable by tt_remove_done). 0 or -ENOMEM. */

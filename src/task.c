@@ -6,7 +6,6 @@
 
 #include <stdio.h>
 
-
 static int task_cancel_op(tt_future *f, const char *msg);
 static void task_destroy(tt_future *f);
 const future_ops task_ops = {FK_TASK, "task", task_cancel_op, task_destroy};
@@ -76,7 +75,6 @@ static bool task_prepare(tt_loop *loop, tt_task *t)
         tt_unref(&t->fut);
         return false;
     }
-    t->state = TS_RUNNING;
     return true;
 }
 
@@ -90,8 +88,6 @@ bool task_switch_in(tt_loop *loop, tt_task *t)
     return true;
 }
 
-/* The context to run after the current task stops: the next task of this turn if the ready
- * queue starts with one, else the loop. Sets loop->current. */
 /* Whether a new turn can start right here, without the loop: nothing waits outside the ready
  * queue (inbox, ring, batched jobs, due timers) and nobody needs the loop to return. A turn
  * that starts here is exactly the turn the loop would start, minus two stack switches. */
@@ -106,6 +102,8 @@ static bool turn_boundary_is_quiet(tt_loop *loop)
     return true;
 }
 
+/* The context to run after the current task stops: the next task of this turn (or of a new
+ * quiet turn) if the ready queue starts with one, else the loop. Sets loop->current. */
 static tt_ctx *pick_next(tt_loop *loop)
 {
     while (loop->ready.head && loop->ready.head->kind == RK_TASK &&
@@ -171,11 +169,8 @@ static int task_cancel_op(tt_future *f, const char *msg)
         tt_future *w = t->waiting_on;
         /* asyncio: if what we wait on accepts the cancel, its outcome decides ours (a task
          * that swallows the cancellation hands its value back). */
-        if (w && w->state != FS_DONE) {
-            int rc = w->ops->cancel ? w->ops->cancel(w, msg) : (future_complete_cancelled(w, msg), 1);
-            if (rc == 1)
-                return 1;
-        }
+        if (w && future_cancel(w, msg) == 1)
+            return 1;
         break;
     }
     case WAIT_SLEEP:
@@ -284,9 +279,7 @@ intptr_t tt_await(tt_future *f)
         f->cb_tailp = &t->ri.next;
         if (t->must_cancel) {
             /* A request made while running is delivered by cancelling what we now wait on. */
-            int rc = f->ops->cancel ? f->ops->cancel(f, t->req_msg)
-                                    : (future_complete_cancelled(f, t->req_msg), 1);
-            if (rc == 1)
+            if (future_cancel(f, t->req_msg) == 1)
                 t->must_cancel = 0;
         }
         task_suspend(t);
