@@ -386,8 +386,10 @@ int tt_loop_free(tt_loop *loop)
     inbox_drain(loop);
     /* Callbacks already scheduled still run (a thread-safe handle waits on one); tasks cannot
      * be spawned any more. */
+    loop->in_run = true; /* such a callback cannot free the loop again */
     for (int turns = 0; loop->ready.head && turns < 64; turns++)
         run_turn(loop);
+    loop->in_run = false;
     pool_links_free(loop);
     pool_release_default(loop, 0); /* running jobs are orphans now: the pool goes when idle */
     discard_ready(loop);
