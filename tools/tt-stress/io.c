@@ -353,7 +353,14 @@ static intptr_t reader_task(void *arg)
             if (!f)
                 return -ENOMEM;
             int64_t d = rand_delay(ctx), t0 = tt_now();
+            tt_ref(f);
             r = tt_wait_for(f, d);
+            /* Cancelled while tt_wait_for waited for the sub-task to wind down, it returns at
+             * once (asyncio 3.11, scenario C048) with the sub-task still running — and the
+             * sub-task writes into sr, on this stack: wait for it to end before leaving. */
+            while (!tt_done(f))
+                (void)tt_await(tt_ref(f));
+            tt_unref(f);
             call = "read under tt_wait_for";
             if (r >= 0 && r != sr.got)
                 stress_semantic(ctx, "io: tt_wait_for returned %ld, its sub-task read %ld",
