@@ -321,6 +321,7 @@ static inline const tt_job_opts *job_opts(const job *j) { return j->has_opts ? j
 
 typedef struct worker {
     struct worker *next_idle;
+    atomic_int signals_in_flight;       /* wake-ups sent after the lock was released */
     struct worker *all_prev, *all_next; /* every live worker (pool lock) */
     pthread_cond_t cv;
     int wake;
@@ -370,7 +371,10 @@ struct tt_pool {
 void pool_publish_queued(tt_pool *p);   /* queued count for spinning workers */
 void pool_announce_room(tt_pool *p);    /* the queue shrank: wake loops waiting for room */
 int pool_start_worker(tt_pool *p);      /* 0 or -errno */
-void pool_staff(tt_pool *p, size_t n);  /* wake or start workers for n new jobs */
+/* Wakes or starts workers for n new jobs; returns the k <= nwake idle workers it put in wake,
+ * which the caller signals with pool_signal once the lock is released. */
+size_t pool_staff(tt_pool *p, size_t n, worker **wake, size_t nwake);
+void pool_signal(worker **wake, size_t k);
 /* Loop side (offload.c). */
 void pool_deliver(tt_loop *loop, inbox_node *n); /* loop thread: a finished job from the inbox */
 void pool_room(tt_loop *loop, inbox_node *n);  /* loop thread: a pool has room again */

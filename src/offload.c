@@ -40,6 +40,7 @@ void pool_flush(tt_loop *loop)
             continue;
         tt_pool *p = l->pool;
         job *tail = TT_CONTAINER_OF(l->batch_tailp, job, next);
+        worker *wake[64];
         pthread_mutex_lock(&p->mu);
         if (p->tail)
             p->tail->next = l->batch_head;
@@ -48,8 +49,9 @@ void pool_flush(tt_loop *loop)
         p->tail = tail;
         p->queued += l->batch_n;
         pool_publish_queued(p);
-        pool_staff(p, l->batch_n);
+        size_t k = pool_staff(p, l->batch_n, wake, 64);
         pthread_mutex_unlock(&p->mu);
+        pool_signal(wake, k);
         l->batch_head = NULL;
         l->batch_tailp = &l->batch_head;
         l->batch_n = 0;

@@ -4,12 +4,14 @@
  * (submitting, delivering, cancelling) is offload.c. */
 #include "internal.h"
 
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <stdio.h>
 #include <time.h>
 
 #define WORKER_SPIN_NS 50000 /* a worker that just finished waits this long for more work */
+#define MAX_SPINNERS 1
 #define DEFAULT_MAX 64
 #define DEFAULT_IDLE TT_SEC(10)
 
@@ -103,20 +105,38 @@ int pool_start_worker(tt_pool *p)
 }
 
 /* Wakes sleeping workers for n new jobs and starts threads for what they cannot take. */
-void pool_staff(tt_pool *p, size_t n)
+size_t pool_staff(tt_pool *p, size_t n, worker **wake, size_t nwake)
 {
     size_t spinning = (size_t)atomic_load_explicit(&p->spinning, memory_order_relaxed);
+    size_t k = 0;
     n = n > spinning ? n - spinning : 0;
     while (n && p->idle_stack) {
         worker *w = p->idle_stack;
         p->idle_stack = w->next_idle;
         w->wake = 1;
-        pthread_cond_signal(&w->cv);
+        if (k < nwake) {
+            /* Signalled by the caller once the lock is released: a worker woken under the lock
+             * would only block on it (64 of them convoy for milliseconds). */
+            atomic_fetch_add_explicit(&w->signals_in_flight, 1, memory_order_relaxed);
+            wake[k++] = w;
+        } else {
+            pthread_cond_signal(&w->cv);
+        }
         n--;
     }
     while (n-- && p->threads < p->max_threads)
         if (pool_start_worker(p) < 0)
             break;
+    return k;
+}
+
+void pool_signal(worker **wake, size_t k)
+{
+    for (size_t i = 0; i < k; i++) {
+        worker *w = wake[i];
+        pthread_cond_signal(&w->cv);
+        atomic_fetch_sub_explicit(&w->signals_in_flight, 1, memory_order_release);
+    }
 }
 
 static void free_pool_now(tt_pool *p);
@@ -198,26 +218,30 @@ static void *worker_main(void *arg)
         }
         if (p->shutdown)
             break;
-        /* Nothing queued: stay awake a little in case the loop sends more right away. */
-        atomic_fetch_add(&p->spinning, 1);
-        pthread_mutex_unlock(&p->mu);
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        for (unsigned i = 1;; i++) {
-            if (atomic_load_explicit(&p->queued_hint, memory_order_relaxed))
-                break;
-            cpu_relax();
-            if ((i & 63) == 0) {
-                clock_gettime(CLOCK_MONOTONIC, &t1);
-                if ((t1.tv_sec - t0.tv_sec) * 1000000000 + (t1.tv_nsec - t0.tv_nsec) >
-                    WORKER_SPIN_NS)
+        /* Nothing queued: one worker stays awake a little in case the loop sends more right
+         * away. Only one: on a small machine, many spinning workers would take the CPU the
+         * loop needs to collect their results. The count is changed under the lock. */
+        if (atomic_load_explicit(&p->spinning, memory_order_relaxed) < MAX_SPINNERS) {
+            atomic_fetch_add(&p->spinning, 1);
+            pthread_mutex_unlock(&p->mu);
+            struct timespec t0, t1;
+            clock_gettime(CLOCK_MONOTONIC, &t0);
+            for (unsigned i = 1;; i++) {
+                if (atomic_load_explicit(&p->queued_hint, memory_order_relaxed))
                     break;
+                cpu_relax();
+                if ((i & 63) == 0) {
+                    clock_gettime(CLOCK_MONOTONIC, &t1);
+                    if ((t1.tv_sec - t0.tv_sec) * 1000000000 + (t1.tv_nsec - t0.tv_nsec) >
+                        WORKER_SPIN_NS)
+                        break;
+                }
             }
+            pthread_mutex_lock(&p->mu);
+            atomic_fetch_sub(&p->spinning, 1);
+            if (p->head || p->shutdown)
+                continue;
         }
-        pthread_mutex_lock(&p->mu);
-        atomic_fetch_sub(&p->spinning, 1);
-        if (p->head || p->shutdown)
-            continue;
         w->wake = 0;
         w->next_idle = p->idle_stack;
         p->idle_stack = w;
@@ -251,6 +275,9 @@ static void *worker_main(void *arg)
     pthread_cond_broadcast(&p->idle_cv);
     int last = p->threads == 0 && p->free_when_idle;
     pthread_mutex_unlock(&p->mu);
+    /* A loop may still be signalling us after its unlock: wait for it to let go of w. */
+    while (atomic_load_explicit(&w->signals_in_flight, memory_order_acquire))
+        sched_yield();
     pthread_cond_destroy(&w->cv);
     free(w);
     if (last)
