@@ -23,6 +23,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -295,6 +296,33 @@ static intptr_t stream_write(io_side *sd, const uint8_t *buf, size_t n, io_op *h
     return r;
 }
 
+/* One stream call inside a timeout scope with a random deadline. SCOPE_DONE: *r is the
+ * outcome; SCOPE_RETRY: it timed out (checked not early), nothing moved; SCOPE_ATE: the scope
+ * answered -ETIMEDOUT for a cancel owed from before; SCOPE_FAILED: the scope could not start. */
+enum { SCOPE_DONE = 0, SCOPE_RETRY = 1, SCOPE_ATE = -1, SCOPE_FAILED = -2 };
+
+static int in_scope(io_side *sd, bool write, uint8_t *buf, size_t n, intptr_t *r)
+{
+    loop_ctx *ctx = sd->w->ctx;
+    tt_timeout t;
+    if (tt_timeout_enter(&t, rand_delay(ctx)) < 0) {
+        stress_semantic(ctx, "io: tt_timeout_enter failed");
+        return SCOPE_FAILED;
+    }
+    int64_t deadline = tt_timeout_when(&t);
+    int owed = sd->owe_cancel;
+    io_op op;
+    *r = write ? stream_write(sd, buf, n, &op) : stream_read(sd, buf, n, &op);
+    *r = tt_timeout_exit(&t, *r);
+    op_finish(ctx, op, *r);
+    if (*r != -ETIMEDOUT)
+        return SCOPE_DONE;
+    if (owed)
+        return SCOPE_ATE;
+    check_deadline(ctx, deadline, write ? "a write in a scope" : "a read in a scope");
+    return SCOPE_RETRY;
+}
+
 /* One read in a task of its own, for tt_wait_for: it checks and counts what it gets itself,
  * since a sub-task that got data but ends cancelled (its cancel arrived with the data) hands
  * tt_wait_for -ETIMEDOUT, and the bytes are still the stream's. */
@@ -329,24 +357,12 @@ static intptr_t reader_task(void *arg)
         const char *call = "read";
         if (mode < 4) {
             /* A timeout scope: -ETIMEDOUT means nothing was read, else the data counts. */
-            tt_timeout t;
-            if (tt_timeout_enter(&t, rand_delay(ctx)) < 0) {
-                stress_semantic(ctx, "io: tt_timeout_enter failed");
-                return -EINVAL;
-            }
-            int64_t deadline = tt_timeout_when(&t);
-            int owed = sd.owe_cancel;
-            io_op op;
-            r = stream_read(&sd, buf, want, &op);
-            r = tt_timeout_exit(&t, r);
-            op_finish(ctx, op, r);
             call = "read in a timeout scope";
-            if (r == -ETIMEDOUT && owed)
-                return scope_ate_cancel(&sd, call);
-            if (r == -ETIMEDOUT) {
-                check_deadline(ctx, deadline, "a read in a scope");
+            int act = in_scope(&sd, false, buf, want, &r);
+            if (act < 0)
+                return act == SCOPE_ATE ? scope_ate_cancel(&sd, call) : -EINVAL;
+            if (act == SCOPE_RETRY)
                 continue;
-            }
         } else if (mode < 8) {
             sub_read sr = {w, want, -1000000};
             tt_future *f = spawn_named(ctx, "io-sub-reader", sub_read_task, &sr);
@@ -408,24 +424,12 @@ static intptr_t writer_task(void *arg)
         intptr_t r;
         const char *call = "write";
         if (stress_rand(ctx) % 5 == 0) {
-            tt_timeout t;
-            if (tt_timeout_enter(&t, rand_delay(ctx)) < 0) {
-                stress_semantic(ctx, "io: tt_timeout_enter failed");
-                return -EINVAL;
-            }
-            int64_t deadline = tt_timeout_when(&t);
-            int owed = sd.owe_cancel;
-            io_op op;
-            r = stream_write(&sd, buf, n, &op);
-            r = tt_timeout_exit(&t, r);
-            op_finish(ctx, op, r);
             call = "write in a timeout scope";
-            if (r == -ETIMEDOUT && owed)
-                return scope_ate_cancel(&sd, call);
-            if (r == -ETIMEDOUT) {
-                check_deadline(ctx, deadline, "a write in a scope");
+            int act = in_scope(&sd, true, buf, n, &r);
+            if (act < 0)
+                return act == SCOPE_ATE ? scope_ate_cancel(&sd, call) : -EINVAL;
+            if (act == SCOPE_RETRY)
                 continue;
-            }
         } else {
             r = stream_write(&sd, buf, n, NULL);
         }
