@@ -311,7 +311,7 @@ int report_json(FILE *out, const stress_report *r)
 /* ---- SVG: latency by percentile, one step curve per outcome, both axes logarithmic. The x
  * axis is log10(1 / (1 - q)) so 90 %, 99 %, 99.9 % are evenly spaced, as in HdrHistogram plots. */
 
-enum { SVG_W = 960, SVG_H = 540, SVG_L = 90, SVG_R = 190, SVG_T = 50, SVG_B = 70 };
+enum { SVG_W = 1040, SVG_H = 540, SVG_L = 90, SVG_R = 270, SVG_T = 50, SVG_B = 70 }; /* room for the legend */
 
 typedef struct plot_axes { double xmax, ylo, yhi; } plot_axes;
 
