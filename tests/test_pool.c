@@ -245,13 +245,19 @@ static intptr_t main_try(void *arg)
     return 0;
 }
 
-START_TEST(try_to_thread_eagain_when_full)
+/* The common shape of a test: main(pool) as tt_run's task on a fresh pool, then nothing left. */
+static void run_with_pool(const tt_pool_opts *o, tt_fn main_fn)
 {
-    tt_pool_opts o = {.max_threads = 1, .queue_limit = 1};
-    tt_pool *p = tt_pool_new(&o);
-    ck_assert_int_eq(tu_run(main_try, p), 0);
+    tt_pool *p = tt_pool_new(o);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_int_eq(tu_run(main_fn, p), 0);
     ck_assert_int_eq(tt_pool_free(p), 0);
     tu_assert_no_leaks();
+}
+
+START_TEST(try_to_thread_eagain_when_full)
+{
+    run_with_pool(&(tt_pool_opts){.max_threads = 1, .queue_limit = 1}, main_try);
 }
 END_TEST
 
@@ -351,11 +357,7 @@ static intptr_t main_cancel_queued(void *arg)
 
 START_TEST(cancel_queued_job)
 {
-    tt_pool_opts o = {.max_threads = 1};
-    tt_pool *p = tt_pool_new(&o);
-    ck_assert_int_eq(tu_run(main_cancel_queued, p), 0);
-    ck_assert_int_eq(tt_pool_free(p), 0);
-    tu_assert_no_leaks();
+    run_with_pool(&(tt_pool_opts){.max_threads = 1}, main_cancel_queued);
 }
 END_TEST
 
@@ -604,11 +606,7 @@ static intptr_t main_shutdown_cancel_queued(void *arg)
 
 START_TEST(shutdown_cancel_queued_and_timeout)
 {
-    tt_pool_opts o = {.max_threads = 1};
-    tt_pool *p = tt_pool_new(&o);
-    ck_assert_int_eq(tu_run(main_shutdown_cancel_queued, p), 0);
-    ck_assert_int_eq(tt_pool_free(p), 0);
-    tu_assert_no_leaks();
+    run_with_pool(&(tt_pool_opts){.max_threads = 1}, main_shutdown_cancel_queued);
 }
 END_TEST
 
@@ -696,11 +694,7 @@ static intptr_t main_stats(void *arg)
 
 START_TEST(stats_values)
 {
-    tt_pool_opts o = {.max_threads = 2};
-    tt_pool *p = tt_pool_new(&o);
-    ck_assert_int_eq(tu_run(main_stats, p), 0);
-    ck_assert_int_eq(tt_pool_free(p), 0);
-    tu_assert_no_leaks();
+    run_with_pool(&(tt_pool_opts){.max_threads = 2}, main_stats);
 }
 END_TEST
 
@@ -822,11 +816,7 @@ static intptr_t main_names(void *arg)
 
 START_TEST(worker_thread_names)
 {
-    tt_pool_opts o = {.max_threads = 2, .name = "lane"};
-    tt_pool *p = tt_pool_new(&o);
-    ck_assert_int_eq(tu_run(main_names, p), 0);
-    ck_assert_int_eq(tt_pool_free(p), 0);
-    tu_assert_no_leaks();
+    run_with_pool(&(tt_pool_opts){.max_threads = 2, .name = "lane"}, main_names);
 }
 END_TEST
 

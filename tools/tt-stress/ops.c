@@ -123,34 +123,36 @@ static uint64_t op_new_id(loop_ctx *ctx)
     return id;
 }
 
-void stress_semantic(loop_ctx *ctx, const char *fmt, ...)
+/* Counts one violation of a kind, keeps the first message, prints the first five. */
+static void violation(loop_ctx *ctx, uint64_t *count, char *first, size_t first_size,
+                      const char *fmt, va_list ap)
 {
     char msg[200];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    if (*count == 0)
+        snprintf(first, first_size, "%s", msg);
+    if (*count < 5)
+        fprintf(stderr, "\ntt-stress: loop %u: %s\n", ctx->index, msg);
+    (*count)++;
+    atomic_fetch_add_explicit(&ctx->p_violations, 1, memory_order_relaxed);
+}
+
+void stress_semantic(loop_ctx *ctx, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    violation(ctx, &ctx->rep->semantic, ctx->rep->semantic_first,
+              sizeof ctx->rep->semantic_first, fmt, ap);
     va_end(ap);
-    if (ctx->rep->semantic == 0)
-        snprintf(ctx->rep->semantic_first, sizeof ctx->rep->semantic_first, "%s", msg);
-    if (ctx->rep->semantic < 5)
-        fprintf(stderr, "\ntt-stress: loop %u: %s\n", ctx->index, msg);
-    ctx->rep->semantic++;
-    atomic_fetch_add_explicit(&ctx->p_violations, 1, memory_order_relaxed);
 }
 
 void stress_stream_bad(loop_ctx *ctx, const char *fmt, ...)
 {
-    char msg[200];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    violation(ctx, &ctx->rep->stream_bad, ctx->rep->stream_first,
+              sizeof ctx->rep->stream_first, fmt, ap);
     va_end(ap);
-    if (ctx->rep->stream_bad == 0)
-        snprintf(ctx->rep->stream_first, sizeof ctx->rep->stream_first, "%s", msg);
-    if (ctx->rep->stream_bad < 5)
-        fprintf(stderr, "\ntt-stress: loop %u: %s\n", ctx->index, msg);
-    ctx->rep->stream_bad++;
-    atomic_fetch_add_explicit(&ctx->p_violations, 1, memory_order_relaxed);
 }
 
 static void mark_ended(loop_ctx *ctx, uint64_t id)
