@@ -131,7 +131,8 @@ START_TEST(bad_argument_exits_2)
     ck_assert_int_eq(rc, 2);
     ck_assert_str_eq(out, "tt-stress: --queue-limit needs a pool of its own (--pool-threads >= 1)\n"
                           "usage: tt-stress [mixed-lite|offload|cancel|timeout|group|io|mixed] [OPTIONS] "
-                          "(--help for more)\n");
+                          "(--help for more)\n"
+                          "       tt-stress compare OLD.json NEW.json\n");
     free(out);
 }
 END_TEST

@@ -32,7 +32,8 @@ const char *stress_mode_name(stress_mode m)
 }
 
 const char stress_usage_line[] =
-    "usage: tt-stress [mixed-lite|offload|cancel|timeout|group|io|mixed] [OPTIONS] (--help for more)";
+    "usage: tt-stress [mixed-lite|offload|cancel|timeout|group|io|mixed] [OPTIONS] (--help for more)\n"
+    "       tt-stress compare OLD.json NEW.json";
 
 static void set_err(char *err, size_t len, const char *fmt, ...)
 {
@@ -91,7 +92,30 @@ int stress_parse_duration(const char *s, int64_t *out)
     return 0;
 }
 
-static int parse_rate(const char *s, double *out)
+#define RATE_MAX 1e7
+
+int stress_parse_rate(const char *s, double *out)
+{
+    if (!s || !*s)
+        return -1;
+    if (*s == '-')
+        return -2;
+    if (!(*s >= '0' && *s <= '9') && *s != '.')
+        return -1;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || errno == ERANGE || !isfinite(v) || (*end && strcmp(end, "/s") != 0))
+        return -1;
+    if (v <= 0)
+        return -2;
+    if (v > RATE_MAX)
+        return -3;
+    *out = v;
+    return 0;
+}
+
+static int parse_probability(const char *s, double *out)
 {
     if (!s || !*s)
         return -1;
@@ -199,6 +223,10 @@ int stress_args_parse(int argc, char **argv, stress_config *cfg, char *err, size
             cfg->progress = 0;
             continue;
         }
+        if (strcmp(a, "--tcp-small-buffers") == 0) {
+            cfg->tcp_small_buffers = 1;
+            continue;
+        }
         if (a[0] != '-') {
             set_err(err, errlen, "unexpected argument '%s' (the scenario goes first)", a);
             return ARGS_BAD;
@@ -222,7 +250,7 @@ int stress_args_parse(int argc, char **argv, stress_config *cfg, char *err, size
             {"--pool-threads", "-p"}, {"--queue-limit", "-q"}, {"--cost", NULL},
             {"--mean", NULL}, {"--error-rate", NULL}, {"--cancel-rate", NULL},
             {"--mode", NULL}, {"--loops", NULL}, {"--seed", NULL}, {"--json", NULL},
-            {"--plot", NULL},
+            {"--plot", NULL}, {"--rate", NULL}, {"--openmetrics", NULL},
         };
         int opt = -1;
         for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
@@ -320,7 +348,7 @@ int stress_args_parse(int argc, char **argv, stress_config *cfg, char *err, size
         }
         case 7: case 8: {
             double r = 0;
-            rc = parse_rate(val, &r);
+            rc = parse_probability(val, &r);
             if (rc == -1) {
                 set_err(err, errlen, "%s: not a number: '%s'", lng, val);
                 return ARGS_BAD;
@@ -344,15 +372,32 @@ int stress_args_parse(int argc, char **argv, stress_config *cfg, char *err, size
             cfg->mode = (stress_mode)k;
             break;
         }
-        case 12: case 13:
+        case 12: case 13: case 15:
             if (!*val) {
                 set_err(err, errlen, "%s: empty file name", lng);
                 return ARGS_BAD;
             }
             if (opt == 12)
                 cfg->json_path = val;
-            else
+            else if (opt == 13)
                 cfg->plot_path = val;
+            else
+                cfg->openmetrics_path = val;
+            break;
+        case 14:
+            rc = stress_parse_rate(val, &cfg->rate);
+            if (rc == -1) {
+                set_err(err, errlen, "%s: not a rate: '%s' (e.g. 5000/s)", lng, val);
+                return ARGS_BAD;
+            }
+            if (rc == -2) {
+                set_err(err, errlen, "%s: must be above 0: '%s'", lng, val);
+                return ARGS_BAD;
+            }
+            if (rc == -3) {
+                set_err(err, errlen, "%s: out of range (at most %.0f/s): '%s'", lng, RATE_MAX, val);
+                return ARGS_BAD;
+            }
             break;
         }
     }
@@ -373,10 +418,16 @@ int stress_args_parse(int argc, char **argv, stress_config *cfg, char *err, size
         set_err(err, errlen, "--loops %u shares one pool: it needs --pool-threads >= 1", cfg->loops);
         return ARGS_BAD;
     }
-    if (cfg->json_path && cfg->plot_path && strcmp(cfg->json_path, cfg->plot_path) == 0) {
-        set_err(err, errlen, "--json and --plot name the same file '%s'", cfg->json_path);
-        return ARGS_BAD;
-    }
+    const struct { const char *opt, *path; } outs[] = {
+        {"--json", cfg->json_path}, {"--plot", cfg->plot_path}, {"--openmetrics", cfg->openmetrics_path},
+    };
+    for (int x = 0; x < 3; x++)
+        for (int y = x + 1; y < 3; y++)
+            if (outs[x].path && outs[y].path && strcmp(outs[x].path, outs[y].path) == 0) {
+                set_err(err, errlen, "%s and %s name the same file '%s'", outs[x].opt, outs[y].opt,
+                        outs[x].path);
+                return ARGS_BAD;
+            }
     return ARGS_OK;
 }
 
@@ -406,7 +457,10 @@ static const char *const scenario_help[SC_COUNT_] = {
         "  random (--cancel-rate) and wrapped in timeout scopes and tt_wait_for (deadlines\n"
         "  around --mean); a recv nobody writes to, cancelled after a random delay; or one\n"
         "  timed out. Checks every byte arrives once and in order, that a cancelled call\n"
-        "  returns -ECANCELED or its data (then the cancel comes at the next suspension).\n",
+        "  returns -ECANCELED or its data (then the cancel comes at the next suspension).\n"
+        "  Pipes and socketpairs get 4 KiB buffers (writers block, reads come back partial);\n"
+        "  TCP keeps the kernel's default buffers (see --tcp-small-buffers). io-ok latency is\n"
+        "  also reported per stream kind (pipe, unix, tcp).\n",
     [SC_MIXED] =
         "mixed: all of the above at once for --duration (default 60 s): the soak.\n",
 };
@@ -439,10 +493,28 @@ void stress_help(stress_scenario s, char *buf, size_t len)
              "      --cancel-rate P    probability that an offload/io/mixed operation is cancelled\n"
              "      --mode M           default|abandon|both: TT_ABANDON_ON_CANCEL or not\n"
              "      --loops N          N loops on N threads sharing one pool\n"
-             "      --seed N           random seed (runs are reproducible per loop up to timing)\n"
-             "      --json FILE        write the report as JSON\n"
-             "      --plot FILE.svg    write a latency percentile plot\n"
+             "      --seed N           random seed (default 1), printed in every report: each worker\n"
+             "                         draws its operations and cancel points from its own stream of\n"
+             "                         it, so the same seed replays the same plans (the order in which\n"
+             "                         the threads finish them stays up to timing)\n"
+             "      --rate N[/s]       open loop: start N units of work per second in all (an\n"
+             "                         operation, a group or an io episode), spread over the workers,\n"
+             "                         instead of each worker starting the next as the last ends;\n"
+             "                         --concurrency still caps what is in flight. Reports each unit's\n"
+             "                         latency from its intended start (corrected for coordinated\n"
+             "                         omission, as wrk2 does) and from its real start (uncorrected)\n"
+             "      --tcp-small-buffers io: 4 KiB SO_SNDBUF/SO_RCVBUF on TCP streams as on the others.\n"
+             "                         Shows a kernel artefact on purpose: on loopback (MSS 32-64 KiB)\n"
+             "                         the sender holds a segment larger than the peer's window and\n"
+             "                         waits for the persist timer, so the tcp row's tail gets steps of\n"
+             "                         200 ms, 400 ms... that pipes and socketpairs never show\n"
+             "      --json FILE        write the report as JSON (input of `tt-stress compare`)\n"
+             "      --openmetrics FILE write the report in the OpenMetrics/Prometheus text format\n"
+             "      --plot FILE.svg    write latency percentile plots (outcomes, stream kinds, phases,\n"
+             "                         open loop)\n"
              "      --no-progress      no live progress line\n\n"
+             "tt-stress compare OLD.json NEW.json: the change of every figure of two --json reports\n"
+             "  (throughput, latency percentiles, phases, invariants) in percent.\n\n"
              "exit status: 0 all invariants hold, 1 an invariant failed (named), 2 bad arguments.\n",
              intro, stress_usage_line);
 }

@@ -38,9 +38,12 @@ typedef struct stress_config {
     stress_mode mode;
     unsigned loops;
     uint64_t seed;
+    double rate;           /* open loop: units of work started per second (0: closed loop) */
     const char *json_path; /* NULL: no JSON */
     const char *plot_path; /* NULL: no SVG */
+    const char *openmetrics_path; /* NULL: no OpenMetrics file */
     int progress;          /* 1: live progress on stderr (the default), 0: --no-progress */
+    int tcp_small_buffers; /* io: 4 KiB buffers on TCP streams too (reproduces the persist timer) */
 } stress_config;
 
 enum { ARGS_OK = 0, ARGS_BAD = 2, ARGS_HELP = 3 };
@@ -57,6 +60,9 @@ const char *stress_mode_name(stress_mode m);
 /* Parsers shared with the tests: 0 on success, else -1 with a message in err. */
 int stress_parse_duration(const char *s, int64_t *out);
 int stress_parse_uint(const char *s, uint64_t max, uint64_t *out);
+/* An arrival rate "N" or "N/s" (fractions allowed), > 0 and at most 10 million per second:
+ * 0, or -1 not a rate, -2 not positive, -3 too high. */
+int stress_parse_rate(const char *s, double *out);
 
 /* The one-line usage and the full help (for a scenario, or general with SC_COUNT_). */
 extern const char stress_usage_line[];

@@ -30,12 +30,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-enum { K_PIPE, K_UNIX, K_TCP, K_COUNT };
-static const char *const kind_names[K_COUNT] = {"pipe", "unix", "tcp"};
+enum { K_PIPE = IO_KIND_PIPE, K_UNIX = IO_KIND_UNIX, K_TCP = IO_KIND_TCP, K_COUNT = IO_KIND_COUNT_ };
+#define kind_names stress_io_kind_names
 
 #define CHUNK_MAX 8192        /* bytes per read or write call, at most */
 #define EPISODE_MAX 65536     /* bytes per transfer episode, at most */
-#define SMALL_BUF 4096        /* pipe and socket buffers kept small so writers block often */
+#define SMALL_BUF 4096        /* pipe and socketpair buffers kept small so writers block often */
 #define STUCK_NS TT_SEC(20)   /* a task of an episode that takes longer is reported as stuck */
 #define MSG_MUL 0x9E3779B97F4A7C15ULL /* odd: word = k * MSG_MUL + key is a bijection of k */
 
@@ -49,35 +49,41 @@ typedef struct io_stream {
     int wclosed, eof;
 } io_stream;
 
+/* The worker draws its episodes from its own stream (rng); each reader or writer task it
+ * starts gets a stream split off for it (next_reader, next_writer, taken as the task starts),
+ * so a task's choices do not depend on how the loop interleaves it with its partner. */
 typedef struct io_worker {
     loop_ctx *ctx;
     double cancel_rate;
+    stress_rng *rng;
+    stress_rng next_reader, next_writer;
     io_stream s;
     int idle_kind, idle_fd, idle_peer; /* idle_peer stays open so idle_fd never sees EOF */
 } io_worker;
 
-/* What one task knows about its own cancellation across its calls. */
+/* What one task knows about its own cancellation across its calls, and its random stream. */
 typedef struct io_side {
     io_worker *w;
     const char *role;
     int owe_cancel; /* a call returned data with a cancel pending: the next one must be -ECANCELED */
     const char *owe_call; /* that call, for the report */
+    stress_rng rng;
 } io_side;
 
 /* ------------------------------------------------------------------ helpers */
 
-static int64_t rand_delay(loop_ctx *ctx)
+static int64_t rand_delay(loop_ctx *ctx, stress_rng *rng)
 {
     /* 0 one time in eight (the deadline is already due), else uniform over [0, 2*mean]. */
     int64_t mean = ctx->sh->cfg->mean_ns > 0 ? ctx->sh->cfg->mean_ns : 1000;
-    if (stress_rand(ctx) % 8 == 0)
+    if (stress_rand(rng) % 8 == 0)
         return 0;
-    return (int64_t)(stress_rand01(ctx) * 2.0 * (double)mean);
+    return (int64_t)(stress_rand01(rng) * 2.0 * (double)mean);
 }
 
-static size_t rand_len(loop_ctx *ctx, uint64_t left)
+static size_t rand_len(stress_rng *rng, uint64_t left)
 {
-    size_t n = 1 + (size_t)(stress_rand(ctx) % CHUNK_MAX);
+    size_t n = 1 + (size_t)(stress_rand(rng) % CHUNK_MAX);
     return left < n ? (size_t)left : n;
 }
 
@@ -140,16 +146,21 @@ static stress_outcome outcome_of(intptr_t r)
 typedef struct io_op {
     uint64_t id;
     int64_t t0;
+    int kind; /* the stream kind the call was on: io-ok latency is also kept per kind */
 } io_op;
 
 static void op_finish(loop_ctx *ctx, io_op o, intptr_t r)
 {
-    stress_op_end(ctx, o.id, outcome_of(r), tt_now() - o.t0);
+    stress_outcome k = outcome_of(r);
+    int64_t lat = tt_now() - o.t0;
+    stress_op_end(ctx, o.id, k, lat);
+    if (k == OUT_IO_OK && o.id != UINT64_MAX)
+        hist_record(&ctx->rep->io_kind[o.kind], lat > 0 ? (uint64_t)lat : 0);
 }
 
-#define IO_OP(ctx_, held_, r_, call_)                                                          \
+#define IO_OP(ctx_, held_, kind_, r_, call_)                                                   \
     do {                                                                                       \
-        io_op op_ = {stress_op_begin(ctx_), tt_now()};                                         \
+        io_op op_ = {stress_op_begin(ctx_), tt_now(), (kind_)};                                \
         (r_) = (call_);                                                                        \
         if (held_)                                                                             \
             *(io_op *)(held_) = op_;                                                           \
@@ -261,10 +272,10 @@ static intptr_t stream_read(io_side *sd, uint8_t *buf, size_t want, io_op *held)
     io_worker *w = sd->w;
     io_stream *s = &w->s;
     intptr_t r;
-    if (s->kind != K_PIPE && stress_coin(w->ctx, 0.5))
-        IO_OP(w->ctx, held, r, tt_recv(s->rfd, buf, want, 0));
+    if (s->kind != K_PIPE && stress_coin(&sd->rng, 0.5))
+        IO_OP(w->ctx, held, s->kind, r, tt_recv(s->rfd, buf, want, 0));
     else
-        IO_OP(w->ctx, held, r, tt_read(s->rfd, buf, want, -1));
+        IO_OP(w->ctx, held, s->kind, r, tt_read(s->rfd, buf, want, -1));
     if (r > 0) {
         stream_verify(w, buf, (size_t)r);
         s->recvd += (uint64_t)r;
@@ -284,10 +295,10 @@ static intptr_t stream_write(io_side *sd, const uint8_t *buf, size_t n, io_op *h
     io_worker *w = sd->w;
     io_stream *s = &w->s;
     intptr_t r;
-    if (s->kind != K_PIPE && stress_coin(w->ctx, 0.5))
-        IO_OP(w->ctx, held, r, tt_send(s->wfd, buf, n, MSG_NOSIGNAL));
+    if (s->kind != K_PIPE && stress_coin(&sd->rng, 0.5))
+        IO_OP(w->ctx, held, s->kind, r, tt_send(s->wfd, buf, n, MSG_NOSIGNAL));
     else
-        IO_OP(w->ctx, held, r, tt_write(s->wfd, buf, n, -1));
+        IO_OP(w->ctx, held, s->kind, r, tt_write(s->wfd, buf, n, -1));
     if (r > 0)
         s->sent += (uint64_t)r;
     else if (r == 0)
@@ -305,7 +316,7 @@ static int in_scope(io_side *sd, bool write, uint8_t *buf, size_t n, intptr_t *r
 {
     loop_ctx *ctx = sd->w->ctx;
     tt_timeout t;
-    if (tt_timeout_enter(&t, rand_delay(ctx)) < 0) {
+    if (tt_timeout_enter(&t, rand_delay(ctx, &sd->rng)) < 0) {
         stress_semantic(ctx, "io: tt_timeout_enter failed");
         return SCOPE_FAILED;
     }
@@ -328,6 +339,7 @@ static int in_scope(io_side *sd, bool write, uint8_t *buf, size_t n, intptr_t *r
  * tt_wait_for -ETIMEDOUT, and the bytes are still the stream's. */
 typedef struct sub_read {
     io_worker *w;
+    stress_rng rng; /* split off the reader's */
     size_t want;
     intptr_t got; /* the call's result; -1000000 if the sub-task never ran */
 } sub_read;
@@ -335,7 +347,7 @@ typedef struct sub_read {
 static intptr_t sub_read_task(void *arg)
 {
     sub_read *sr = arg;
-    io_side sd = {sr->w, "sub-reader", 0, NULL};
+    io_side sd = {sr->w, "sub-reader", 0, NULL, sr->rng};
     uint8_t buf[CHUNK_MAX];
     sr->got = stream_read(&sd, buf, sr->want, NULL);
     if (sr->got < 0 && sr->got != -ECANCELED)
@@ -345,14 +357,14 @@ static intptr_t sub_read_task(void *arg)
 
 static intptr_t reader_task(void *arg)
 {
-    io_side sd = {arg, "reader", 0, NULL};
     io_worker *w = arg;
+    io_side sd = {w, "reader", 0, NULL, w->next_reader};
     io_stream *s = &w->s;
     loop_ctx *ctx = w->ctx;
     uint8_t buf[CHUNK_MAX];
     while (s->recvd < s->target || (s->wclosed && !s->eof)) {
-        size_t want = rand_len(ctx, s->wclosed ? CHUNK_MAX : s->target - s->recvd);
-        unsigned mode = (unsigned)(stress_rand(ctx) % 20);
+        size_t want = rand_len(&sd.rng, s->wclosed ? CHUNK_MAX : s->target - s->recvd);
+        unsigned mode = (unsigned)(stress_rand(&sd.rng) % 20);
         intptr_t r;
         const char *call = "read";
         if (mode < 4) {
@@ -364,11 +376,11 @@ static intptr_t reader_task(void *arg)
             if (act == SCOPE_RETRY)
                 continue;
         } else if (mode < 8) {
-            sub_read sr = {w, want, -1000000};
+            sub_read sr = {w, stress_rng_split(&sd.rng), want, -1000000};
             tt_future *f = spawn_named(ctx, "io-sub-reader", sub_read_task, &sr);
             if (!f)
                 return -ENOMEM;
-            int64_t d = rand_delay(ctx), t0 = tt_now();
+            int64_t d = rand_delay(ctx, &sd.rng), t0 = tt_now();
             tt_ref(f);
             r = tt_wait_for(f, d);
             /* Cancelled while tt_wait_for waited for the sub-task to wind down, it returns at
@@ -413,17 +425,16 @@ static intptr_t reader_task(void *arg)
 
 static intptr_t writer_task(void *arg)
 {
-    io_side sd = {arg, "writer", 0, NULL};
     io_worker *w = arg;
+    io_side sd = {w, "writer", 0, NULL, w->next_writer};
     io_stream *s = &w->s;
-    loop_ctx *ctx = w->ctx;
     uint8_t buf[CHUNK_MAX];
     while (s->sent < s->target) {
-        size_t n = rand_len(ctx, s->target - s->sent);
+        size_t n = rand_len(&sd.rng, s->target - s->sent);
         stream_fill(s, s->sent, buf, n);
         intptr_t r;
         const char *call = "write";
-        if (stress_rand(ctx) % 5 == 0) {
+        if (stress_rand(&sd.rng) % 5 == 0) {
             call = "write in a timeout scope";
             int act = in_scope(&sd, true, buf, n, &r);
             if (act < 0)
@@ -445,7 +456,7 @@ static intptr_t accept_task(void *arg)
 {
     io_worker *w = arg;
     intptr_t r;
-    IO_OP(w->ctx, NULL, r, tt_accept(w->ctx->io_listen, NULL, NULL, SOCK_CLOEXEC));
+    IO_OP(w->ctx, NULL, K_TCP, r, tt_accept(w->ctx->io_listen, NULL, NULL, SOCK_CLOEXEC));
     return r;
 }
 
@@ -478,7 +489,7 @@ static int tcp_pair(io_worker *w, int *client, int *server)
         return -ENOMEM;
     }
     intptr_t cr;
-    IO_OP(ctx, NULL, cr, tt_connect(c, (struct sockaddr *)&ctx->io_addr, ctx->io_addrlen));
+    IO_OP(ctx, NULL, K_TCP, cr, tt_connect(c, (struct sockaddr *)&ctx->io_addr, ctx->io_addrlen));
     if (cr < 0)
         tt_cancel(af, "connect failed");
     intptr_t s = await_bounded(w, af, "accept");
@@ -500,9 +511,15 @@ static int tcp_pair(io_worker *w, int *client, int *server)
     return 0;
 }
 
-static void small_buffers(int fd, int kind)
+/* Small buffers make writers block and reads come back partial. Not for TCP unless asked
+ * (--tcp-small-buffers): on loopback (MSS 32-64 KiB) a send buffer smaller than a segment
+ * makes the kernel wait for its persist timer (200 ms, doubling) instead of sending, a stall
+ * of the kernel's that would pass for the runtime's in the latency tail (issue 15). */
+static void small_buffers(const io_worker *w, int fd, int kind)
 {
     int sz = SMALL_BUF;
+    if (kind == K_TCP && !w->ctx->sh->cfg->tcp_small_buffers)
+        return;
     if (kind == K_PIPE) {
         fcntl(fd, F_SETPIPE_SZ, sz);
     } else {
@@ -520,11 +537,11 @@ static int open_pair(io_worker *w, int kind, int fds[2])
     else if (kind == K_UNIX)
         rc = socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0 ? -errno : 0;
     else
-        rc = stress_coin(w->ctx, 0.5) ? tcp_pair(w, &fds[0], &fds[1]) : tcp_pair(w, &fds[1], &fds[0]);
+        rc = stress_coin(w->rng, 0.5) ? tcp_pair(w, &fds[0], &fds[1]) : tcp_pair(w, &fds[1], &fds[0]);
     if (rc < 0)
         return rc;
-    small_buffers(fds[0], kind);
-    small_buffers(fds[1], kind);
+    small_buffers(w, fds[0], kind);
+    small_buffers(w, fds[1], kind);
     return 0;
 }
 
@@ -534,7 +551,7 @@ static int stream_open(io_worker *w)
     int fds[2];
     memset(s, 0, sizeof *s);
     s->rfd = s->wfd = -1;
-    s->kind = (int)(stress_rand(w->ctx) % K_COUNT);
+    s->kind = (int)(stress_rand(w->rng) % K_COUNT);
     int rc = open_pair(w, s->kind, fds);
     if (rc < 0) {
         stress_semantic(w->ctx, "io: cannot open a %s stream: %s", kind_names[s->kind], tt_strerror(rc));
@@ -543,14 +560,14 @@ static int stream_open(io_worker *w)
     s->rfd = fds[0];
     s->wfd = fds[1];
     s->serial = w->ctx->io_serial++;
-    s->key = stress_rand(w->ctx);
+    s->key = stress_rand(w->rng);
     return 0;
 }
 
-static void close_fd(loop_ctx *ctx, int fd, const char *what)
+static void close_fd(loop_ctx *ctx, int fd, int kind, const char *what)
 {
     intptr_t r;
-    IO_OP(ctx, NULL, r, tt_close(fd));
+    IO_OP(ctx, NULL, kind, r, tt_close(fd));
     if (r != 0)
         stress_semantic(ctx, "io: tt_close of %s: %ld (%s)", what, (long)r, tt_strerror(r));
 }
@@ -563,9 +580,10 @@ static void stream_close(io_worker *w)
     if (s->rfd < 0)
         return;
     s->target = s->sent;
-    close_fd(ctx, s->wfd, "a stream's writing end");
+    close_fd(ctx, s->wfd, s->kind, "a stream's writing end");
     s->wfd = -1;
     s->wclosed = 1;
+    w->next_reader = stress_rng_split(w->rng);
     tt_future *f = spawn_named(ctx, "io-reader-eof", reader_task, w);
     intptr_t r = f ? await_bounded(w, f, "the reader draining to EOF") : -ENOMEM;
     if (r < 0)
@@ -578,7 +596,7 @@ static void stream_close(io_worker *w)
                           (unsigned long long)s->recvd);
     else
         ctx->rep->io_streams++;
-    close_fd(ctx, s->rfd, "a stream's reading end");
+    close_fd(ctx, s->rfd, s->kind, "a stream's reading end");
     s->rfd = -1;
 }
 
@@ -590,21 +608,27 @@ static void episode_transfer(io_worker *w)
 {
     loop_ctx *ctx = w->ctx;
     io_stream *s = &w->s;
-    s->target = s->sent + 1 + stress_rand(ctx) % EPISODE_MAX;
+    s->target = s->sent + 1 + stress_rand(w->rng) % EPISODE_MAX;
     tt_future *rt = NULL, *wt = NULL;
     for (int round = 0;; round++) {
-        if (!wt && s->sent < s->target && !(wt = spawn_named(ctx, "io-writer", writer_task, w)))
-            break;
-        if (!rt && s->recvd < s->target && !(rt = spawn_named(ctx, "io-reader", reader_task, w)))
-            break;
+        if (!wt && s->sent < s->target) {
+            w->next_writer = stress_rng_split(w->rng);
+            if (!(wt = spawn_named(ctx, "io-writer", writer_task, w)))
+                break;
+        }
+        if (!rt && s->recvd < s->target) {
+            w->next_reader = stress_rng_split(w->rng);
+            if (!(rt = spawn_named(ctx, "io-reader", reader_task, w)))
+                break;
+        }
         if (!wt && !rt)
             break;
-        if (round < 3 && stress_coin(ctx, w->cancel_rate)) {
-            if (stress_rand(ctx) % 4 == 0)
+        if (round < 3 && stress_coin(w->rng, w->cancel_rate)) {
+            if (stress_rand(w->rng) % 4 == 0)
                 tt_yield();
             else
-                tt_sleep((int64_t)(stress_rand01(ctx) * (double)ctx->sh->cfg->mean_ns));
-            unsigned pick = (unsigned)(stress_rand(ctx) % 10);
+                tt_sleep((int64_t)(stress_rand01(w->rng) * (double)ctx->sh->cfg->mean_ns));
+            unsigned pick = (unsigned)(stress_rand(w->rng) % 10);
             if (wt && pick >= 5) {
                 tt_cancel(wt, "tt-stress io");
                 await_bounded(w, wt, "a cancelled writer");
@@ -634,13 +658,13 @@ static intptr_t idle_call(io_worker *w, io_op *held)
 {
     intptr_t r;
     char buf[64];
-    unsigned pick = (unsigned)(stress_rand(w->ctx) % 3);
+    unsigned pick = (unsigned)(stress_rand(w->rng) % 3);
     if (pick == 0)
-        IO_OP(w->ctx, held, r, tt_poll(w->idle_fd, POLLIN));
+        IO_OP(w->ctx, held, w->idle_kind, r, tt_poll(w->idle_fd, POLLIN));
     else if (pick == 1 || w->idle_kind == K_PIPE)
-        IO_OP(w->ctx, held, r, tt_read(w->idle_fd, buf, sizeof buf, -1));
+        IO_OP(w->ctx, held, w->idle_kind, r, tt_read(w->idle_fd, buf, sizeof buf, -1));
     else
-        IO_OP(w->ctx, held, r, tt_recv(w->idle_fd, buf, sizeof buf, 0));
+        IO_OP(w->ctx, held, w->idle_kind, r, tt_recv(w->idle_fd, buf, sizeof buf, 0));
     if (r != -ECANCELED)
         stress_semantic(w->ctx, "io: a blocked call on an idle %s that nobody writes to ended %ld "
                                 "(%s), not -ECANCELED", kind_names[w->idle_kind], (long)r,
@@ -660,10 +684,10 @@ static void episode_blocked_cancel(io_worker *w)
     if (!f)
         return;
     /* Right after the call is submitted, or after a random delay. */
-    if (stress_rand(ctx) % 4 == 0)
+    if (stress_rand(w->rng) % 4 == 0)
         tt_yield();
     else
-        tt_sleep(rand_delay(ctx));
+        tt_sleep(rand_delay(ctx, w->rng));
     tt_cancel(f, "tt-stress io");
     intptr_t r = await_bounded(w, f, "a cancelled call on an idle descriptor");
     if (r != -ECANCELED)
@@ -674,9 +698,9 @@ static void episode_blocked_cancel(io_worker *w)
 static void episode_blocked_timeout(io_worker *w)
 {
     loop_ctx *ctx = w->ctx;
-    int64_t d = rand_delay(ctx);
+    int64_t d = rand_delay(ctx, w->rng);
     intptr_t r;
-    if (stress_coin(ctx, 0.5)) {
+    if (stress_coin(w->rng, 0.5)) {
         tt_timeout t;
         if (tt_timeout_enter(&t, d) < 0) {
             stress_semantic(ctx, "io: tt_timeout_enter failed");
@@ -708,15 +732,17 @@ static void episode_blocked_timeout(io_worker *w)
 
 /* ------------------------------------------------------------------ the worker */
 
-void stress_io_worker(loop_ctx *ctx, double cancel_rate)
+void stress_io_worker(stress_worker *wk)
 {
+    loop_ctx *ctx = wk->ctx;
     io_worker w;
     memset(&w, 0, sizeof w);
     w.ctx = ctx;
-    w.cancel_rate = cancel_rate;
+    w.cancel_rate = wk->cancel_rate;
+    w.rng = &wk->rng;
     w.s.rfd = w.s.wfd = -1;
     int idle[2];
-    w.idle_kind = (int)(stress_rand(ctx) % K_COUNT);
+    w.idle_kind = (int)(stress_rand(w.rng) % K_COUNT);
     int rc = open_pair(&w, w.idle_kind, idle);
     if (rc < 0) {
         stress_semantic(ctx, "io: cannot open an idle %s: %s", kind_names[w.idle_kind], tt_strerror(rc));
@@ -726,15 +752,15 @@ void stress_io_worker(loop_ctx *ctx, double cancel_rate)
     w.idle_peer = idle[1];
     if (stream_open(&w) < 0)
         goto out;
-    while (stress_take(ctx)) {
-        unsigned pick = (unsigned)(stress_rand(ctx) % 100);
+    while (stress_take(wk)) {
+        unsigned pick = (unsigned)(stress_rand(w.rng) % 100);
         if (pick < 60) {
             episode_transfer(&w);
             /* Now and then a fresh stream, of any kind: closing checks the totals. */
-            if (stress_rand(ctx) % 128 == 0) {
+            if (stress_rand(w.rng) % 128 == 0) {
                 stream_close(&w);
                 if (stream_open(&w) < 0) {
-                    stress_unit_done(ctx);
+                    stress_unit_done(wk);
                     break;
                 }
             }
@@ -743,12 +769,12 @@ void stress_io_worker(loop_ctx *ctx, double cancel_rate)
         } else {
             episode_blocked_timeout(&w);
         }
-        stress_unit_done(ctx);
+        stress_unit_done(wk);
     }
     stream_close(&w);
 out:
-    close_fd(ctx, w.idle_fd, "an idle descriptor");
-    close_fd(ctx, w.idle_peer, "an idle descriptor's peer");
+    close_fd(ctx, w.idle_fd, w.idle_kind, "an idle descriptor");
+    close_fd(ctx, w.idle_peer, w.idle_kind, "an idle descriptor's peer");
 }
 
 /* ------------------------------------------------------------------ the loop's listener */

@@ -34,6 +34,7 @@ typedef struct jobarg {
     stress_cost kind;
     int fail;
     atomic_int ran, returned, unblocked;
+    int64_t t_run, t_ret;  /* tt_now() as the job started and as it returned (phases) */
     unsigned char buf[40]; /* the job writes here while it runs: the caller's memory */
     struct jobarg *next;   /* graveyard link */
     uint64_t canary_tail;
@@ -52,46 +53,6 @@ typedef struct op_rec {
     int fut_done, task_done;
     int ran, unblocked, returned; /* snapshot of the job's flags */
 } op_rec;
-
-/* ------------------------------------------------------------------ randomness */
-
-uint64_t stress_rand(loop_ctx *ctx)
-{
-    /* xorshift64*: per loop, so loops never share (or lock) a generator. */
-    uint64_t x = ctx->rng;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    ctx->rng = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
-
-double stress_rand01(loop_ctx *ctx)
-{
-    return (double)(stress_rand(ctx) >> 11) * (1.0 / 9007199254740992.0);
-}
-
-int stress_coin(loop_ctx *ctx, double p)
-{
-    return p > 0 && stress_rand01(ctx) < p;
-}
-
-int64_t stress_sample_cost(loop_ctx *ctx)
-{
-    int64_t mean = ctx->sh->cfg->mean_ns;
-    switch (ctx->sh->cfg->cost) {
-    case COST_UNIFORM:
-        return (int64_t)(stress_rand01(ctx) * 2.0 * (double)mean);
-    case COST_EXP: {
-        /* Exponential, capped at 50 means so one sample cannot stall a short run. */
-        double u = stress_rand01(ctx);
-        double v = -log(1.0 - u) * (double)mean;
-        return v > 50.0 * (double)mean ? 50 * mean : (int64_t)v;
-    }
-    default:
-        return mean;
-    }
-}
 
 /* ------------------------------------------------------------------ state bytes */
 
@@ -226,6 +187,7 @@ static intptr_t job_fn(void *arg)
     jobarg *j = arg;
     uint64_t id = j->id;
     stress_shared *sh = j->sh;
+    j->t_run = tt_now();
     atomic_store_explicit(&j->ran, 1, memory_order_release);
     int bad = !canaries_ok(j, id);
 
@@ -270,6 +232,7 @@ static intptr_t job_fn(void *arg)
     if (bad)
         atomic_fetch_add(&sh->canary_bad, 1);
     intptr_t r = j->fail ? -(intptr_t)(ERR_BASE + id) : (intptr_t)id;
+    j->t_ret = tt_now();
     /* The last touch of the caller's memory: after this store the awaiting task may go. */
     atomic_store_explicit(&j->returned, 1, memory_order_release);
     return r;
@@ -407,7 +370,20 @@ static void op_done_cb(tt_future *f, void *arg)
         finalize(o);
 }
 
-intptr_t stress_do_op(loop_ctx *ctx, const op_spec *spec)
+/* The phases of a call that ran and whose result the task awaited: submit -> start -> return
+ * -> the task resumed. Reads the job's stamps after its `returned` store (acquire). */
+static void record_phases(loop_ctx *ctx, const op_rec *o, const jobarg *j)
+{
+    stress_phases *ph = &ctx->rep->phases;
+    if (!ph->source[0])
+        snprintf(ph->source, sizeof ph->source, "tt-stress");
+    int64_t q = j->t_run - o->t_submit, run = j->t_ret - j->t_run, res = o->t_end - j->t_ret;
+    hist_record(&ph->h[PHASE_QUEUE], q > 0 ? (uint64_t)q : 0);
+    hist_record(&ph->h[PHASE_RUN], run > 0 ? (uint64_t)run : 0);
+    hist_record(&ph->h[PHASE_RESUME], res > 0 ? (uint64_t)res : 0);
+}
+
+intptr_t stress_do_op(loop_ctx *ctx, const stress_plan *spec, int cancel_expected)
 {
     if (!ctx->opts_default.discard)
         job_opts_init(ctx);
@@ -427,7 +403,7 @@ intptr_t stress_do_op(loop_ctx *ctx, const op_spec *spec)
     j->id = id;
     j->sh = ctx->sh;
     j->kind = ctx->sh->cfg->cost;
-    j->cost_ns = stress_sample_cost(ctx);
+    j->cost_ns = spec->cost_ns;
     j->fail = spec->fail;
 
     memset(o, 0, sizeof *o);
@@ -435,7 +411,7 @@ intptr_t stress_do_op(loop_ctx *ctx, const op_spec *spec)
     o->id = id;
     o->job = j;
     o->abandon = spec->abandon;
-    o->cancel_expected = spec->cancel_expected;
+    o->cancel_expected = cancel_expected;
     o->how = spec->how;
     o->t_submit = tt_now();
 
@@ -447,7 +423,7 @@ intptr_t stress_do_op(loop_ctx *ctx, const op_spec *spec)
             free(j);
         free(o);
         /* Cancelled while waiting for room in a bounded queue: nothing was submitted. */
-        if (e == ECANCELED && spec->cancel_expected)
+        if (e == ECANCELED && cancel_expected)
             return -ECANCELED;
         stress_semantic(ctx, "tt_to_thread_on failed: %s", tt_strerror(-e));
         return -e;
@@ -494,6 +470,10 @@ intptr_t stress_do_op(loop_ctx *ctx, const op_spec *spec)
             fprintf(stderr, "\ntt-stress: op %llu: task resumed (%s) before its running job returned\n",
                     (unsigned long long)id, tt_strerror(r));
     }
+    /* Phases only for a call the task really awaited to its end: not a cancelled or timed-out
+     * wait, whose resume measures the cancel, not the runtime's hand-back. */
+    if (o->returned && r != -ECANCELED && r != -ETIMEDOUT)
+        record_phases(ctx, o, j);
     o->task_result = r;
     o->task_done = 1;
     int fut_done = o->fut_done;

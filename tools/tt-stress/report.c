@@ -1,6 +1,7 @@
-/* tt-stress report rendering: the end-of-run table, the JSON document and the SVG percentile
- * plot, plus the verdict (which invariants failed). Everything is computed from a stress_report
- * value; nothing here touches the runtime. */
+/* tt-stress report: initialising and merging a report, the verdict (which invariants failed)
+ * and the end-of-run text table. Everything is computed from a stress_report value; nothing
+ * here touches the runtime. The JSON/OpenMetrics and SVG renderings are report_json.c and
+ * report_svg.c. */
 #include "report.h"
 
 #include <math.h>
@@ -11,15 +12,10 @@ const char *const stress_outcome_names[OUT_COUNT_] = {
     "io-ok", "io-cancelled", "io-timed-out",
 };
 
-static const char *const live_names[6] = {"futures", "tasks", "stacks", "jobs", "loops", "pools"};
-
-/* One colour per outcome in the plot, chosen to stay apart for colour-blind readers. */
-static const char *const outcome_colors[OUT_COUNT_] = {
-    "#1b9e77", "#d95f02", "#7570b3", "#0072b2", "#e6ab02", "#a6761d",
-    "#66a61e", "#e7298a", "#666666",
-};
-
-static const double report_pcts[] = {50, 90, 99, 99.9};
+const char *const stress_io_kind_names[IO_KIND_COUNT_] = {"pipe", "unix", "tcp"};
+const char *const stress_phase_names[PHASE_COUNT_] = {"queue-wait", "run", "resume"};
+const char *const stress_live_names[6] = {"futures", "tasks", "stacks", "jobs", "loops", "pools"};
+const double stress_report_pcts[4] = {50, 90, 99, 99.9};
 
 void report_init(stress_report *r)
 {
@@ -27,6 +23,25 @@ void report_init(stress_report *r)
     for (int k = 0; k < OUT_COUNT_; k++)
         hist_init(&r->lat[k]);
     hist_init(&r->all);
+    for (int k = 0; k < IO_KIND_COUNT_; k++)
+        hist_init(&r->io_kind[k]);
+    for (int k = 0; k < PHASE_COUNT_; k++)
+        hist_init(&r->phases.h[k]);
+    hist_init(&r->unit_corrected);
+    hist_init(&r->unit_uncorrected);
+}
+
+int report_has_phases(const stress_report *r)
+{
+    return r->phases.source[0] && r->phases.h[PHASE_RUN].count > 0;
+}
+
+int report_has_io_kinds(const stress_report *r)
+{
+    for (int k = 0; k < IO_KIND_COUNT_; k++)
+        if (r->io_kind[k].count)
+            return 1;
+    return 0;
 }
 
 void report_merge(stress_report *d, const stress_report *s)
@@ -38,6 +53,14 @@ void report_merge(stress_report *d, const stress_report *s)
         hist_merge(&d->lat[k], &s->lat[k]);
     }
     hist_merge(&d->all, &s->all);
+    for (int k = 0; k < IO_KIND_COUNT_; k++)
+        hist_merge(&d->io_kind[k], &s->io_kind[k]);
+    if (s->phases.source[0])
+        memcpy(d->phases.source, s->phases.source, sizeof d->phases.source);
+    for (int k = 0; k < PHASE_COUNT_; k++)
+        hist_merge(&d->phases.h[k], &s->phases.h[k]);
+    hist_merge(&d->unit_corrected, &s->unit_corrected);
+    hist_merge(&d->unit_uncorrected, &s->unit_uncorrected);
     d->groups += s->groups;
     d->groups_failed += s->groups_failed;
     d->cancel_too_late += s->cancel_too_late;
@@ -108,7 +131,7 @@ void report_fmt_ns(char *buf, size_t len, double ns)
         snprintf(buf, len, "%.3g s", ns / 1e9);
 }
 
-static double throughput(const stress_report *r)
+double report_throughput(const stress_report *r)
 {
     return r->elapsed_s > 0 ? (double)r->ended / r->elapsed_s : 0.0;
 }
@@ -122,7 +145,7 @@ static void print_lat_row(FILE *out, const char *name, uint64_t count, const his
         return;
     }
     for (int i = 0; i < 4; i++)
-        report_fmt_ns(cells[i], sizeof cells[i], (double)hist_percentile(h, report_pcts[i]));
+        report_fmt_ns(cells[i], sizeof cells[i], (double)hist_percentile(h, stress_report_pcts[i]));
     report_fmt_ns(cells[4], sizeof cells[4], (double)h->max);
     report_fmt_ns(cells[5], sizeof cells[5], hist_mean(h));
     for (int i = 0; i < 6; i++)
@@ -136,14 +159,40 @@ void report_print(FILE *out, const stress_report *r)
     int nfail = report_failures(r, failed, sizeof failed);
 
     fprintf(out, "\ntt-stress report: %s\n  %s\n", r->scenario, r->settings);
+    fprintf(out, "  seed %llu (--seed %llu replays the same plans, as far as thread timing allows)\n",
+            (unsigned long long)r->seed, (unsigned long long)r->seed);
     fprintf(out, "  elapsed %.2f s, submitted %llu, ended %llu, throughput %.0f ops/s\n\n",
             r->elapsed_s, (unsigned long long)r->submitted, (unsigned long long)r->ended,
-            throughput(r));
+            report_throughput(r));
     fprintf(out, "  %-18s %10s %10s %10s %10s %10s %10s %10s\n", "outcome", "count", "p50", "p90",
             "p99", "p99.9", "max", "mean");
     for (int k = 0; k < OUT_COUNT_; k++)
         print_lat_row(out, stress_outcome_names[k], r->outcomes[k], &r->lat[k]);
     print_lat_row(out, "all", r->all.count, &r->all);
+    if (report_has_io_kinds(r)) {
+        fprintf(out, "\n  io-ok by stream kind (a step of ~200 ms in one kind alone is that kernel "
+                     "path's timer, not the runtime: see the README)\n");
+        for (int k = 0; k < IO_KIND_COUNT_; k++) {
+            char name[32];
+            snprintf(name, sizeof name, "io-ok %s", stress_io_kind_names[k]);
+            print_lat_row(out, name, r->io_kind[k].count, &r->io_kind[k]);
+        }
+    }
+    if (report_has_phases(r)) {
+        fprintf(out, "\n  phases of offloaded calls that ran and were awaited (measured by %s)\n",
+                r->phases.source);
+        for (int k = 0; k < PHASE_COUNT_; k++)
+            print_lat_row(out, stress_phase_names[k], r->phases.h[k].count, &r->phases.h[k]);
+    }
+    if (r->rate > 0) {
+        fprintf(out, "\n  open loop at %.6g/s: units of work (an operation, a group or an io episode)\n",
+                r->rate);
+        print_lat_row(out, "corrected", r->unit_corrected.count, &r->unit_corrected);
+        print_lat_row(out, "uncorrected", r->unit_uncorrected.count, &r->unit_uncorrected);
+        fprintf(out, "  (corrected: from the intended start, so a late start counts, as wrk2 does; "
+                     "achieved %.6g units/s)\n",
+                r->elapsed_s > 0 ? (double)r->unit_corrected.count / r->elapsed_s : 0.0);
+    }
 
     if (r->pool.have)
         fprintf(out, "\n  pool: threads %u (peak %u), running %u (peak %u), idle %u, queued %llu "
@@ -175,7 +224,7 @@ void report_print(FILE *out, const stress_report *r)
             (unsigned long long)r->doubled);
     fprintf(out, "    %-14s %6ld  ", "leaked", report_leaked(r));
     for (int i = 0; i < 6; i++)
-        fprintf(out, " %s %ld", live_names[i], r->live[i]);
+        fprintf(out, " %s %ld", stress_live_names[i], r->live[i]);
     fprintf(out, "\n    %-14s %6llu   expected %llu, called %llu (once per late result)\n",
             "discard", (unsigned long long)r->discard_mismatch,
             (unsigned long long)r->discard_expected, (unsigned long long)r->discard_called);
@@ -195,228 +244,4 @@ void report_print(FILE *out, const stress_report *r)
         fprintf(out, "\n  result: FAIL (%s)\n", failed);
     else
         fprintf(out, "\n  result: PASS\n");
-}
-
-/* JSON strings here are settings and messages we wrote ourselves, but escape anyway. */
-static void json_str(FILE *out, const char *s)
-{
-    fputc('"', out);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(out, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(out, "\\u%04x", c);
-        else
-            fputc(c, out);
-    }
-    fputc('"', out);
-}
-
-static void json_hist(FILE *out, const hist *h)
-{
-    fprintf(out, "{\"count\": %llu", (unsigned long long)h->count);
-    if (h->count) {
-        fprintf(out, ", \"min\": %llu, \"mean\": %.1f", (unsigned long long)h->min, hist_mean(h));
-        static const char *const names[] = {"p50", "p90", "p99", "p99.9"};
-        for (int i = 0; i < 4; i++)
-            fprintf(out, ", \"%s\": %llu", names[i],
-                    (unsigned long long)hist_percentile(h, report_pcts[i]));
-        fprintf(out, ", \"max\": %llu", (unsigned long long)h->max);
-    }
-    fprintf(out, "}");
-}
-
-int report_json(FILE *out, const stress_report *r)
-{
-    char failed[200];
-    int nfail = report_failures(r, failed, sizeof failed);
-    fprintf(out, "{\n  \"tool\": \"tt-stress\",\n  \"scenario\": ");
-    json_str(out, r->scenario);
-    fprintf(out, ",\n  \"settings\": ");
-    json_str(out, r->settings);
-    fprintf(out, ",\n  \"elapsed_s\": %.6f,\n  \"submitted\": %llu,\n  \"ended\": %llu,\n"
-                 "  \"throughput_ops_s\": %.1f,\n  \"outcomes\": {",
-            r->elapsed_s, (unsigned long long)r->submitted, (unsigned long long)r->ended,
-            throughput(r));
-    for (int k = 0; k < OUT_COUNT_; k++)
-        fprintf(out, "%s\"%s\": %llu", k ? ", " : "", stress_outcome_names[k],
-                (unsigned long long)r->outcomes[k]);
-    fprintf(out, "},\n  \"latency_ns\": {\n    \"all\": ");
-    json_hist(out, &r->all);
-    for (int k = 0; k < OUT_COUNT_; k++) {
-        fprintf(out, ",\n    \"%s\": ", stress_outcome_names[k]);
-        json_hist(out, &r->lat[k]);
-    }
-    fprintf(out, "\n  },\n  \"pool\": ");
-    if (r->pool.have)
-        fprintf(out, "{\"threads\": %u, \"idle\": %u, \"running\": %u, \"queued\": %llu, "
-                     "\"completed\": %llu, \"cancelled\": %llu, \"peak_threads\": %u, "
-                     "\"peak_running\": %u, \"peak_queued\": %llu}",
-                r->pool.threads, r->pool.idle, r->pool.running,
-                (unsigned long long)r->pool.queued, (unsigned long long)r->pool.completed,
-                (unsigned long long)r->pool.cancelled, r->pool.peak_threads,
-                r->pool.peak_running, (unsigned long long)r->pool.peak_queued);
-    else
-        fprintf(out, "null");
-    fprintf(out, ",\n  \"groups\": {\"joined\": %llu, \"failed\": %llu},\n"
-                 "  \"cancel_too_late\": %llu,\n"
-                 "  \"io\": {\"bytes\": %llu, \"streams\": %llu, \"connects\": %llu, \"raced\": %llu, "
-                 "\"cancel_dropped_by_wait_for\": %llu},\n"
-                 "  \"invariants\": {\n",
-            (unsigned long long)r->groups, (unsigned long long)r->groups_failed,
-            (unsigned long long)r->cancel_too_late, (unsigned long long)r->io_bytes,
-            (unsigned long long)r->io_streams, (unsigned long long)r->io_connects,
-            (unsigned long long)r->io_raced, (unsigned long long)r->io_cancel_dropped);
-    fprintf(out, "    \"lost\": %llu,\n    \"doubled\": %llu,\n    \"leaked\": {",
-            (unsigned long long)r->lost, (unsigned long long)r->doubled);
-    for (int i = 0; i < 6; i++)
-        fprintf(out, "%s\"%s\": %ld", i ? ", " : "", live_names[i], r->live[i]);
-    fprintf(out, "},\n    \"discard\": {\"expected\": %llu, \"called\": %llu, \"mismatch\": %llu},\n"
-                 "    \"canary_bad\": %llu,\n    \"early_resume\": %llu,\n    \"semantic\": %llu,\n"
-                 "    \"semantic_first\": ",
-            (unsigned long long)r->discard_expected, (unsigned long long)r->discard_called,
-            (unsigned long long)r->discard_mismatch, (unsigned long long)r->canary_bad,
-            (unsigned long long)r->early_resume, (unsigned long long)r->semantic);
-    if (r->semantic)
-        json_str(out, r->semantic_first);
-    else
-        fprintf(out, "null");
-    fprintf(out, ",\n    \"stream\": %llu,\n    \"stream_first\": ", (unsigned long long)r->stream_bad);
-    if (r->stream_bad)
-        json_str(out, r->stream_first);
-    else
-        fprintf(out, "null");
-    fprintf(out, ",\n    \"hung\": %s\n  },\n  \"inject\": ", r->hung ? "true" : "false");
-    if (r->inject[0])
-        json_str(out, r->inject);
-    else
-        fprintf(out, "null");
-    fprintf(out, ",\n  \"failed\": [");
-    /* failed is "a, b, c": re-emit as a JSON list. */
-    if (nfail) {
-        char copy[200];
-        snprintf(copy, sizeof copy, "%s", failed);
-        int first = 1;
-        for (char *tok = strtok(copy, ", "); tok; tok = strtok(NULL, ", ")) {
-            fprintf(out, "%s", first ? "" : ", ");
-            json_str(out, tok);
-            first = 0;
-        }
-    }
-    fprintf(out, "],\n  \"pass\": %s\n}\n", nfail ? "false" : "true");
-    return ferror(out) ? -1 : 0;
-}
-
-/* ---- SVG: latency by percentile, one step curve per outcome, both axes logarithmic. The x
- * axis is log10(1 / (1 - q)) so 90 %, 99 %, 99.9 % are evenly spaced, as in HdrHistogram plots. */
-
-enum { SVG_W = 1040, SVG_H = 540, SVG_L = 90, SVG_R = 270, SVG_T = 50, SVG_B = 70 }; /* room for the legend */
-
-typedef struct plot_axes { double xmax, ylo, yhi; } plot_axes;
-
-static double px(const plot_axes *a, double q)
-{
-    double x = q >= 1.0 ? a->xmax : log10(1.0 / (1.0 - q));
-    if (x > a->xmax)
-        x = a->xmax;
-    return SVG_L + x / a->xmax * (SVG_W - SVG_L - SVG_R);
-}
-
-static double py(const plot_axes *a, double ns)
-{
-    double y = log10(ns < 1 ? 1 : ns);
-    return SVG_H - SVG_B - (y - a->ylo) / (a->yhi - a->ylo) * (SVG_H - SVG_T - SVG_B);
-}
-
-static void svg_curve(FILE *out, const plot_axes *a, const hist *h, const char *color, int dashed)
-{
-    fprintf(out, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s points=\"", color,
-            dashed ? " stroke-dasharray=\"6,4\"" : "");
-    uint64_t seen = 0;
-    for (size_t i = 0; i < HIST_BUCKETS; i++) {
-        if (!h->buckets[i])
-            continue;
-        uint64_t v = hist_bucket_upper(i);
-        if (v > h->max)
-            v = h->max;
-        double q0 = (double)seen / (double)h->count;
-        seen += h->buckets[i];
-        double q1 = (double)seen / (double)h->count;
-        fprintf(out, "%.1f,%.1f %.1f,%.1f ", px(a, q0), py(a, (double)v), px(a, q1), py(a, (double)v));
-    }
-    fprintf(out, "\"/>\n");
-}
-
-int report_svg(FILE *out, const stress_report *r)
-{
-    plot_axes a;
-    /* x reaches the percentile the sample size can resolve: 10^x samples give 1 - 10^-x. */
-    a.xmax = r->all.count > 1 ? ceil(log10((double)r->all.count)) : 1;
-    if (a.xmax < 2)
-        a.xmax = 2;
-    if (a.xmax > 6)
-        a.xmax = 6;
-    uint64_t lo = r->all.count ? r->all.min : 1000, hi = r->all.count ? r->all.max : 1000000;
-    a.ylo = floor(log10(lo < 1 ? 1.0 : (double)lo));
-    a.yhi = ceil(log10(hi < 10 ? 10.0 : (double)hi));
-    if (a.yhi <= a.ylo)
-        a.yhi = a.ylo + 1;
-
-    fprintf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-                 "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-                 "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" font-size=\"13\">\n"
-                 "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
-            SVG_W, SVG_H, SVG_W, SVG_H);
-    fprintf(out, "<text x=\"%d\" y=\"28\" font-size=\"16\" font-weight=\"bold\">tt-stress %s: "
-                 "latency by percentile</text>\n", SVG_L, r->scenario);
-
-    /* Grid and tick labels. */
-    static const char *const xlabels[] = {"0%", "90%", "99%", "99.9%", "99.99%", "99.999%", "99.9999%"};
-    for (int i = 0; i <= (int)a.xmax; i++) {
-        double x = SVG_L + i / a.xmax * (SVG_W - SVG_L - SVG_R);
-        fprintf(out, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#ddd\"/>\n"
-                     "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%s</text>\n",
-                x, SVG_T, x, SVG_H - SVG_B, x, SVG_H - SVG_B + 20, xlabels[i]);
-    }
-    for (int d = (int)a.ylo; d <= (int)a.yhi; d++) {
-        double y = py(&a, pow(10, d));
-        char lab[24];
-        report_fmt_ns(lab, sizeof lab, pow(10, d));
-        fprintf(out, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#ddd\"/>\n"
-                     "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n",
-                SVG_L, y, SVG_W - SVG_R, y, SVG_L - 8, y + 4, lab);
-    }
-    fprintf(out, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#444\"/>\n",
-            SVG_L, SVG_T, SVG_W - SVG_L - SVG_R, SVG_H - SVG_T - SVG_B);
-    fprintf(out, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">percentile (log scale of 1/(1-p))</text>\n",
-            (SVG_L + SVG_W - SVG_R) / 2, SVG_H - 20);
-    fprintf(out, "<text transform=\"translate(20,%d) rotate(-90)\" text-anchor=\"middle\">"
-                 "latency (log scale)</text>\n", (SVG_T + SVG_H - SVG_B) / 2);
-
-    /* Curves and legend. */
-    int row = 0;
-    for (int k = 0; k < OUT_COUNT_; k++) {
-        if (!r->lat[k].count)
-            continue;
-        svg_curve(out, &a, &r->lat[k], outcome_colors[k], 0);
-        int ly = SVG_T + 10 + row++ * 22;
-        fprintf(out, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" stroke-width=\"3\"/>\n"
-                     "<text x=\"%d\" y=\"%d\">%s (%llu)</text>\n",
-                SVG_W - SVG_R + 12, ly, SVG_W - SVG_R + 36, ly, outcome_colors[k],
-                SVG_W - SVG_R + 42, ly + 4, stress_outcome_names[k],
-                (unsigned long long)r->lat[k].count);
-    }
-    if (r->all.count) {
-        svg_curve(out, &a, &r->all, "#000", 1);
-        int ly = SVG_T + 10 + row * 22;
-        fprintf(out, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#000\" stroke-width=\"2\" "
-                     "stroke-dasharray=\"6,4\"/>\n<text x=\"%d\" y=\"%d\">all (%llu)</text>\n",
-                SVG_W - SVG_R + 12, ly, SVG_W - SVG_R + 36, ly, SVG_W - SVG_R + 42, ly + 4,
-                (unsigned long long)r->all.count);
-    } else {
-        fprintf(out, "<text x=\"%d\" y=\"%d\">no data</text>\n", SVG_L + 20, SVG_T + 30);
-    }
-    fprintf(out, "</svg>\n");
-    return ferror(out) ? -1 : 0;
 }

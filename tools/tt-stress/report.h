@@ -1,5 +1,6 @@
 /* tt-stress report: the numbers a run produced (outcome counts, latency histograms, pool
- * statistics, invariant counters) and their renderings as a text table, JSON and an SVG plot.
+ * statistics, invariant counters) and their renderings as a text table, JSON, OpenMetrics and
+ * an SVG plot.
  * Pure functions of a stress_report, so the formats are unit-testable without a loop. */
 #ifndef TT_STRESS_REPORT_H
 #define TT_STRESS_REPORT_H
@@ -24,6 +25,25 @@ typedef enum {
 
 extern const char *const stress_outcome_names[OUT_COUNT_];
 
+/* The io scenario's stream kinds: its io-ok latency is also kept per kind, because a kernel
+ * artefact of one kind (TCP's persist timer) must not read as a runtime stall of all. */
+typedef enum { IO_KIND_PIPE, IO_KIND_UNIX, IO_KIND_TCP, IO_KIND_COUNT_ } stress_io_kind;
+extern const char *const stress_io_kind_names[IO_KIND_COUNT_];
+
+/* Where an offloaded call's time goes: submit -> a worker starts it (queue wait), the call
+ * itself (run), fn returned -> the awaiting task runs again (resume). */
+typedef enum { PHASE_QUEUE, PHASE_RUN, PHASE_RESUME, PHASE_COUNT_ } stress_phase;
+extern const char *const stress_phase_names[PHASE_COUNT_];
+
+/* A set of phase histograms and who measured them. Today tt-stress measures them itself with
+ * tt_now() stamps in the job function and the awaiting task (source "tt-stress"); a set the
+ * pool measures (issue 12's pool latency API) renders through the same code, with its own
+ * source name. Empty (source "") when the scenario offloads nothing. */
+typedef struct stress_phases {
+    char source[24];
+    hist h[PHASE_COUNT_];
+} stress_phases;
+
 typedef struct stress_pool_report {
     int have;            /* 0 when each loop used its default pool (no shared stats) */
     unsigned threads, idle, running, peak_threads, peak_running;
@@ -32,12 +52,19 @@ typedef struct stress_pool_report {
 
 typedef struct stress_report {
     char scenario[32];
-    char settings[320];      /* one line describing the options in effect */
+    char settings[400];      /* one line describing the options in effect */
+    uint64_t seed;           /* --seed: the same value replays the run's plans */
     double elapsed_s;
     uint64_t submitted, ended;
     uint64_t outcomes[OUT_COUNT_];
     hist lat[OUT_COUNT_];    /* latency (submit -> the awaiting side saw the outcome), per outcome */
     hist all;
+    hist io_kind[IO_KIND_COUNT_]; /* io-ok latency per stream kind */
+    stress_phases phases;
+    /* Open loop (--rate): units of work (one operation, group or io episode) timed from their
+     * intended start (corrected for coordinated omission) and from their real start. */
+    double rate;             /* arrivals per second; 0: closed loop */
+    hist unit_corrected, unit_uncorrected;
     stress_pool_report pool;
     uint64_t groups, groups_failed, cancel_too_late;
     /* The io scenario: bytes received and checked against the writer's sequence, streams
@@ -74,8 +101,23 @@ long report_leaked(const stress_report *r);
 /* A duration for humans: "250 ns", "1.5 us", "12.3 ms", "2.05 s" (3 significant digits). */
 void report_fmt_ns(char *buf, size_t len, double ns);
 
+extern const char *const stress_live_names[6]; /* the tt_live counters, in live[] order */
+extern const double stress_report_pcts[4];      /* the percentiles every format shows */
+
+/* Whether a report has phase histograms / io-ok per stream kind to show. */
+int report_has_phases(const stress_report *r);
+int report_has_io_kinds(const stress_report *r);
+
+/* Throughput in ended operations per second. */
+double report_throughput(const stress_report *r);
+
+/* report.c: the text table. */
 void report_print(FILE *out, const stress_report *r);
+/* report_json.c: the JSON document, and the same numbers in the OpenMetrics text format
+ * (Prometheus exposition, ending with "# EOF"). 0, or -1 on a write error. */
 int report_json(FILE *out, const stress_report *r);
+int report_openmetrics(FILE *out, const stress_report *r);
+/* report_svg.c: latency by percentile, one panel per family of curves. */
 int report_svg(FILE *out, const stress_report *r);
 
 #endif

@@ -200,12 +200,16 @@ static void describe(const stress_config *cfg, char *buf, size_t len)
         snprintf(pool, sizeof pool, "pool %u threads", cfg->pool_threads);
     else
         snprintf(pool, sizeof pool, "default pool per loop");
+    char rate[48] = "closed loop";
+    if (cfg->rate > 0)
+        snprintf(rate, sizeof rate, "open loop %.6g/s", cfg->rate);
     snprintf(buf, len,
-             "%s, concurrency %u, %s, queue limit %zu, cost %s mean %s, error rate %.3g, "
-             "cancel rate %.3g, mode %s, %u loop(s), seed %llu",
-             amount, cfg->concurrency, pool, cfg->queue_limit, stress_cost_name(cfg->cost), mean,
-             cfg->error_rate, cfg->cancel_rate, stress_mode_name(cfg->mode), cfg->loops,
-             (unsigned long long)cfg->seed);
+             "%s, %s, concurrency %u, %s, queue limit %zu, cost %s mean %s, error rate %.3g, "
+             "cancel rate %.3g, mode %s, %u loop(s), seed %llu%s",
+             amount, rate, cfg->concurrency, pool, cfg->queue_limit, stress_cost_name(cfg->cost),
+             mean, cfg->error_rate, cfg->cancel_rate, stress_mode_name(cfg->mode), cfg->loops,
+             (unsigned long long)cfg->seed,
+             cfg->tcp_small_buffers ? ", small TCP buffers" : "");
 }
 
 int stress_run(const stress_config *cfg, stress_report *out)
@@ -225,6 +229,8 @@ int stress_run(const stress_config *cfg, stress_report *out)
         fprintf(stderr, "tt-stress: ignoring TT_STRESS_INJECT=%s (drop|double)\n", inj);
     snprintf(out->scenario, sizeof out->scenario, "%s", stress_scenario_name(cfg->scenario));
     describe(cfg, out->settings, sizeof out->settings);
+    out->seed = cfg->seed;
+    out->rate = cfg->rate;
     if (rn->sh.inject)
         snprintf(out->inject, sizeof out->inject, "%s", inj);
 
@@ -267,9 +273,6 @@ int stress_run(const stress_config *cfg, stress_report *out)
         loop_ctx *c = &rn->ctxs[i];
         c->sh = &rn->sh;
         c->index = i;
-        c->rng = (cfg->seed + 1) * 0x9E3779B97F4A7C15ULL + i * 0xBF58476D1CE4E5B9ULL;
-        if (!c->rng)
-            c->rng = 1;
         c->quota = cfg->count / rn->nloops + (i < cfg->count % rn->nloops);
         report_init(&reps[i]);
         c->rep = &reps[i];

@@ -9,76 +9,75 @@
 #include <string.h>
 #include <sys/resource.h>
 
-typedef enum { W_OFFLOAD, W_TIMEOUT, W_GROUP, W_IO } worker_kind;
+typedef stress_worker worker;
 
-typedef struct worker {
-    loop_ctx *ctx;
-    worker_kind kind;
-    double cancel_rate;
-} worker;
-
-int stress_take(loop_ctx *ctx)
+int stress_take(worker *w)
 {
+    loop_ctx *ctx = w->ctx;
     stress_shared *sh = ctx->sh;
     if (atomic_load_explicit(&sh->stop, memory_order_relaxed))
         return 0;
+    if (w->pace.rate > 0) {
+        /* Open loop: wait for this unit's arrival; past the deadline it never comes. */
+        int64_t want = stress_pacer_intended(&w->pace);
+        if (!sh->cfg->count && want >= sh->deadline)
+            return 0;
+        int64_t now = tt_now();
+        if (want > now && tt_sleep(want - now) < 0)
+            return 0;
+        if (atomic_load_explicit(&sh->stop, memory_order_relaxed))
+            return 0;
+    }
     if (sh->cfg->count) {
         if (ctx->taken >= ctx->quota)
             return 0;
         ctx->taken++;
-        return 1;
-    }
-    return tt_now() < sh->deadline;
-}
-
-void stress_unit_done(loop_ctx *ctx)
-{
-    atomic_fetch_add_explicit(&ctx->p_units, 1, memory_order_relaxed);
-}
-
-static int pick_abandon(loop_ctx *ctx)
-{
-    switch (ctx->sh->cfg->mode) {
-    case MODE_ABANDON:
-        return 1;
-    case MODE_BOTH:
-        return stress_coin(ctx, 0.5);
-    default:
+    } else if (tt_now() >= sh->deadline) {
         return 0;
     }
+    stress_pacer_start(&w->pace, tt_now());
+    return 1;
+}
+
+void stress_unit_done(worker *w)
+{
+    loop_ctx *ctx = w->ctx;
+    if (w->pace.rate > 0) {
+        int64_t corrected, uncorrected;
+        stress_pacer_end(&w->pace, tt_now(), &corrected, &uncorrected);
+        hist_record(&ctx->rep->unit_corrected, corrected > 0 ? (uint64_t)corrected : 0);
+        hist_record(&ctx->rep->unit_uncorrected, uncorrected > 0 ? (uint64_t)uncorrected : 0);
+    }
+    atomic_fetch_add_explicit(&ctx->p_units, 1, memory_order_relaxed);
 }
 
 /* ------------------------------------------------------------------ cancellation storms */
 
 typedef struct child_op {
     loop_ctx *ctx;
-    op_spec spec;
+    const stress_plan *plan;
 } child_op;
 
 static intptr_t child_op_task(void *arg)
 {
     child_op *c = arg;
-    return stress_do_op(c->ctx, &c->spec);
+    return stress_do_op(c->ctx, c->plan, 1);
 }
 
-/* One operation in a task of its own, cancelled after a random delay: right away (the job is
+/* One operation in a task of its own, cancelled at the plan's point: right away (the job is
  * still queued when the pool is busy), during the job, or around its end (finishing). */
-static void cancel_one(loop_ctx *ctx)
+static void cancel_one(loop_ctx *ctx, const stress_plan *p)
 {
-    child_op c = {ctx, {pick_abandon(ctx), stress_coin(ctx, ctx->sh->cfg->error_rate), WAIT_AWAIT, 0, 1}};
+    child_op c = {ctx, p};
     tt_future *t = tt_spawn(child_op_task, &c);
     if (!t) {
         stress_semantic(ctx, "tt_spawn failed: %s", tt_strerror(-errno));
         return;
     }
-    int64_t mean = ctx->sh->cfg->mean_ns;
-    uint64_t pick = stress_rand(ctx) % 8;
-    if (pick == 0) {
+    if (p->cancel_at_once)
         tt_yield(); /* the child has submitted its job: cancel it while it is queued */
-    } else {
-        int64_t delay = (int64_t)(stress_rand01(ctx) * 2.5 * (double)(mean > 0 ? mean : 1000));
-        tt_sleep(delay > 0 ? delay : 0);
-    }
+    else
+        tt_sleep(p->cancel_delay_ns);
     tt_cancel(t, "tt-stress");
     tt_await(t); /* the child's own checks recorded everything */
 }
@@ -86,14 +85,14 @@ static void cancel_one(loop_ctx *ctx)
 static void worker_offload(worker *w)
 {
     loop_ctx *ctx = w->ctx;
-    while (stress_take(ctx)) {
-        if (stress_coin(ctx, w->cancel_rate)) {
-            cancel_one(ctx);
-        } else {
-            op_spec s = {pick_abandon(ctx), stress_coin(ctx, ctx->sh->cfg->error_rate), WAIT_AWAIT, 0, 0};
-            stress_do_op(ctx, &s);
-        }
-        stress_unit_done(ctx);
+    while (stress_take(w)) {
+        stress_plan p;
+        stress_plan_offload(&w->rng, ctx->sh->cfg, w->cancel_rate, &p);
+        if (p.cancel)
+            cancel_one(ctx, &p);
+        else
+            stress_do_op(ctx, &p, 0);
+        stress_unit_done(w);
     }
 }
 
@@ -101,17 +100,11 @@ static void worker_offload(worker *w)
 
 static void worker_timeout(worker *w)
 {
-    loop_ctx *ctx = w->ctx;
-    int64_t mean = ctx->sh->cfg->mean_ns;
-    while (stress_take(ctx)) {
-        op_spec s = {pick_abandon(ctx), stress_coin(ctx, ctx->sh->cfg->error_rate),
-                     stress_coin(ctx, 0.5) ? WAIT_FOR : WAIT_SCOPE, 0, 0};
-        /* Deadlines spread over the same range as the jobs' costs, so both win often. */
-        s.timeout_ns = (int64_t)(stress_rand01(ctx) * 2.0 * (double)(mean > 0 ? mean : 1000));
-        if (stress_rand(ctx) % 16 == 0)
-            s.timeout_ns = 0;
-        stress_do_op(ctx, &s);
-        stress_unit_done(ctx);
+    while (stress_take(w)) {
+        stress_plan p;
+        stress_plan_timeout(&w->rng, w->ctx->sh->cfg, &p);
+        stress_do_op(w->ctx, &p, 0);
+        stress_unit_done(w);
     }
 }
 
@@ -119,24 +112,27 @@ static void worker_timeout(worker *w)
 
 #define GROUP_MAX 8
 
+/* A child's plan is drawn with its group, from the group's stream: a nested group gets a
+ * stream of its own split off then, so what each draws does not depend on when it runs. */
 typedef struct group_child {
     loop_ctx *ctx;
-    int depth, nested, fail_job, fail_after;
+    int depth, nested, fail_after;
+    stress_plan plan;
+    stress_rng rng; /* nested: its group's stream */
     int returned;
     intptr_t rv; /* what the body returned: a failure is rv < 0 other than -ECANCELED */
 } group_child;
 
-static intptr_t run_group(loop_ctx *ctx, int depth);
+static intptr_t run_group(loop_ctx *ctx, stress_rng *rng, int depth);
 
 static intptr_t group_child_task(void *arg)
 {
     group_child *k = arg;
     intptr_t r;
     if (k->nested) {
-        r = run_group(k->ctx, k->depth + 1);
+        r = run_group(k->ctx, &k->rng, k->depth + 1);
     } else {
-        op_spec s = {pick_abandon(k->ctx), k->fail_job, WAIT_AWAIT, 0, 1};
-        r = stress_do_op(k->ctx, &s);
+        r = stress_do_op(k->ctx, &k->plan, 1);
         if (r >= 0 && k->fail_after)
             r = -EPROTO; /* the body fails after its call succeeded */
     }
@@ -152,19 +148,29 @@ static int is_failure(intptr_t r)
 
 /* A group of 2..8 children, some failing, some running nested groups; checks join against
  * what the children really returned (Python 3.11 TaskGroup rules). */
-static intptr_t run_group(loop_ctx *ctx, int depth)
+static intptr_t run_group(loop_ctx *ctx, stress_rng *rng, int depth)
 {
-    double er = ctx->sh->cfg->error_rate;
+    const stress_config *cfg = ctx->sh->cfg;
+    double er = cfg->error_rate;
     tt_group *g = tt_group_new();
     if (!g) {
         stress_semantic(ctx, "tt_group_new failed: %s", tt_strerror(-errno));
         return -errno;
     }
     group_child kids[GROUP_MAX];
-    size_t n = 2 + (size_t)(stress_rand(ctx) % (GROUP_MAX - 1));
+    size_t n = 2 + (size_t)(stress_rand(rng) % (GROUP_MAX - 1));
     for (size_t i = 0; i < n; i++) {
-        kids[i] = (group_child){ctx, depth, depth < 2 && stress_coin(ctx, 0.15),
-                                stress_coin(ctx, er), stress_coin(ctx, er / 2), 0, 0};
+        group_child *k = &kids[i];
+        memset(k, 0, sizeof *k);
+        k->ctx = ctx;
+        k->depth = depth;
+        k->nested = stress_coin(rng, 0.15) && depth < 2;
+        k->fail_after = stress_coin(rng, er / 2);
+        k->plan.abandon = stress_plan_abandon(rng, cfg);
+        k->plan.fail = stress_coin(rng, er);
+        k->plan.cost_ns = stress_plan_cost(rng, cfg);
+        k->plan.how = WAIT_AWAIT;
+        k->rng = stress_rng_split(rng);
         if (!tt_group_spawn(g, group_child_task, &kids[i]))
             stress_semantic(ctx, "tt_group_spawn failed: %s", tt_strerror(-errno));
     }
@@ -194,9 +200,9 @@ static intptr_t run_group(loop_ctx *ctx, int depth)
 
 static void worker_group(worker *w)
 {
-    while (stress_take(w->ctx)) {
-        run_group(w->ctx, 0);
-        stress_unit_done(w->ctx);
+    while (stress_take(w)) {
+        run_group(w->ctx, &w->rng, 0);
+        stress_unit_done(w);
     }
 }
 
@@ -214,7 +220,7 @@ static intptr_t worker_task(void *arg)
         worker_group(w);
         break;
     case W_IO:
-        stress_io_worker(w->ctx, w->cancel_rate);
+        stress_io_worker(w);
         break;
     }
     return 0;
@@ -252,7 +258,7 @@ intptr_t stress_loop_main(void *arg)
     }
 #define ADD(kind_, rate_, howmany_)                                                        \
     for (unsigned i_ = 0; i_ < (howmany_) && nw < cap; i_++)                              \
-        ws[nw++] = (worker){ctx, kind_, rate_}
+        ws[nw++] = (worker){.ctx = ctx, .kind = kind_, .cancel_rate = rate_}
     switch (cfg->scenario) {
     case SC_OFFLOAD:
     case SC_CANCEL:
@@ -281,9 +287,16 @@ intptr_t stress_loop_main(void *arg)
     }
     }
 #undef ADD
+    /* Each worker's stream is named by (seed, loop, its index): the same --seed replays the
+     * same plans per worker however the loop interleaves them. The open loop spreads the
+     * run's arrivals over every worker of every loop (all loops have the same workers). */
     int have_io = 0;
-    for (unsigned i = 0; i < nw; i++)
+    for (unsigned i = 0; i < nw; i++) {
         have_io |= ws[i].kind == W_IO;
+        stress_rng_init(&ws[i].rng, cfg->seed, ctx->index, i);
+        stress_pacer_init(&ws[i].pace, cfg->rate, ctx->sh->t_start, nw * cfg->loops,
+                          ctx->index * nw + i);
+    }
     if (have_io) {
         int rc = stress_io_setup(ctx);
         if (rc < 0) {

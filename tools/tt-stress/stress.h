@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "args.h"
+#include "gen.h"
 #include "report.h"
 #include "tothread.h"
 
@@ -34,7 +35,6 @@ typedef struct loop_ctx {
     stress_shared *sh;
     unsigned index;
     tt_loop *loop;
-    uint64_t rng;
     uint64_t quota, taken; /* count mode: units of work this loop may start */
 
     /* One state byte per operation id, in chunks of 64 Ki so ids never move. */
@@ -65,25 +65,24 @@ extern _Thread_local loop_ctx *stress_tls_ctx;
 /* discard calls that came off every loop thread (their loop was gone): all are failures. */
 extern atomic_long stress_late_discards;
 
-/* How an operation's task waits for its job. */
-typedef enum { WAIT_AWAIT, WAIT_FOR, WAIT_SCOPE } wait_kind;
+/* A worker task of a loop: its kind, its own random stream (so its plans do not depend on how
+ * the loop interleaves it with others) and its place in the open-loop schedule. */
+typedef enum { W_OFFLOAD, W_TIMEOUT, W_GROUP, W_IO } worker_kind;
 
-typedef struct op_spec {
-    int abandon;        /* TT_ABANDON_ON_CANCEL */
-    int fail;           /* the job returns an error */
-    wait_kind how;
-    int64_t timeout_ns; /* WAIT_FOR / WAIT_SCOPE */
-    int cancel_expected;/* someone may cancel this task: -ECANCELED is no surprise */
-} op_spec;
+typedef struct stress_worker {
+    loop_ctx *ctx;
+    worker_kind kind;
+    double cancel_rate;
+    stress_rng rng;
+    stress_pacer pace;
+} stress_worker;
 
 /* ops.c */
-uint64_t stress_rand(loop_ctx *ctx);
-double stress_rand01(loop_ctx *ctx);
-int stress_coin(loop_ctx *ctx, double p);
-int64_t stress_sample_cost(loop_ctx *ctx);
-/* Inside a task: one offloaded operation, start to end, with every check. Returns what the
- * awaiting side saw (the job's value, an error, -ECANCELED or -ETIMEDOUT). */
-intptr_t stress_do_op(loop_ctx *ctx, const op_spec *spec);
+/* Inside a task: one offloaded operation as planned (the plan's cancel fields are the
+ * caller's business), start to end, with every check. cancel_expected: someone may cancel
+ * this task, so -ECANCELED is no surprise. Returns what the awaiting side saw (the job's
+ * value, an error, -ECANCELED or -ETIMEDOUT). */
+intptr_t stress_do_op(loop_ctx *ctx, const stress_plan *plan, int cancel_expected);
 void stress_semantic(loop_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* After the loop is freed: lost/doubled/discard verdicts from the state bytes; frees them. */
 void stress_ops_finish(loop_ctx *ctx);
@@ -98,15 +97,16 @@ void stress_stream_bad(loop_ctx *ctx, const char *fmt, ...) __attribute__((forma
 
 /* scenarios.c: the loop's main task. */
 intptr_t stress_loop_main(void *arg);
-/* Takes one unit of work (count mode) or checks the deadline; 0 when the loop should stop. */
-int stress_take(loop_ctx *ctx);
-/* One unit finished (progress). */
-void stress_unit_done(loop_ctx *ctx);
+/* Takes one unit of work (count mode) or checks the deadline; 0 when the worker should stop.
+ * Open loop: first waits for the unit's intended start. */
+int stress_take(stress_worker *w);
+/* One unit finished (progress; open loop: its corrected and uncorrected latency). */
+void stress_unit_done(stress_worker *w);
 
 /* io.c: the loop's listener (0 or -errno) and its teardown; one io worker's whole life. */
 int stress_io_setup(loop_ctx *ctx);
 void stress_io_teardown(loop_ctx *ctx);
-void stress_io_worker(loop_ctx *ctx, double cancel_rate);
+void stress_io_worker(stress_worker *w);
 
 /* run.c */
 int stress_run(const stress_config *cfg, stress_report *out);
