@@ -56,9 +56,33 @@ START_TEST(scenario_passes)
     ck_assert_msg(rc == 0, "tt-stress %s exited %d:\n%s", scenarios[_i], rc, out);
     ck_assert_ptr_nonnull(strstr(out, "result: PASS"));
     ck_assert_ptr_nonnull(strstr(out, "lost                0"));
+    ck_assert_ptr_nonnull(strstr(out, "\n  seed 1 (--seed 1 replays"));
     free(out);
 }
 END_TEST
+
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    char *buf = calloc(1, 1 << 20);
+    size_t n = fread(buf, 1, (1 << 20) - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    return buf;
+}
+
+/* A figure of a histogram object in a JSON report: `name` of the object after `section`. */
+static unsigned long long json_figure(const char *json, const char *section, const char *name)
+{
+    const char *p = strstr(json, section);
+    ck_assert_msg(p != NULL, "no %s in:\n%s", section, json);
+    char key[32];
+    snprintf(key, sizeof key, "\"%s\": ", name);
+    p = strstr(p, key);
+    ck_assert_ptr_nonnull(p);
+    return strtoull(p + strlen(key), NULL, 10);
+}
 
 /* The io scenario alone, counted: its episodes moved bytes over every kind of stream, blocked
  * calls were cancelled and timed out, and the stream invariant is part of the report. No
@@ -85,6 +109,18 @@ START_TEST(io_counted_run)
     unlink(json);
     ck_assert_ptr_nonnull(strstr(buf, "\"io\": {\"bytes\": "));
     ck_assert_ptr_null(strstr(buf, "\"io\": {\"bytes\": 0,"));
+    /* io-ok per stream kind: seed 1 gives these six workers streams of every kind, and the
+     * kinds partition io-ok. */
+    unsigned long long sum = 0;
+    static const char *const kinds[] = {"\"pipe\": {", "\"unix\": {", "\"tcp\": {"};
+    for (int k = 0; k < 3; k++) {
+        const char *sec = strstr(buf, "\"latency_by_stream_ns\"");
+        ck_assert_ptr_nonnull(sec);
+        unsigned long long n = json_figure(sec, kinds[k], "count");
+        ck_assert_msg(n > 0, "no io-ok on %s", kinds[k]);
+        sum += n;
+    }
+    ck_assert_uint_eq(sum, json_figure(buf, "\"outcomes\"", "io-ok"));
     ck_assert_ptr_nonnull(strstr(buf, "\"stream\": 0"));
     ck_assert_ptr_nonnull(strstr(buf, "\"pass\": true"));
 }
@@ -120,6 +156,106 @@ START_TEST(inject_double_is_caught)
     ck_assert_msg(rc == 1, "exited %d:\n%s", rc, out);
     ck_assert_ptr_nonnull(strstr(out, "INVARIANT FAILED: doubled (fault injected: TT_STRESS_INJECT=double)"));
     free(out);
+}
+END_TEST
+
+/* Open loop against one pool thread with 1 ms jobs, at 100 000/s: unit k cannot end before
+ * (k + 1) ms (one job at a time, each sleeps 1 ms at least) but was due at k * 10 us, so the
+ * corrected latency must grow to tens of ms while each unit itself took about one job's time;
+ * at 200/s the same pool keeps up. Bounds follow from the sleeps, not from the machine's speed. */
+START_TEST(open_loop_corrects_for_saturation)
+{
+    char sat[] = "/tmp/tt-stress-test-sat-XXXXXX", light[] = "/tmp/tt-stress-test-light-XXXXXX";
+    char om[] = "/tmp/tt-stress-test-om-XXXXXX";
+    close(mkstemp(sat));
+    close(mkstemp(light));
+    close(mkstemp(om));
+    char *out;
+    const char *a1[] = {"offload", "-p", "1", "-c", "1", "--cost", "fixed", "--mean", "1ms", "-n", "60",
+                        "--rate", "100000/s", "--no-progress", "--json", sat, "--openmetrics", om, NULL};
+    int rc = run_tool(NULL, &out, a1);
+    ck_assert_msg(rc == 0, "exited %d:\n%s", rc, out);
+    ck_assert_ptr_nonnull(strstr(out, "open loop at 100000/s"));
+    free(out);
+    const char *a2[] = {"offload", "-p", "1", "-c", "1", "--cost", "fixed", "--mean", "1ms", "-n", "40",
+                        "--rate", "200", "--no-progress", "--json", light, NULL};
+    rc = run_tool(NULL, &out, a2);
+    ck_assert_msg(rc == 0, "exited %d:\n%s", rc, out);
+    free(out);
+
+    char *js = read_file(sat), *jl = read_file(light), *m = read_file(om);
+    unsigned long long c50 = json_figure(js, "\"corrected_ns\"", "p50");
+    unsigned long long cmax = json_figure(js, "\"corrected_ns\"", "max");
+    unsigned long long u50 = json_figure(js, "\"uncorrected_ns\"", "p50");
+    ck_assert_uint_eq(json_figure(js, "\"corrected_ns\"", "count"), 60);
+    ck_assert_uint_ge(c50, 25000000);  /* unit 29: >= 30 ms - 0.29 ms */
+    ck_assert_uint_ge(cmax, 55000000); /* unit 59: >= 60 ms - 0.59 ms */
+    ck_assert_uint_ge(u50, 1000000);   /* a unit is at least its 1 ms job */
+    ck_assert_uint_ge(c50, u50);
+    unsigned long long l50 = json_figure(jl, "\"corrected_ns\"", "p50");
+    ck_assert_uint_ge(l50, json_figure(jl, "\"uncorrected_ns\"", "p50"));
+    ck_assert_uint_gt(c50, l50); /* saturation shows in the corrected figure */
+    /* The tool's own phases: 60 jobs ran, each at least 1 ms. */
+    ck_assert_uint_eq(json_figure(js, "\"phases_ns\"", "count"), 60);
+    ck_assert_uint_ge(json_figure(js, "\"run\": {", "min"), 1000000);
+    /* The OpenMetrics file has the same run, complete. */
+    ck_assert_ptr_nonnull(strstr(m, "tt_stress_unit_latency_seconds_count{correction=\"corrected\"} 60\n"));
+    ck_assert_ptr_nonnull(strstr(m, "tt_stress_pass 1\n# EOF\n"));
+    free(m);
+
+    /* compare, on the two runs: exit 0, the open loop's figures and both verdicts. */
+    const char *a3[] = {"compare", light, sat, NULL};
+    rc = run_tool(NULL, &out, a3);
+    ck_assert_msg(rc == 0, "exited %d:\n%s", rc, out);
+    ck_assert_ptr_nonnull(strstr(out, "open_loop/corrected_ns/p50"));
+    ck_assert_ptr_nonnull(strstr(out, "open_loop/rate_per_s                                      200           100000"));
+    ck_assert_ptr_nonnull(strstr(out, "+49900.0%"));
+    ck_assert_ptr_nonnull(strstr(out, "verdict: old PASS, new PASS"));
+    free(out);
+    const char *a4[] = {"compare", light, "/nonexistent/x.json", NULL};
+    rc = run_tool(NULL, &out, a4);
+    ck_assert_int_eq(rc, 2);
+    ck_assert_str_eq(out, "tt-stress: compare: cannot read '/nonexistent/x.json': No such file or directory\n");
+    free(out);
+    const char *a5[] = {"compare", light, NULL};
+    rc = run_tool(NULL, &out, a5);
+    ck_assert_int_eq(rc, 2);
+    free(out);
+    free(js);
+    free(jl);
+    unlink(sat);
+    unlink(light);
+    unlink(om);
+}
+END_TEST
+
+/* --seed replays: with one worker the whole run is one plan sequence, so which jobs fail
+ * (--error-rate) is the same in two runs of one seed. */
+START_TEST(seed_replays_a_run)
+{
+    unsigned long long errors[3];
+    const char *seeds[3] = {"9", "9", "10"};
+    for (int i = 0; i < 3; i++) {
+        char json[] = "/tmp/tt-stress-test-seed-XXXXXX";
+        close(mkstemp(json));
+        char *out;
+        const char *args[] = {"offload", "-n", "300", "-c", "1", "--mean", "20us", "--error-rate", "0.3",
+                              "--seed", seeds[i], "--no-progress", "--json", json, NULL};
+        int rc = run_tool(NULL, &out, args);
+        ck_assert_msg(rc == 0, "exited %d:\n%s", rc, out);
+        free(out);
+        char *j = read_file(json);
+        char want[32];
+        snprintf(want, sizeof want, "\"seed\": %s,", seeds[i]);
+        ck_assert_ptr_nonnull(strstr(j, want));
+        errors[i] = json_figure(j, "\"outcomes\"", "error");
+        free(j);
+        unlink(json);
+    }
+    ck_assert_uint_eq(errors[0], errors[1]);
+    ck_assert_uint_ne(errors[0], errors[2]);
+    ck_assert_uint_gt(errors[0], 50);
+    ck_assert_uint_lt(errors[0], 130);
 }
 END_TEST
 
@@ -180,6 +316,8 @@ static Suite *stress_run_suite(void)
     tcase_add_test(tc, two_loops_share_a_pool);
     tcase_add_test(tc, inject_drop_is_caught);
     tcase_add_test(tc, inject_double_is_caught);
+    tcase_add_test(tc, open_loop_corrects_for_saturation);
+    tcase_add_test(tc, seed_replays_a_run);
     tcase_add_test(tc, bad_argument_exits_2);
     tcase_add_test(tc, json_and_plot_are_written);
 #endif

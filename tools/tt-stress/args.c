@@ -514,7 +514,8 @@ void stress_help(stress_scenario s, char *buf, size_t len)
              "                         open loop)\n"
              "      --no-progress      no live progress line\n\n"
              "tt-stress compare OLD.json NEW.json: the change of every figure of two --json reports\n"
-             "  (throughput, latency percentiles, phases, invariants) in percent.\n\n"
+             "  (throughput, latency percentiles, phases, invariants) in percent; exits 0, or 2\n"
+             "  when either file is not a tt-stress JSON report.\n\n"
              "exit status: 0 all invariants hold, 1 an invariant failed (named), 2 bad arguments.\n",
              intro, stress_usage_line);
 }
