@@ -5,7 +5,6 @@
 #define _GNU_SOURCE
 #include "stress.h"
 
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>

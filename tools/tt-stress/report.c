@@ -31,9 +31,9 @@ void report_init(stress_report *r)
     hist_init(&r->unit_uncorrected);
 }
 
-int report_has_phases(const stress_report *r)
+int report_phases_present(const stress_phases *ph)
 {
-    return r->phases.source[0] && r->phases.h[PHASE_RUN].count > 0;
+    return ph->source[0] && ph->h[PHASE_RUN].count > 0;
 }
 
 int report_has_io_kinds(const stress_report *r)
@@ -153,6 +153,16 @@ static void print_lat_row(FILE *out, const char *name, uint64_t count, const his
     fprintf(out, "\n");
 }
 
+static void print_phases(FILE *out, const stress_phases *ph)
+{
+    if (!report_phases_present(ph))
+        return;
+    fprintf(out, "\n  phases of offloaded calls that ran and were awaited (measured by %s)\n",
+            ph->source);
+    for (int k = 0; k < PHASE_COUNT_; k++)
+        print_lat_row(out, stress_phase_names[k], ph->h[k].count, &ph->h[k]);
+}
+
 void report_print(FILE *out, const stress_report *r)
 {
     char failed[200];
@@ -178,12 +188,7 @@ void report_print(FILE *out, const stress_report *r)
             print_lat_row(out, name, r->io_kind[k].count, &r->io_kind[k]);
         }
     }
-    if (report_has_phases(r)) {
-        fprintf(out, "\n  phases of offloaded calls that ran and were awaited (measured by %s)\n",
-                r->phases.source);
-        for (int k = 0; k < PHASE_COUNT_; k++)
-            print_lat_row(out, stress_phase_names[k], r->phases.h[k].count, &r->phases.h[k]);
-    }
+    print_phases(out, &r->phases);
     if (r->rate > 0) {
         fprintf(out, "\n  open loop at %.6g/s: units of work (an operation, a group or an io episode)\n",
                 r->rate);

@@ -104,8 +104,11 @@ void report_fmt_ns(char *buf, size_t len, double ns);
 extern const char *const stress_live_names[6]; /* the tt_live counters, in live[] order */
 extern const double stress_report_pcts[4];      /* the percentiles every format shows */
 
-/* Whether a report has phase histograms / io-ok per stream kind to show. */
-int report_has_phases(const stress_report *r);
+/* Whether a phase set holds data / a report has io-ok per stream kind to show. Each renderer
+ * shows a phase set through one helper taking a stress_phases (the text table's rows, the JSON
+ * object, the OpenMetrics samples labelled source=..., an SVG panel), so a second set is one
+ * more call per renderer. */
+int report_phases_present(const stress_phases *ph);
 int report_has_io_kinds(const stress_report *r);
 
 /* Throughput in ended operations per second. */

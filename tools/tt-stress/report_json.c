@@ -35,6 +35,22 @@ static void json_hist(FILE *out, const hist *h)
     fprintf(out, "}");
 }
 
+/* A phase set as an object with its source, or null when it is empty. */
+static void json_phases(FILE *out, const stress_phases *ph)
+{
+    if (!report_phases_present(ph)) {
+        fprintf(out, "null");
+        return;
+    }
+    fprintf(out, "{\n    \"source\": ");
+    json_str(out, ph->source);
+    for (int k = 0; k < PHASE_COUNT_; k++) {
+        fprintf(out, ",\n    \"%s\": ", stress_phase_names[k]);
+        json_hist(out, &ph->h[k]);
+    }
+    fprintf(out, "\n  }");
+}
+
 int report_json(FILE *out, const stress_report *r)
 {
     char failed[200];
@@ -63,17 +79,7 @@ int report_json(FILE *out, const stress_report *r)
         json_hist(out, &r->io_kind[k]);
     }
     fprintf(out, "\n  },\n  \"phases_ns\": ");
-    if (report_has_phases(r)) {
-        fprintf(out, "{\n    \"source\": ");
-        json_str(out, r->phases.source);
-        for (int k = 0; k < PHASE_COUNT_; k++) {
-            fprintf(out, ",\n    \"%s\": ", stress_phase_names[k]);
-            json_hist(out, &r->phases.h[k]);
-        }
-        fprintf(out, "\n  }");
-    } else {
-        fprintf(out, "null");
-    }
+    json_phases(out, &r->phases);
     fprintf(out, ",\n  \"open_loop\": ");
     if (r->rate > 0) {
         fprintf(out, "{\n    \"rate_per_s\": %.6g,\n    \"achieved_per_s\": %.1f,\n"
@@ -188,6 +194,18 @@ static void om_summary(FILE *out, const char *name, const char *labels, const hi
     fprintf(out, "%s_count{%s} %llu\n", name, labels, (unsigned long long)h->count);
 }
 
+/* A phase set's samples of the tt_stress_phase_seconds family, labelled with its source. */
+static void om_phases(FILE *out, const stress_phases *ph)
+{
+    char labels[96];
+    for (int k = 0; k < PHASE_COUNT_; k++) {
+        /* The source is a name we chose (no quotes or backslashes). */
+        snprintf(labels, sizeof labels, "phase=\"%s\",source=\"%s\"", stress_phase_names[k],
+                 ph->source);
+        om_summary(out, "tt_stress_phase_seconds", labels, &ph->h[k]);
+    }
+}
+
 int report_openmetrics(FILE *out, const stress_report *r)
 {
     char labels[96];
@@ -226,15 +244,10 @@ int report_openmetrics(FILE *out, const stress_report *r)
             om_summary(out, "tt_stress_io_latency_seconds", labels, &r->io_kind[k]);
         }
     }
-    if (report_has_phases(r)) {
+    if (report_phases_present(&r->phases)) {
         om_family(out, "tt_stress_phase_seconds", "summary", "seconds",
-                  "Offloaded calls: queue wait, run time and resume latency.");
-        for (int k = 0; k < PHASE_COUNT_; k++) {
-            /* The source is a name we chose (no quotes or backslashes). */
-            snprintf(labels, sizeof labels, "phase=\"%s\",source=\"%s\"", stress_phase_names[k],
-                     r->phases.source);
-            om_summary(out, "tt_stress_phase_seconds", labels, &r->phases.h[k]);
-        }
+                  "Offloaded calls: queue wait, run time and resume latency, by who measured them.");
+        om_phases(out, &r->phases);
     }
     if (r->rate > 0) {
         om_family(out, "tt_stress_open_loop_rate", "gauge", NULL, "Open loop: the intended arrivals per second.");

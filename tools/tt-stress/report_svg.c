@@ -126,9 +126,19 @@ static void svg_panel(FILE *out, double top, const char *title, const series *s,
         fprintf(out, "<text x=\"%d\" y=\"%.0f\">no data</text>\n", SVG_L + 20, y0 + 30);
 }
 
+static void phases_panel(FILE *out, double top, const stress_phases *ph)
+{
+    series s[PHASE_COUNT_];
+    for (int k = 0; k < PHASE_COUNT_; k++)
+        s[k] = (series){stress_phase_names[k], &ph->h[k], colors[k], 0};
+    char title[96];
+    snprintf(title, sizeof title, "offloaded calls by phase (measured by %s)", ph->source);
+    svg_panel(out, top, title, s, PHASE_COUNT_);
+}
+
 int report_svg(FILE *out, const stress_report *r)
 {
-    int has_kinds = report_has_io_kinds(r), has_phases = report_has_phases(r);
+    int has_kinds = report_has_io_kinds(r), has_phases = report_phases_present(&r->phases);
     int panels = 1 + has_kinds + has_phases + (r->rate > 0);
     fprintf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
                  "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
@@ -155,11 +165,7 @@ int report_svg(FILE *out, const stress_report *r)
         top += PANEL_H;
     }
     if (has_phases) {
-        n = 0;
-        for (int k = 0; k < PHASE_COUNT_; k++)
-            s[n++] = (series){stress_phase_names[k], &r->phases.h[k], colors[k], 0};
-        snprintf(title, sizeof title, "offloaded calls by phase (measured by %s)", r->phases.source);
-        svg_panel(out, top, title, s, n);
+        phases_panel(out, top, &r->phases);
         top += PANEL_H;
     }
     if (r->rate > 0) {
