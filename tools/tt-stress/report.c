@@ -180,8 +180,8 @@ void report_print(FILE *out, const stress_report *r)
         print_lat_row(out, stress_outcome_names[k], r->outcomes[k], &r->lat[k]);
     print_lat_row(out, "all", r->all.count, &r->all);
     if (report_has_io_kinds(r)) {
-        fprintf(out, "\n  io-ok by stream kind (a step of ~200 ms in one kind alone is that kernel "
-                     "path's timer, not the runtime: see the README)\n");
+        fprintf(out, "\n  io-ok by stream kind (a tail step of ~40 or ~200 ms in the tcp row alone is "
+                     "a kernel TCP timer, not the runtime: see the README)\n");
         for (int k = 0; k < IO_KIND_COUNT_; k++) {
             char name[32];
             snprintf(name, sizeof name, "io-ok %s", stress_io_kind_names[k]);
