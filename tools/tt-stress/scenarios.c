@@ -17,24 +17,27 @@ int stress_take(worker *w)
     stress_shared *sh = ctx->sh;
     if (atomic_load_explicit(&sh->stop, memory_order_relaxed))
         return 0;
-    if (w->pace.rate > 0) {
-        /* Open loop: wait for this unit's arrival; past the deadline it never comes. */
-        int64_t want = stress_pacer_intended(&w->pace);
-        if (!sh->cfg->count && want >= sh->deadline)
-            return 0;
-        int64_t now = tt_now();
-        if (want > now && tt_sleep(want - now) < 0)
-            return 0;
-        if (atomic_load_explicit(&sh->stop, memory_order_relaxed))
-            return 0;
-    }
+    /* Count mode claims the unit first: in the open loop, the worker that sleeps until its
+     * arrival is the one that runs it, and the others end as soon as the count is used up. */
     if (sh->cfg->count) {
         if (ctx->taken >= ctx->quota)
             return 0;
         ctx->taken++;
-    } else if (tt_now() >= sh->deadline) {
-        return 0;
     }
+    if (w->pace.rate > 0) {
+        /* Open loop: wait for this unit's arrival (past the deadline it never comes), in
+         * slices so that SIGINT is seen soon at a low rate. */
+        int64_t want = stress_pacer_intended(&w->pace);
+        if (!sh->cfg->count && want >= sh->deadline)
+            return 0;
+        for (int64_t now = tt_now(); now < want; now = tt_now()) {
+            int64_t slice = want - now < TT_MS(100) ? want - now : TT_MS(100);
+            if (tt_sleep(slice) < 0 || atomic_load_explicit(&sh->stop, memory_order_relaxed))
+                return 0;
+        }
+    }
+    if (!sh->cfg->count && tt_now() >= sh->deadline)
+        return 0;
     stress_pacer_start(&w->pace, tt_now());
     return 1;
 }
@@ -289,13 +292,14 @@ intptr_t stress_loop_main(void *arg)
 #undef ADD
     /* Each worker's stream is named by (seed, loop, its index): the same --seed replays the
      * same plans per worker however the loop interleaves them. The open loop spreads the
-     * run's arrivals over every worker of every loop (all loops have the same workers). */
+     * run's arrivals over every worker of every loop (all loops have the same workers), from
+     * now: the loop's set-up is not a backlog its first units should be charged for. */
     int have_io = 0;
+    int64_t t0 = tt_now();
     for (unsigned i = 0; i < nw; i++) {
         have_io |= ws[i].kind == W_IO;
         stress_rng_init(&ws[i].rng, cfg->seed, ctx->index, i);
-        stress_pacer_init(&ws[i].pace, cfg->rate, ctx->sh->t_start, nw * cfg->loops,
-                          ctx->index * nw + i);
+        stress_pacer_init(&ws[i].pace, cfg->rate, t0, nw * cfg->loops, ctx->index * nw + i);
     }
     if (have_io) {
         int rc = stress_io_setup(ctx);
