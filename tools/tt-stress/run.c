@@ -68,11 +68,14 @@ static void *loop_thread(void *arg)
 
 /* ------------------------------------------------------------------ progress */
 
-typedef struct totals { uint64_t submitted, ended, units, errors, violations; } totals;
+typedef struct totals {
+    uint64_t submitted, ended, units, errors, violations;
+    int64_t late_ns; /* open loop: the latest unit's lateness, the worst over the loops */
+} totals;
 
 static totals sum_progress(runner *rn)
 {
-    totals t = {0, 0, 0, 0, 0};
+    totals t = {0, 0, 0, 0, 0, 0};
     for (unsigned i = 0; i < rn->nloops; i++) {
         loop_ctx *c = &rn->ctxs[i];
         t.submitted += atomic_load_explicit(&c->p_submitted, memory_order_relaxed);
@@ -80,6 +83,8 @@ static totals sum_progress(runner *rn)
         t.units += atomic_load_explicit(&c->p_units, memory_order_relaxed);
         t.errors += atomic_load_explicit(&c->p_errors, memory_order_relaxed);
         t.violations += atomic_load_explicit(&c->p_violations, memory_order_relaxed);
+        int64_t late = atomic_load_explicit(&c->p_late_ns, memory_order_relaxed);
+        t.late_ns = late > t.late_ns ? late : t.late_ns;
     }
     t.violations += (uint64_t)atomic_load(&rn->sh.canary_bad);
     return t;
@@ -118,9 +123,16 @@ static void print_progress(runner *rn, int tty, int64_t now, const totals *t, co
     char pool[64] = "pool: default";
     if (rn->sh.pool)
         snprintf(pool, sizeof pool, "pool %u busy/%u idle, %zu queued", st->running, st->idle, st->queued);
-    fprintf(stderr, "%s[%6.1fs] %s | %llu ops, %.0f ops/s | in flight %llu | %s | errors %llu | violations %llu%s",
+    /* Open loop: how far behind its schedule the run is (growing: the runtime cannot keep up). */
+    char late[64] = "";
+    if (cfg->rate > 0) {
+        char d[24];
+        report_fmt_ns(d, sizeof d, (double)t->late_ns);
+        snprintf(late, sizeof late, " | %.6g/s, late %s", cfg->rate, d);
+    }
+    fprintf(stderr, "%s[%6.1fs] %s | %llu ops, %.0f ops/s%s | in flight %llu | %s | errors %llu | violations %llu%s",
             tty ? "\r" : "", el, where, (unsigned long long)t->ended,
-            el > 0 ? (double)t->ended / el : 0.0,
+            el > 0 ? (double)t->ended / el : 0.0, late,
             (unsigned long long)(t->submitted - t->ended), pool, (unsigned long long)t->errors,
             (unsigned long long)t->violations, tty ? "\033[K" : "\n");
     fflush(stderr);

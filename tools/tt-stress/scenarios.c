@@ -39,6 +39,9 @@ int stress_take(worker *w)
     if (!sh->cfg->count && tt_now() >= sh->deadline)
         return 0;
     stress_pacer_start(&w->pace, tt_now());
+    if (w->pace.rate > 0)
+        atomic_store_explicit(&ctx->p_late_ns, w->pace.started - w->pace.intended,
+                              memory_order_relaxed);
     return 1;
 }
 

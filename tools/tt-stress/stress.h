@@ -59,6 +59,7 @@ typedef struct loop_ctx {
 
     /* progress: written by this loop only (relaxed), read by the progress thread. */
     atomic_ullong p_submitted, p_ended, p_units, p_errors, p_violations;
+    atomic_llong p_late_ns; /* open loop: how late the last unit started against its schedule */
 } loop_ctx;
 
 extern _Thread_local loop_ctx *stress_tls_ctx;
