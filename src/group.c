@@ -34,7 +34,7 @@ static void group_destroy(tt_future *f)
     tt_unref(&g->owner->fut);
 }
 
-static const future_ops group_ops = {FK_OTHER, "group", NULL, group_destroy};
+static const future_ops group_ops = {"group", NULL, group_destroy};
 
 static void group_abort(tt_group *g)
 {

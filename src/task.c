@@ -8,7 +8,7 @@
 
 static int task_cancel_op(tt_future *f, const char *msg);
 static void task_destroy(tt_future *f);
-const future_ops task_ops = {FK_TASK, "task", task_cancel_op, task_destroy};
+const future_ops task_ops = {"task", task_cancel_op, task_destroy};
 
 tt_task *task_current(void)
 {
@@ -93,10 +93,10 @@ bool task_switch_in(tt_loop *loop, tt_task *t)
  * that starts here is exactly the turn the loop would start, minus two stack switches. */
 static bool turn_boundary_is_quiet(tt_loop *loop)
 {
-    if (!loop->run_target || loop->run_target->state == FS_DONE || loop->submit_pending ||
-        loop->sq_pending || loop->io_pending || !inbox_empty(&loop->in))
+    if (!loop->run_target || loop->run_target->state == FS_DONE || loop->off.submit_pending ||
+        backend_busy(loop) || !inbox_empty(&loop->wake.in))
         return false;
-    if (loop->heap_len && timer_next_deadline(loop) <= clock_now())
+    if (loop->timers.len && timer_next_deadline(loop) <= clock_now())
         return false;
     loop->batch_last = TT_CONTAINER_OF(loop->ready.tailp, ready_item, next);
     return true;
@@ -179,16 +179,8 @@ static int task_cancel_op(tt_future *f, const char *msg)
             task_wake(t);
         }
         break;
-    case WAIT_IO:
-        if (!t->io->done && !t->io->cancel_sent) {
-            struct io_uring_sqe *sqe = loop_get_sqe(f->loop);
-            if (sqe) {
-                io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)t | 1u, 0);
-                io_uring_sqe_set_data64(sqe, 0);
-                f->loop->io_pending++;
-                t->io->cancel_sent = 1;
-            }
-        }
+    case WAIT_OTHER:
+        t->waiter->cancel(f->loop, t->waiter);
         break;
     default:
         break;
@@ -405,8 +397,8 @@ void task_describe_wait(const tt_task *t, char *buf, size_t n)
         snprintf(buf, n, "sleeping, %.3f ms left",
                  (double)(t->sleep_timer->deadline - clock_now()) / 1e6);
         return;
-    case WAIT_IO:
-        snprintf(buf, n, "io on the ring%s", t->io->cancel_sent ? " (cancelling)" : "");
+    case WAIT_OTHER:
+        t->waiter->describe(t->waiter, buf, n);
         return;
     default:
         snprintf(buf, n, "waiting");

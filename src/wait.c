@@ -110,7 +110,7 @@ typedef struct wait_fut {
     tt_when when;
 } wait_fut;
 
-static const future_ops wait_ops = {FK_OTHER, "wait", NULL, NULL};
+static const future_ops wait_ops = {"wait", NULL, NULL};
 
 static void wait_on_completion(tt_future *f, void *arg)
 {
@@ -220,7 +220,7 @@ static void ac_destroy(tt_future *f)
     free(it->done);
 }
 
-static const future_ops ac_ops = {FK_OTHER, "as_completed", NULL, ac_destroy};
+static const future_ops ac_ops = {"as_completed", NULL, ac_destroy};
 
 static void ac_wake(tt_as_completed *it)
 {
@@ -513,7 +513,7 @@ static void shield_destroy(tt_future *f)
     s->inner = NULL;
 }
 
-static const future_ops shield_ops = {FK_OTHER, "shield", shield_cancel, shield_destroy};
+static const future_ops shield_ops = {"shield", shield_cancel, shield_destroy};
 
 static void shield_inner_done(tt_future *inner, void *arg)
 {

@@ -14,7 +14,7 @@ typedef struct gather {
 
 static int gather_cancel(tt_future *f, const char *msg);
 static void gather_destroy(tt_future *f);
-static const future_ops gather_ops = {FK_GATHER, "gather", gather_cancel, gather_destroy};
+static const future_ops gather_ops = {"gather", gather_cancel, gather_destroy};
 
 static void settle(gather *g, tt_future *child)
 {
