@@ -25,8 +25,8 @@ void *future_alloc(tt_loop *loop, size_t size, const future_ops *ops)
 void future_release(tt_future *f)
 {
     tt_loop *loop = f->loop;
-    if (TT_UNLIKELY(loop->debug))
-        debug_future_released(f);
+    if (TT_UNLIKELY(loop->debug) && !future_is_task(f))
+        debug_unretrieved(f, NULL); /* a task checks itself, by name (task_destroy) */
     if (f->ops->destroy)
         f->ops->destroy(f);
     /* Callbacks of a future that never completed never run. */

@@ -175,6 +175,16 @@ static inline void timespec_after(struct timespec *ts, int64_t ns)
     ts->tv_sec += ns / NS_PER_SEC + n / NS_PER_SEC;
     ts->tv_nsec = n % NS_PER_SEC;
 }
+/* A condition variable whose timed waits take timespec_after deadlines. 0 or an errno. */
+static inline int cond_init_monotonic(pthread_cond_t *cv)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    int rc = pthread_cond_init(cv, &ca);
+    pthread_condattr_destroy(&ca);
+    return rc;
+}
 static inline int64_t timespec_ns(const struct timespec *ts)
 {
     return (int64_t)ts->tv_sec * NS_PER_SEC + ts->tv_nsec;
@@ -326,6 +336,7 @@ int task_take_cancel(tt_task *t);
 void task_withdraw_cancel(tt_task *t);
 void task_cancel_all(tt_loop *loop, const char *msg); /* tt_run's shutdown */
 void task_free_dead(tt_loop *loop);
+void task_report_alive(tt_loop *loop); /* debug mode: tt_loop_free refused, tasks alive */
 
 /* ---------------------------------------------------------------------- the inbox (inbox.c) */
 /* Messages from other threads: an intrusive Vyukov MPSC queue. Each node carries the handler the
@@ -561,11 +572,8 @@ void future_release(tt_future *f);      /* frees f's memory (its last reference 
 
 /* ------------------------------------------------------------------------ debugging (debug.c) */
 void debug_warn(tt_loop *loop, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void debug_task_step_ended(tt_loop *loop, tt_task *t); /* slow-step check (debug mode) */
-void debug_future_released(tt_future *f);              /* never-retrieved check (debug mode) */
-void debug_loop_freed_with_tasks(tt_loop *loop);
-/* Describes what t waits on into buf (for tt_loop_dump). */
-void task_describe_wait(const tt_task *t, char *buf, size_t n);
+/* Debug mode's never-retrieved check of a released future (task_name: NULL for other kinds). */
+void debug_unretrieved(tt_future *f, const char *task_name);
 
 /* --------------------------------------------------------------------------- misc (error.c) */
 char *tt_strdup_or_null(const char *s); /* NULL for NULL; NULL + ENOMEM otherwise on failure */

@@ -171,7 +171,7 @@ int tt_loop_free(tt_loop *loop)
         return -EPERM; /* not from a task, nor from a callback of the running loop */
     if (loop->ntasks) {
         if (loop->debug)
-            debug_loop_freed_with_tasks(loop);
+            task_report_alive(loop);
         return -EBUSY;
     }
     loop->closing = true;

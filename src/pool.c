@@ -99,11 +99,7 @@ static int start_worker(tt_pool *p)
     worker *w = calloc(1, sizeof *w);
     if (!w)
         return -ENOMEM;
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    int rc = pthread_cond_init(&w->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    int rc = cond_init_monotonic(&w->cv);
     if (rc) {
         free(w);
         return -ENOMEM;
@@ -314,16 +310,12 @@ tt_pool *tt_pool_new(const tt_pool_opts *o)
         errno = ENOMEM;
         return NULL;
     }
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* deadlines come from timespec_after */
     pthread_mutexattr_t ma;
     pthread_mutexattr_init(&ma);
     /* Hold times are a few dozen instructions: spinning briefly beats sleeping in the kernel. */
     pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
-    int bad = pthread_mutex_init(&p->mu, &ma) != 0 || pthread_cond_init(&p->idle_cv, &ca) != 0;
+    int bad = pthread_mutex_init(&p->mu, &ma) != 0 || cond_init_monotonic(&p->idle_cv) != 0;
     pthread_mutexattr_destroy(&ma);
-    pthread_condattr_destroy(&ca);
     if (bad) {
         free(p);
         errno = ENOMEM;

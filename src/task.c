@@ -10,6 +10,17 @@ static int task_cancel_op(tt_future *f, const char *msg);
 static void task_destroy(tt_future *f);
 const future_ops task_ops = {"task", task_cancel_op, task_destroy};
 
+#define SLOW_STEP_NS TT_MS(100)
+
+/* Debug mode: a step that ran too long without suspending. */
+static void step_ended(tt_loop *loop, tt_task *t)
+{
+    int64_t now = clock_now();
+    if (t->resumed_at && now - t->resumed_at > SLOW_STEP_NS)
+        debug_warn(loop, "task '%s' ran %.1f ms without suspending", tt_task_name(&t->fut),
+                   (double)(now - t->resumed_at) / 1e6);
+}
+
 tt_task *task_current(void)
 {
     tt_loop *loop = tls_loop;
@@ -123,7 +134,7 @@ void task_suspend(tt_task *t)
 {
     tt_loop *loop = t->fut.loop;
     if (TT_UNLIKELY(loop->debug))
-        debug_task_step_ended(loop, t);
+        step_ended(loop, t);
     tt_ctx *next = pick_next(loop);
     if (next != &t->ctx)
         ctx_switch(&t->ctx, next);
@@ -141,7 +152,7 @@ static void task_entry(void *arg)
         task_free_dead(loop);
     intptr_t r = t->fn(t->arg);
     if (TT_UNLIKELY(loop->debug))
-        debug_task_step_ended(loop, t);
+        step_ended(loop, t);
     settle(t, r);
     loop->dead = t; /* the next context puts the stack back and drops the loop's reference */
     ctx_exit_to(&t->ctx, pick_next(loop));
@@ -201,6 +212,8 @@ void task_cancel_all(tt_loop *loop, const char *msg)
 static void task_destroy(tt_future *f)
 {
     tt_task *t = task_of(f);
+    if (TT_UNLIKELY(f->loop->debug))
+        debug_unretrieved(f, tt_task_name(f));
     free(t->name);
     free(t->req_msg);
     live_add(LIVE_TASKS, -1);
@@ -366,7 +379,7 @@ const char *tt_task_name(const tt_future *task)
     return t->name;
 }
 
-void task_describe_wait(const tt_task *t, char *buf, size_t n)
+static void task_describe_wait(const tt_task *t, char *buf, size_t n)
 {
     switch (t->state) {
     case TS_NEW:
@@ -403,4 +416,34 @@ void task_describe_wait(const tt_task *t, char *buf, size_t n)
     default:
         snprintf(buf, n, "waiting");
     }
+}
+
+/* ------------------------------------------------------------------ listings */
+
+void task_report_alive(tt_loop *loop)
+{
+    debug_warn(loop, "tt_loop_free with %zu task(s) alive; the loop is kept", loop->ntasks);
+    for (tt_task *t = loop->all_tasks; t; t = t->all_next) {
+        char wait[128];
+        task_describe_wait(t, wait, sizeof wait);
+        debug_warn(loop, "  alive: task '%s' (%s)", tt_task_name(&t->fut), wait);
+    }
+}
+
+int tt_loop_dump(tt_loop *loop, FILE *out)
+{
+    if (!loop || !out)
+        return -EINVAL;
+    if (!loop_on_thread(loop))
+        return -EPERM;
+    fprintf(out, "loop %p: %zu task(s), %zu timer(s), %ld job(s) in flight\n", (void *)loop,
+            loop->ntasks, loop->timers.len, loop->off.jobs_inflight);
+    for (tt_task *t = loop->all_tasks; t; t = t->all_next) {
+        char wait[128];
+        task_describe_wait(t, wait, sizeof wait);
+        fprintf(out, "  task %llu '%s': %s, cancelling=%d%s\n", (unsigned long long)t->id,
+                tt_task_name(&t->fut), wait, t->cancel_requests,
+                t == loop->current ? " (current)" : "");
+    }
+    return 0;
 }

@@ -131,16 +131,11 @@ tt_cfuture *tt_loop_submit(tt_loop *loop, tt_fn fn, void *arg)
         errno = ENOMEM;
         return NULL;
     }
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    if (pthread_mutex_init(&cf->mu, NULL) != 0 || pthread_cond_init(&cf->cv, &ca) != 0) {
-        pthread_condattr_destroy(&ca);
+    if (pthread_mutex_init(&cf->mu, NULL) != 0 || cond_init_monotonic(&cf->cv) != 0) {
         free(cf);
         errno = ENOMEM;
         return NULL;
     }
-    pthread_condattr_destroy(&ca);
     atomic_init(&cf->refs, 2);
     cf->fn = fn;
     cf->arg = arg;
