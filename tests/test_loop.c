@@ -142,7 +142,7 @@ START_TEST(run_until_returns_outcome)
 }
 END_TEST
 
-static intptr_t main_run_until_in_task(void *arg)
+TU_TASK_TEST(run_until_inside_task_is_eperm, 0)
 {
     (void)arg;
     tt_future *f = tt_future_new(NULL);
@@ -157,13 +157,6 @@ static intptr_t main_run_until_in_task(void *arg)
     ck_assert_int_eq(tt_loop_run_once(tt_loop_current(), 0), -EPERM);
     return 0;
 }
-
-START_TEST(run_until_inside_task_is_eperm)
-{
-    ck_assert_int_eq(tu_run(main_run_until_in_task, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
 
 /* ------------------------------------------------------------- run_once */
 
@@ -682,6 +675,43 @@ START_TEST(loop_current_per_thread)
 }
 END_TEST
 
+/* ------------------------------------------------- misuse and oversized options */
+
+static int FREE_RC = 1;
+
+static void free_from_callback(void *loop) { FREE_RC = tt_loop_free(loop); }
+
+START_TEST(loop_free_from_its_callback_is_eperm)
+{
+    tt_loop *loop = tt_loop_new(NULL);
+    ck_assert_ptr_nonnull(loop);
+    tt_future *f = tt_future_new(loop);
+    ck_assert_int_eq(tt_call_soon(loop, free_from_callback, loop), 0);
+    ck_assert_int_eq(tt_loop_run_once(loop, 0), 1);
+    ck_assert_int_eq(FREE_RC, -EPERM);
+    ck_assert_int_eq(tt_future_set(f, 3), 0);
+    ck_assert_int_eq(tt_loop_run_until(loop, f), 3); /* the loop still works */
+    ck_assert_int_eq(tt_loop_free(loop), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+START_TEST(oversized_options_are_einval)
+{
+    tt_loop_opts o = {.stack_size = SIZE_MAX};
+    errno = 0;
+    ck_assert_ptr_null(tt_loop_new(&o));
+    ck_assert_int_eq(errno, EINVAL);
+    o.stack_size = ((size_t)1 << 30) + 1;
+    ck_assert_ptr_null(tt_loop_new(&o));
+    o.stack_size = 0;
+    o.ring_entries = 1u << 20;
+    ck_assert_ptr_null(tt_loop_new(&o));
+    ck_assert_int_eq(errno, EINVAL);
+    tu_assert_no_leaks();
+}
+END_TEST
+
 static Suite *loop_suite(void)
 {
     Suite *s = suite_create("loop");
@@ -707,6 +737,8 @@ static Suite *loop_suite(void)
     tcase_add_test(tc, run_cancels_and_drains_leftovers);
     tcase_add_test(tc, nested_run_is_ebusy);
     tcase_add_test(tc, loop_current_per_thread);
+    tcase_add_test(tc, loop_free_from_its_callback_is_eperm);
+    tcase_add_test(tc, oversized_options_are_einval);
     suite_add_tcase(s, tc);
     return s;
 }

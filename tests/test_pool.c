@@ -12,31 +12,6 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-/* A job that blocks until released: lets a test hold a worker busy for as long as it wants. */
-typedef struct gate {
-    atomic_int started, release, finished, saw_cancelled;
-    intptr_t value;
-} gate;
-
-static intptr_t gate_fn(void *p)
-{
-    gate *g = p;
-    atomic_store(&g->started, 1);
-    for (int i = 0; i < 20000 && !atomic_load(&g->release); i++)
-        usleep(500);
-    if (tt_job_cancelled())
-        atomic_store(&g->saw_cancelled, 1);
-    atomic_store(&g->finished, 1);
-    return g->value;
-}
-
-/* Inside a task: waits (suspending) until cond becomes true, up to ~10 s. */
-#define WAIT_FOR(cond)                                                            \
-    do {                                                                          \
-        for (int w_ = 0; w_ < 5000 && !(cond); w_++)                              \
-            ck_assert_int_eq(tt_sleep(TT_MS(2)), 0);                              \
-        ck_assert_msg((cond), "timed out waiting for %s", #cond);                 \
-    } while (0)
 
 static atomic_int RAN_COUNT;
 static intptr_t count_ran(void *arg)
@@ -72,9 +47,9 @@ typedef struct discards {
     pthread_t thread, unblock_thread;
 } discards;
 
-/* A gate with its discard record; jobs get a gated * (the gate is its first member). */
+/* A tu_gate with its discard record; jobs get a gated * (the tu_gate is its first member). */
 typedef struct gated {
-    gate g;
+    tu_gate g;
     discards d;
 } gated;
 
@@ -215,8 +190,8 @@ END_TEST
 static intptr_t main_try(void *arg)
 {
     tt_pool *p = arg;
-    gate a = {.value = 1};
-    tt_future *fa = tt_try_to_thread(p, gate_fn, &a);
+    tu_gate a = {.value = 1};
+    tt_future *fa = tt_try_to_thread(p, tu_gate_fn, &a);
     ck_assert_ptr_nonnull(fa);
     WAIT_FOR(atomic_load(&a.started));
     tt_future *fb = tt_try_to_thread(p, count_ran, (void *)2); /* fills the queue */
@@ -293,8 +268,8 @@ static intptr_t bp_submitter(void *arg)
 static intptr_t main_backpressure(void *arg)
 {
     (void)arg;
-    gate a = {.value = 7};
-    tt_future *fa = tt_to_thread_on(BP_POOL, NULL, gate_fn, &a);
+    tu_gate a = {.value = 7};
+    tt_future *fa = tt_to_thread_on(BP_POOL, NULL, tu_gate_fn, &a);
     WAIT_FOR(atomic_load(&a.started));
     tt_future *s = tt_spawn(bp_submitter, NULL);
     ck_assert_int_eq(tt_sleep(TT_MS(50)), 0);
@@ -328,8 +303,8 @@ END_TEST
 static intptr_t main_cancel_queued(void *arg)
 {
     tt_pool *p = arg;
-    gate a = {.value = 1};
-    tt_future *fa = tt_to_thread_on(p, NULL, gate_fn, &a);
+    tu_gate a = {.value = 1};
+    tt_future *fa = tt_to_thread_on(p, NULL, tu_gate_fn, &a);
     WAIT_FOR(atomic_load(&a.started));
     gated *b = gated_new(0);
     tt_job_opts jo = {.discard = on_discard, .unblock = on_unblock};
@@ -373,7 +348,7 @@ typedef struct running_case {
 static intptr_t writes_late(void *arg)
 {
     running_case *rc = arg;
-    gate *g = &rc->x->g;
+    tu_gate *g = &rc->x->g;
     atomic_store(&g->started, 1);
     for (int i = 0; i < 20000 && !tt_job_cancelled(); i++)
         usleep(500);
@@ -440,7 +415,7 @@ END_TEST
 
 static intptr_t waits_for_cancel(void *arg)
 {
-    gate *g = arg;
+    tu_gate *g = arg;
     atomic_store(&g->started, 1);
     for (int i = 0; i < 20000 && !tt_job_cancelled(); i++)
         usleep(500);
@@ -578,8 +553,8 @@ END_TEST
 static intptr_t main_shutdown_cancel_queued(void *arg)
 {
     tt_pool *p = arg;
-    gate a = {.value = 3};
-    tt_future *fa = tt_to_thread_on(p, NULL, gate_fn, &a);
+    tu_gate a = {.value = 3};
+    tt_future *fa = tt_to_thread_on(p, NULL, tu_gate_fn, &a);
     WAIT_FOR(atomic_load(&a.started));
     tt_future *fb = tt_to_thread_on(p, NULL, count_ran, (void *)1);
     tt_future *fc = tt_to_thread_on(p, NULL, count_ran, (void *)2);
@@ -625,8 +600,8 @@ static void *shutdown_thread(void *p)
 static intptr_t main_shutdown_other_thread(void *arg)
 {
     tt_pool *p = arg;
-    gate a = {.value = 8};
-    tt_future *fa = tt_to_thread_on(p, NULL, gate_fn, &a);
+    tu_gate a = {.value = 8};
+    tt_future *fa = tt_to_thread_on(p, NULL, tu_gate_fn, &a);
     WAIT_FOR(atomic_load(&a.started));
     shut_from_thread s = {.pool = p, .rc = 1};
     pthread_t th;
@@ -654,9 +629,9 @@ static intptr_t main_stats(void *arg)
 {
     tt_pool *p = arg;
     tt_pool_stats s;
-    gate a = {.value = 1}, b = {.value = 2};
-    tt_future *fa = tt_to_thread_on(p, NULL, gate_fn, &a);
-    tt_future *fb = tt_to_thread_on(p, NULL, gate_fn, &b);
+    tu_gate a = {.value = 1}, b = {.value = 2};
+    tt_future *fa = tt_to_thread_on(p, NULL, tu_gate_fn, &a);
+    tt_future *fb = tt_to_thread_on(p, NULL, tu_gate_fn, &b);
     WAIT_FOR(atomic_load(&a.started) && atomic_load(&b.started));
     tt_future *fc = tt_to_thread_on(p, NULL, count_ran, (void *)3);
     ck_assert_int_eq(tt_yield(), 0);
@@ -702,10 +677,10 @@ static intptr_t main_idle(void *arg)
 {
     tt_pool *p = arg;
     tt_pool_stats s;
-    gate g[3] = {{.value = 0}, {.value = 1}, {.value = 2}};
+    tu_gate g[3] = {{.value = 0}, {.value = 1}, {.value = 2}};
     tt_future *f[3];
     for (int i = 0; i < 3; i++)
-        f[i] = tt_to_thread_on(p, NULL, gate_fn, &g[i]);
+        f[i] = tt_to_thread_on(p, NULL, tu_gate_fn, &g[i]);
     WAIT_FOR(atomic_load(&g[0].started) && atomic_load(&g[1].started) && atomic_load(&g[2].started));
     ck_assert_int_eq(tt_pool_stats_get(p, &s), 0);
     ck_assert_uint_ge(s.threads, 3);
@@ -745,7 +720,7 @@ END_TEST
 /* ----------------------------------------------------------- thread names */
 
 typedef struct named {
-    gate g;
+    tu_gate g;
     char name[32];
 } named;
 
@@ -753,7 +728,7 @@ static intptr_t record_name(void *arg)
 {
     named *n = arg;
     prctl(PR_GET_NAME, n->name, 0, 0, 0);
-    return gate_fn(&n->g);
+    return tu_gate_fn(&n->g);
 }
 
 /* "<prefix>-<digits>" */

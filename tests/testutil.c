@@ -2,6 +2,7 @@
 #include "testutil.h"
 
 #include <stdlib.h>
+#include <unistd.h>
 
 void tu_assert_no_leaks_at(const char *file, int line)
 {
@@ -40,4 +41,23 @@ int tu_run_suite(Suite *s)
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+intptr_t tu_gate_fn(void *p)
+{
+    tu_gate *g = p;
+    atomic_store(&g->started, 1);
+    for (int i = 0; i < 20000 && !atomic_load(&g->release); i++)
+        usleep(500);
+    if (tt_job_cancelled())
+        atomic_store(&g->saw_cancelled, 1);
+    atomic_store(&g->finished, 1);
+    return g->value;
+}
+
+tt_pool_stats tu_pool_stats(tt_pool *p)
+{
+    tt_pool_stats s;
+    ck_assert_int_eq(tt_pool_stats_get(p, &s), 0);
+    return s;
 }
