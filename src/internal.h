@@ -11,15 +11,16 @@
  *               the loop's default pool
  *   pool.c      the worker threads and their queue; the only file that sees inside tt_pool
  *   future.c    futures, done-callbacks, reference counts, and the freed loop's shell
- *   task.c      tasks and their switches    coro.c  contexts    stack.c  task stacks
+ *   task.c      tasks, their switches, tt_loop_dump    coro.c  contexts    stack.c  stacks
  *   io.c        IO requests on the backend and their cancel path
  *   timer.c     the timer heap, call_later  alloc.c  the loop's slabs and callback nodes
  *   gather.c wait.c group.c sync.c timeout.c  the asyncio layer on futures and tasks
- *   debug.c     debug mode, tt_loop_dump, the live counters    error.c  tt_strerror
+ *   debug.c     debug mode's warnings, the live counters (a leaf)    error.c  tt_strerror
  *
- * The life of a tt_to_thread call (each file entered once, in this order):
- *   offload.c  tt_to_thread: pool_admit (is the pool up, is there room), a job from the loop's
- *              slabs (future_alloc), appended to this turn's batch for its pool
+ * The life of a tt_to_thread call (the job passes through each file once, in this order;
+ * loop.c, the hub, twice):
+ *   offload.c  tt_to_thread: pool_admit (a look: is the pool up, is there room), a job from the
+ *              loop's slabs (future_alloc), appended to this turn's batch for its pool
  *   loop.c     at the end of the turn (loop_iterate), offload_flush hands each batch over...
  *   pool.c     ...pool_enqueue splices it into the queue and wakes a worker, which runs fn
  *   inbox.c    the worker pushes the job's inbox node (backend_wake if the loop sleeps)
@@ -236,6 +237,7 @@ int future_remove_cb(tt_future *f, void (*cb)(tt_future *, void *), void *arg);
 void future_run_cb(tt_loop *loop, cb_node *n); /* the loop's dispatch of a callback */
 /* Loop-checking for public entry points: 0, or -EINVAL / -EPERM. */
 int future_check(const tt_future *f);
+void future_release(tt_future *f); /* frees f's memory (its last reference went) */
 
 /* ------------------------------------------------------------------ context switch (coro.c) */
 typedef struct tt_ctx {
@@ -568,7 +570,6 @@ extern _Thread_local tt_loop *tls_loop;
 static inline bool loop_on_thread(const tt_loop *l) { return l && tls_loop == l && !l->closed; }
 /* Runs one loop iteration; timeout as tt_loop_run_once. */
 int loop_iterate(tt_loop *loop, int64_t timeout);
-void future_release(tt_future *f);      /* frees f's memory (its last reference went) */
 
 /* ------------------------------------------------------------------------ debugging (debug.c) */
 void debug_warn(tt_loop *loop, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

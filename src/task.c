@@ -1,7 +1,8 @@
 /* Tasks: stackful coroutines with asyncio's life cycle — lazy FIFO start, await, sleep and yield
  * as the suspension points, cancellation requests delivered once at the next suspension. A task
  * that suspends hands the CPU straight to the next ready task of the current turn when there is
- * one, so a switch costs one stack swap, not two. */
+ * one, so a switch costs one stack swap, not two. Also what describes tasks: tt_loop_dump and
+ * debug mode's slow-step and tasks-alive reports. */
 #include "internal.h"
 
 #include <stdio.h>

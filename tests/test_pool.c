@@ -88,7 +88,7 @@ START_TEST(pool_new_and_bad_opts)
     ck_assert_ptr_nonnull(p);
     tt_pool_stats s;
     memset(&s, 0xff, sizeof s);
-    ck_assert_int_eq(tt_pool_stats_get(p, &s), 0);
+    s = tu_pool_stats(p);
     ck_assert_uint_eq(s.threads, 0); /* workers start on demand */
     ck_assert_uint_eq(s.idle, 0);
     ck_assert_uint_eq(s.running, 0);
@@ -177,7 +177,7 @@ START_TEST(to_thread_on_runs_in_parallel)
     ck_assert_ptr_nonnull(p);
     ck_assert_int_eq(tu_run(main_parallel, p), 0);
     tt_pool_stats s;
-    ck_assert_int_eq(tt_pool_stats_get(p, &s), 0);
+    s = tu_pool_stats(p);
     ck_assert_uint_eq(s.completed, 4);
     ck_assert_uint_le(s.threads, 4);
     ck_assert_int_eq(tt_pool_free(p), 0);
@@ -244,7 +244,7 @@ static intptr_t bp_job(void *arg)
 {
     BP_ORDER[atomic_fetch_add(&BP_NEXT, 1)] = (int)(intptr_t)arg;
     tt_pool_stats s;
-    ck_assert_int_eq(tt_pool_stats_get(BP_POOL, &s), 0);
+    s = tu_pool_stats(BP_POOL);
     if ((int)s.queued > atomic_load(&BP_MAX_QUEUED))
         atomic_store(&BP_MAX_QUEUED, (int)s.queued);
     return (intptr_t)arg * 10;
@@ -323,7 +323,7 @@ static intptr_t main_cancel_queued(void *arg)
     ck_assert_int_eq(atomic_load(&b->d.unblocks), 0); /* it was not running */
     free(b);
     tt_pool_stats s;
-    ck_assert_int_eq(tt_pool_stats_get(p, &s), 0);
+    s = tu_pool_stats(p);
     ck_assert_uint_eq(s.completed, 1);
     ck_assert_uint_eq(s.cancelled, 1);
     ck_assert_uint_eq(s.queued, 0);
@@ -536,7 +536,7 @@ static intptr_t main_shutdown_simple(void *arg)
     ck_assert_int_eq(tt_pool_shutdown(p, 0, 0), 0); /* callable again */
     ck_assert_int_eq(tt_pool_shutdown(p, TT_SEC(1), TT_POOL_CANCEL_QUEUED), 0);
     tt_pool_stats s;
-    ck_assert_int_eq(tt_pool_stats_get(p, &s), 0);
+    s = tu_pool_stats(p);
     ck_assert_uint_eq(s.completed, 1);
     return 0;
 }
@@ -571,7 +571,7 @@ static intptr_t main_shutdown_cancel_queued(void *arg)
     ck_assert_int_eq(tt_pool_shutdown(p, TT_SEC(5), 0), 0);
     ck_assert_int_eq(atomic_load(&RAN_COUNT), 0);
     tt_pool_stats s;
-    ck_assert_int_eq(tt_pool_stats_get(p, &s), 0);
+    s = tu_pool_stats(p);
     ck_assert_uint_eq(s.completed, 1);
     ck_assert_uint_eq(s.cancelled, 2);
     ck_assert_uint_eq(s.queued, 0);
@@ -635,7 +635,7 @@ static intptr_t main_stats(void *arg)
     WAIT_FOR(atomic_load(&a.started) && atomic_load(&b.started));
     tt_future *fc = tt_to_thread_on(p, NULL, count_ran, (void *)3);
     ck_assert_int_eq(tt_yield(), 0);
-    ck_assert_int_eq(tt_pool_stats_get(p, &s), 0);
+    s = tu_pool_stats(p);
     ck_assert_uint_eq(s.threads, 2);
     ck_assert_uint_eq(s.running, 2);
     ck_assert_uint_eq(s.idle, 0);
@@ -643,7 +643,7 @@ static intptr_t main_stats(void *arg)
     ck_assert_uint_eq(s.completed, 0);
     ck_assert_uint_eq(s.cancelled, 0);
     ck_assert_int_eq(tt_cancel(fc, NULL), 1);
-    ck_assert_int_eq(tt_pool_stats_get(p, &s), 0);
+    s = tu_pool_stats(p);
     ck_assert_uint_eq(s.queued, 0);
     ck_assert_uint_eq(s.cancelled, 1);
     atomic_store(&a.release, 1);
@@ -653,7 +653,7 @@ static intptr_t main_stats(void *arg)
     ck_assert_int_eq(tt_await(fc), -ECANCELED);
     /* Workers go back to idle right after delivering. */
     for (int i = 0; i < 1000; i++) {
-        ck_assert_int_eq(tt_pool_stats_get(p, &s), 0);
+        s = tu_pool_stats(p);
         if (s.idle == 2)
             break;
         ck_assert_int_eq(tt_sleep(TT_MS(2)), 0);
@@ -682,7 +682,7 @@ static intptr_t main_idle(void *arg)
     for (int i = 0; i < 3; i++)
         f[i] = tt_to_thread_on(p, NULL, tu_gate_fn, &g[i]);
     WAIT_FOR(atomic_load(&g[0].started) && atomic_load(&g[1].started) && atomic_load(&g[2].started));
-    ck_assert_int_eq(tt_pool_stats_get(p, &s), 0);
+    s = tu_pool_stats(p);
     ck_assert_uint_ge(s.threads, 3);
     ck_assert_uint_le(s.threads, 4);
     for (int i = 0; i < 3; i++)
@@ -691,14 +691,14 @@ static intptr_t main_idle(void *arg)
         ck_assert_int_eq(tt_await(f[i]), i);
     /* Idle workers retire after 50 ms, down to min_threads. */
     for (int i = 0; i < 2500; i++) {
-        ck_assert_int_eq(tt_pool_stats_get(p, &s), 0);
+        s = tu_pool_stats(p);
         if (s.threads == 1)
             break;
         ck_assert_int_eq(tt_sleep(TT_MS(2)), 0);
     }
     ck_assert_uint_eq(s.threads, 1);
     ck_assert_int_eq(tt_sleep(TT_MS(300)), 0);
-    ck_assert_int_eq(tt_pool_stats_get(p, &s), 0);
+    s = tu_pool_stats(p);
     ck_assert_uint_eq(s.threads, 1); /* never below min */
     ck_assert_uint_eq(s.idle, 1);
     /* And it still works afterwards. */
@@ -856,7 +856,7 @@ START_TEST(loops_share_one_pool)
         ck_assert_int_eq(u[i].sum, want);
     ck_assert_int_eq(u[2].free_busy_rc, -EBUSY);
     tt_pool_stats s;
-    ck_assert_int_eq(tt_pool_stats_get(p, &s), 0);
+    s = tu_pool_stats(p);
     ck_assert_uint_eq(s.completed, 3 * 220);
     ck_assert_uint_le(s.threads, 3);
     ck_assert_int_eq(tt_pool_free(p), 0);
