@@ -135,7 +135,7 @@ int backend_notify_fd(tt_loop *loop, int fd)
     return 0;
 }
 
-static void reap(tt_loop *loop)
+void backend_reap(tt_loop *loop)
 {
     backend *b = &loop->backend;
     struct io_uring_cqe *cqe;
@@ -182,5 +182,4 @@ void backend_wait(tt_loop *loop, int64_t timeout)
         io_uring_submit_and_wait_timeout(&b->ring, &cqe, 1, tsp, NULL);
         b->sq_pending = 0;
     }
-    reap(loop);
 }

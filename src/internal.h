@@ -385,8 +385,9 @@ struct io_uring_sqe *backend_sqe(tt_loop *loop);
 void backend_start(tt_loop *loop, struct io_uring_sqe *sqe, backend_req *r);
 /* Asks the kernel to cancel r (its own completion still comes). false if no SQE was free. */
 bool backend_cancel(tt_loop *loop, backend_req *r);
-/* Waits for completions at most timeout ns (0: just looks) and runs them. */
+/* Waits for completions at most timeout ns (0: just looks); backend_reap then runs them. */
 void backend_wait(tt_loop *loop, int64_t timeout);
+void backend_reap(tt_loop *loop);
 void backend_arm_wake(tt_loop *loop); /* before sleeping: a wake-up will end the wait */
 void backend_wake(tt_loop *loop);     /* any thread: ends the loop's wait */
 void backend_flush(tt_loop *loop);    /* submits what is prepared */

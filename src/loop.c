@@ -14,10 +14,12 @@ _Thread_local tt_loop *tls_loop;
 
 /* -------------------------------------------------------------------------- wait */
 
-/* Waits for completions or messages at most timeout ns (0: just looks). */
-static void wait_ring(tt_loop *loop, int64_t timeout)
+/* Waits for completions or messages at most timeout ns (0: just looks), then runs the
+ * completions. */
+static void wait_for_work(tt_loop *loop, int64_t timeout)
 {
-    if (timeout != 0 && loop->off.jobs_inflight > 0 && loop->off.jobs_inflight <= SPIN_MAX_INFLIGHT) {
+    long inflight = loop->off.jobs_inflight;
+    if (timeout != 0 && inflight > 0 && inflight <= SPIN_MAX_INFLIGHT) {
         /* A few blocking calls are in flight: a completion most likely lands within
          * microseconds, and putting this thread to sleep would cost a cross-CPU wake-up. With
          * many in flight, completions come in bursts and spinning only takes CPU from them. */
@@ -42,6 +44,7 @@ static void wait_ring(tt_loop *loop, int64_t timeout)
     backend_wait(loop, timeout);
     if (timeout != 0)
         atomic_store(&loop->wake.sleeping, 0);
+    backend_reap(loop);
 }
 
 /* ---------------------------------------------------------------------- one turn */
@@ -86,7 +89,7 @@ int loop_iterate(tt_loop *loop, int64_t timeout)
         if (wait < 0 || until < wait)
             wait = until;
     }
-    wait_ring(loop, wait);
+    wait_for_work(loop, wait);
     inbox_drain(loop);
     if (loop->timers.len)
         timer_fire_expired(loop, clock_now());
