@@ -150,12 +150,11 @@ int future_complete_cancelled(tt_future *f, const char *msg)
 }
 
 void future_add_cb_node(tt_future *f, cb_node *n, uint8_t type,
-                        void (*cb)(tt_future *, void *), void *arg, uintptr_t aux)
+                        void (*cb)(tt_future *, void *), void *arg)
 {
     n->ri.type = type;
     n->fn.done = cb;
     n->arg = arg;
-    n->aux = aux;
     n->fut = f;
     if (f->state == FS_DONE) {
         f->refs++; /* scheduled: f stays alive until the callback has run */
@@ -167,13 +166,12 @@ void future_add_cb_node(tt_future *f, cb_node *n, uint8_t type,
     }
 }
 
-static int add_cb(tt_future *f, uint8_t type, void (*cb)(tt_future *, void *), void *arg,
-                  uintptr_t aux)
+static int add_cb(tt_future *f, uint8_t type, void (*cb)(tt_future *, void *), void *arg)
 {
     cb_node *n = cb_node_get(f->loop);
     if (!n)
         return -ENOMEM;
-    future_add_cb_node(f, n, type, cb, arg, aux);
+    future_add_cb_node(f, n, type, cb, arg);
     return 0;
 }
 
@@ -196,9 +194,9 @@ static int remove_cb(tt_future *f, uint8_t type, void (*cb)(tt_future *, void *)
     return removed;
 }
 
-int future_add_cb(tt_future *f, void (*cb)(tt_future *, void *), void *arg, uintptr_t aux)
+int future_add_cb(tt_future *f, void (*cb)(tt_future *, void *), void *arg)
 {
-    return add_cb(f, CB_DONE, cb, arg, aux);
+    return add_cb(f, CB_DONE, cb, arg);
 }
 
 int future_remove_cb(tt_future *f, void (*cb)(tt_future *, void *), void *arg)
@@ -306,7 +304,7 @@ int tt_on_done(tt_future *f, void (*cb)(tt_future *, void *), void *arg)
         return rc;
     if (!cb)
         return -EINVAL;
-    return add_cb(f, CB_DONE | CB_PUBLIC, cb, arg, 0);
+    return add_cb(f, CB_DONE | CB_PUBLIC, cb, arg);
 }
 
 int tt_remove_done(tt_future *f, void (*cb)(tt_future *, void *), void *arg)

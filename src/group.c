@@ -126,7 +126,7 @@ tt_future *tt_group_spawn(tt_group *g, tt_fn fn, void *arg)
     if (!t)
         return NULL;
     tt_ref(&g->fut);
-    if (future_add_cb(t, on_child_done, g, 0) < 0) {
+    if (future_add_cb(t, on_child_done, g) < 0) {
         tt_unref(&g->fut);
         tt_cancel(t, NULL); /* it has not started: it never runs */
         tt_unref(t);

@@ -117,9 +117,8 @@ static inline void ready_list_push(ready_list *l, ready_item *it)
 }
 
 /* A pooled callback node. CB_DONE: done(fut, arg) and then the node's ref on fut is dropped;
- * CB_CALL: call(arg). aux is free for internal users (gather's slot index). */
-/* CB_EMBEDDED: the node lives inside another object (never on the freelist); if the loop is
- * freed with it still queued, aux (when set) is a void (*)(cb_node *) that releases it. */
+ * CB_CALL: call(arg). CB_EMBEDDED: the node lives inside another object (never on the
+ * freelist); if the loop is freed with it still queued, release (when set) frees it. */
 enum { CB_DONE = 1, CB_CALL = 2, CB_PUBLIC = 4, CB_EMBEDDED = 8 };
 typedef struct cb_node {
     ready_item ri;
@@ -129,7 +128,7 @@ typedef struct cb_node {
     } fn;
     void *arg;
     tt_future *fut;
-    uintptr_t aux;
+    void (*release)(struct cb_node *n); /* CB_EMBEDDED only */
 } cb_node;
 
 /* ----------------------------------------------------------------------- timers (timer.c) */
@@ -228,10 +227,10 @@ int future_cancel(tt_future *f, const char *msg);
 /* Completes f as cancelled with a copy of msg (NULL: none). */
 int future_complete_cancelled(tt_future *f, const char *msg);
 /* Adds an internal done-callback (not removable by tt_remove_done). 0 or -ENOMEM. */
-int future_add_cb(tt_future *f, void (*cb)(tt_future *, void *), void *arg, uintptr_t aux);
+int future_add_cb(tt_future *f, void (*cb)(tt_future *, void *), void *arg);
 /* The same with a node the caller already holds (cb_node_get): cannot fail. */
 void future_add_cb_node(tt_future *f, cb_node *n, uint8_t type,
-                        void (*cb)(tt_future *, void *), void *arg, uintptr_t aux);
+                        void (*cb)(tt_future *, void *), void *arg);
 /* Removes an internal callback added with the same (cb, arg); returns how many. */
 int future_remove_cb(tt_future *f, void (*cb)(tt_future *, void *), void *arg);
 void future_run_cb(tt_loop *loop, cb_node *n); /* the loop's dispatch of a callback */

@@ -155,8 +155,8 @@ static void discard_ready(tt_loop *loop)
             continue;
         cb_node *n = (cb_node *)it;
         if (n->ri.type & CB_EMBEDDED) {
-            if (n->aux)
-                ((void (*)(cb_node *))n->aux)(n);
+            if (n->release)
+                n->release(n);
             continue;
         }
         if (n->ri.type & CB_DONE)

@@ -4,8 +4,8 @@
  * (backpressure waiters, loop free) and its default pool. Never touches a pool's fields. */
 #include "internal.h"
 
-static int job_cancel_op(tt_future *f, const char *msg);
-static const future_ops job_ops = {"job", job_cancel_op, NULL};
+static int offload_cancel(tt_future *f, const char *msg);
+static const future_ops job_ops = {"job", offload_cancel, NULL};
 static void offload_deliver(tt_loop *loop, inbox_node *n);
 
 /* The loop's side of one pool it has used: this turn's batch, the tasks waiting for room in a
@@ -24,7 +24,7 @@ typedef struct offload_link {
 
 static void offload_room(tt_loop *loop, inbox_node *n);
 
-static offload_link *link_for(tt_loop *loop, tt_pool *p)
+static offload_link *offload_link_for(tt_loop *loop, tt_pool *p)
 {
     for (offload_link *l = loop->off.links; l; l = l->next)
         if (l->pool == p)
@@ -91,7 +91,7 @@ static void offload_deliver(tt_loop *loop, inbox_node *n)
  * finish (no thread is killed) and asked to stop; its in-flight reference now belongs to the
  * worker (shell_bury_job). The future is settled under the lock because the worker may take the
  * job over the moment it is released (settling runs no user code). */
-static void orphan(job *j)
+static void offload_orphan(job *j)
 {
     j->fut.loop->off.jobs_inflight--;
     if (j->fut.state != FS_DONE)
@@ -102,7 +102,7 @@ void offload_detach(tt_loop *loop)
 {
     offload_flush(loop);
     for (offload_link *l = loop->off.links; l; l = l->next) {
-        job *cancelled = pool_detach(l->pool, l->client, orphan);
+        job *cancelled = pool_detach(l->pool, l->client, offload_orphan);
         l->client = NULL;
         for (job *j = cancelled, *jn; j; j = jn) {
             jn = j->next;
@@ -188,7 +188,7 @@ void offload_init(tt_loop *loop, tt_pool *pool)
     }
 }
 
-static tt_pool *default_pool(tt_loop *loop)
+static tt_pool *offload_default_pool(tt_loop *loop)
 {
     if (!loop->off.pool) {
         loop->off.pool = tt_pool_new(NULL);
@@ -226,7 +226,8 @@ void offload_shutdown_default(tt_loop *loop)
 
 /* ------------------------------------------------------------------ submitting */
 
-static tt_future *submit(tt_pool *pool, const tt_job_opts *o, tt_fn fn, void *arg, bool may_wait)
+static tt_future *offload_submit(tt_pool *pool, const tt_job_opts *o, tt_fn fn, void *arg,
+                                 bool may_wait)
 {
     tt_loop *loop = tls_loop;
     if (!loop || loop->closing) {
@@ -237,11 +238,11 @@ static tt_future *submit(tt_pool *pool, const tt_job_opts *o, tt_fn fn, void *ar
         errno = EINVAL;
         return NULL;
     }
-    tt_pool *p = pool ? pool : default_pool(loop);
+    tt_pool *p = pool ? pool : offload_default_pool(loop);
     if (!p)
         return NULL;
     offload_link *l = loop->off.links && loop->off.links->pool == p ? loop->off.links
-                                                                     : link_for(loop, p);
+                                                                     : offload_link_for(loop, p);
     if (!l) {
         errno = ENOMEM;
         return NULL;
@@ -284,19 +285,19 @@ static tt_future *submit(tt_pool *pool, const tt_job_opts *o, tt_fn fn, void *ar
     return &j->fut;
 }
 
-tt_future *tt_to_thread(tt_fn fn, void *arg) { return submit(NULL, NULL, fn, arg, true); }
+tt_future *tt_to_thread(tt_fn fn, void *arg) { return offload_submit(NULL, NULL, fn, arg, true); }
 
 tt_future *tt_to_thread_on(tt_pool *pool, const tt_job_opts *o, tt_fn fn, void *arg)
 {
-    return submit(pool, o, fn, arg, true);
+    return offload_submit(pool, o, fn, arg, true);
 }
 
 tt_future *tt_try_to_thread(tt_pool *pool, tt_fn fn, void *arg)
 {
-    return submit(pool, NULL, fn, arg, false);
+    return offload_submit(pool, NULL, fn, arg, false);
 }
 
-static int job_cancel_op(tt_future *f, const char *msg)
+static int offload_cancel(tt_future *f, const char *msg)
 {
     job *j = (job *)f;
     offload_flush(f->loop); /* so that a queued job is in its pool's queue, under its lock */

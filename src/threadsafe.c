@@ -40,7 +40,7 @@ int tt_call_soon_threadsafe(tt_loop *loop, void (*cb)(void *), void *arg)
     c->node.ri.type = CB_CALL | CB_EMBEDDED;
     c->node.fn.call = ts_call_run;
     c->node.arg = c;
-    c->node.aux = (uintptr_t)ts_call_discard;
+    c->node.release = ts_call_discard;
     inbox_push(loop, &c->in);
     return 0;
 }
@@ -102,7 +102,7 @@ static void cf_start(tt_loop *loop, inbox_node *m)
         cf_settle(cf, -errno);
         return;
     }
-    if (future_add_cb(t, cf_task_done, cf, 0) < 0) {
+    if (future_add_cb(t, cf_task_done, cf) < 0) {
         tt_cancel(t, NULL);
         tt_unref(t);
         cf_settle(cf, -ENOMEM);

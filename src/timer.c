@@ -234,7 +234,7 @@ uint64_t tt_call_later(tt_loop *loop, int64_t delay, void (*cb)(void *), void *a
     lt->node.ri.type = CB_CALL | CB_EMBEDDED;
     lt->node.fn.call = later_run;
     lt->node.arg = lt;
-    lt->node.aux = (uintptr_t)later_discard;
+    lt->node.release = later_discard;
     if (later_insert(loop, lt) < 0) {
         free(lt);
         errno = ENOMEM;

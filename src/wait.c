@@ -81,7 +81,7 @@ static void release_waiter_cb(tt_future *f, void *arg)
 static int add_release(tt_future *f, tt_future *waiter)
 {
     tt_ref(waiter);
-    int rc = future_add_cb(f, release_waiter_cb, waiter, 0);
+    int rc = future_add_cb(f, release_waiter_cb, waiter);
     if (rc < 0)
         tt_unref(waiter);
     return rc;
@@ -169,7 +169,7 @@ ssize_t tt_wait(tt_future *const *fs, size_t n, tt_when when, int64_t timeout)
     size_t added = 0;
     for (; added < nu; added++) {
         tt_ref(&w->fut);
-        if (future_add_cb(u[added], wait_on_completion, w, 0) < 0) {
+        if (future_add_cb(u[added], wait_on_completion, w) < 0) {
             tt_unref(&w->fut);
             r = -ENOMEM;
             break;
@@ -284,7 +284,7 @@ tt_as_completed *tt_as_completed_new(tt_future *const *fs, size_t n, int64_t tim
     for (size_t i = 0; i < it->ntodo; i++) {
         tt_ref(it->todo[i]);
         tt_ref(&it->fut);
-        if (future_add_cb(it->todo[i], ac_on_completion, it, 0) < 0) {
+        if (future_add_cb(it->todo[i], ac_on_completion, it) < 0) {
             tt_unref(&it->fut);
             tt_unref(it->todo[i]);
             it->ntodo = i; /* free releases the ones registered so far */
@@ -552,7 +552,7 @@ tt_future *tt_shield(tt_future *f)
     }
     s->inner = tt_ref(f);
     tt_ref(&s->fut);
-    if (future_add_cb(f, shield_inner_done, s, 0) < 0) {
+    if (future_add_cb(f, shield_inner_done, s) < 0) {
         tt_unref(&s->fut);
         tt_unref(&s->fut);
         errno = ENOMEM;
