@@ -15,13 +15,8 @@
 
 static tt_future *me(void) { return tt_current_task(); }
 
-static char TRACE[256];
-static void trace(const char *s)
-{
-    ck_assert_uint_lt(strlen(TRACE) + strlen(s) + 2, sizeof TRACE);
-    strcat(TRACE, s);
-    strcat(TRACE, " ");
-}
+/* Each step of a test's story, space-terminated. */
+static void trace(const char *s) { tu_trace("%s ", s); }
 
 /* A child: sleeps ms and returns ret; when cancelled, returns on_cancel (default -ECANCELED). */
 typedef struct child {
@@ -66,7 +61,7 @@ TU_TASK_TEST(all_succeed_join_waits, 0)
     trace("body");
     ck_assert_int_eq(tt_group_join(g), 0);
     trace("joined");
-    ck_assert_str_eq(TRACE, "body b a joined ");
+    ck_assert_str_eq(tu_trace_get(), "body b a joined ");
     ck_assert_int_eq(tt_result(fa), 'a');
     ck_assert_int_eq(tt_result(fb), 'b');
     ck_assert_uint_eq(tt_group_errors(g, NULL, 0), 0);
@@ -84,7 +79,7 @@ static intptr_t owner_child_fails(void *arg)
     if (tt_sleep(TT_SEC(1)) == -ECANCELED)
         trace("body-cancelled");
     ck_assert_int_eq(tt_group_join(g), E1);
-    ck_assert_str_eq(TRACE, "A B-cancelled body-cancelled ");
+    ck_assert_str_eq(tu_trace_get(), "A B-cancelled body-cancelled ");
     tt_future *errs[4] = {0};
     ck_assert_uint_eq(tt_group_errors(g, errs, 4), 1);
     ck_assert_ptr_eq(errs[0], fa);
@@ -429,7 +424,7 @@ TU_TASK_TEST(children_spawn_while_join_waits, 0)
     tt_group_spawn(g, spawner, g);
     ck_assert_int_eq(tt_group_join(g), 0);
     trace("joined");
-    ck_assert_str_eq(TRACE, "spawner grandchild joined ");
+    ck_assert_str_eq(tu_trace_get(), "spawner grandchild joined ");
     ck_assert_int_eq(tt_result(GRAND), 'g');
     tt_group_free(g);
     return 0;
@@ -509,7 +504,7 @@ TU_TASK_TEST(many_children, 0)
     return 0;
 }
 
-static void setup(void) { TRACE[0] = 0; }
+static void setup(void) { tu_trace_reset(); }
 
 static Suite *group_suite(void)
 {

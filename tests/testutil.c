@@ -1,6 +1,8 @@
 /* Implementation of the test helpers declared in testutil.h. */
 #include "testutil.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -60,4 +62,28 @@ tt_pool_stats tu_pool_stats(tt_pool *p)
     tt_pool_stats s;
     ck_assert_int_eq(tt_pool_stats_get(p, &s), 0);
     return s;
+}
+
+static char trace_buf[1024];
+static size_t trace_n;
+
+void tu_trace(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(trace_buf + trace_n, sizeof trace_buf - trace_n, fmt, ap);
+    va_end(ap);
+    ck_assert_int_ge(k, 0);
+    ck_assert_uint_lt(trace_n + (size_t)k, sizeof trace_buf);
+    trace_n += (size_t)k;
+}
+
+const char *tu_trace_get(void) { return trace_buf; }
+
+size_t tu_trace_len(void) { return trace_n; }
+
+void tu_trace_reset(void)
+{
+    trace_n = 0;
+    trace_buf[0] = 0;
 }

@@ -52,6 +52,13 @@ typedef struct tu_gate {
 } tu_gate;
 intptr_t tu_gate_fn(void *gate);
 
+/* A test's trace: tu_trace appends printf-style text (asserting it fits in 1 KiB); tu_trace_get
+ * is the text so far, tu_trace_len its length; tu_trace_reset empties it. One thread. */
+void tu_trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+const char *tu_trace_get(void);
+size_t tu_trace_len(void);
+void tu_trace_reset(void);
+
 /* The pool's statistics (asserting tt_pool_stats_get succeeded). */
 tt_pool_stats tu_pool_stats(tt_pool *p);
 
