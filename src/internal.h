@@ -523,18 +523,20 @@ struct tt_loop {
     tt_ctx ctx;                 /* the loop's own context (the thread's stack) */
     tt_task *current;           /* the running task, or NULL in the loop context */
     tt_task *dead;              /* a finished task whose stack awaits release */
-    backend backend;
-    loop_timers timers;
-    loop_wake wake;
-    loop_alloc alloc;
-    stack_pool *stacks;
+    /* Each part below is written by the file named, and read elsewhere only as noted there. */
+    backend backend;            /* backend_uring.c */
+    loop_timers timers;         /* timer.c */
+    loop_wake wake;             /* inbox.c and the loop's wait */
+    loop_alloc alloc;           /* alloc.c */
+    stack_pool *stacks;         /* stack.c */
     size_t default_stack;
-    /* tasks */
-    tt_task *all_tasks;
-    size_t ntasks;
-    uint64_t next_task_id;
-    loop_offload off;
-    loop_shell shell;
+    struct {
+        tt_task *all;           /* every live task, for cancel-all and tt_loop_dump */
+        size_t n;
+        uint64_t next_id;
+    } tasks;                    /* task.c */
+    loop_offload off;           /* offload.c */
+    loop_shell shell;           /* future.c */
     bool closed;                /* freed by the user; the shell lives while futures do */
     bool closing;               /* inside tt_loop_free: submissions are refused */
     bool in_run;

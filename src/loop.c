@@ -172,7 +172,7 @@ int tt_loop_free(tt_loop *loop)
         return -EINVAL;
     if (!loop_on_thread(loop) || loop->current || loop->in_run)
         return -EPERM; /* not from a task, nor from a callback of the running loop */
-    if (loop->ntasks) {
+    if (loop->tasks.n) {
         if (loop->debug)
             task_report_alive(loop);
         return -EBUSY;
@@ -334,7 +334,7 @@ int tt_run(tt_fn main, void *arg, intptr_t *result)
     intptr_t r = tt_loop_run_until(loop, m);
     /* asyncio.run: cancel what is left and let it finish, then let in-flight jobs land. */
     task_cancel_all(loop, NULL);
-    while (loop->ntasks)
+    while (loop->tasks.n)
         loop_iterate(loop, TT_FOREVER);
     /* shutdown_default_executor: the default pool's jobs, queued ones included, run to the end
      * and are delivered; jobs on the application's own pools are left to finish (orphans). */

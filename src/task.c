@@ -39,10 +39,10 @@ static void unlink_task(tt_loop *loop, tt_task *t)
     if (t->all_prev)
         t->all_prev->all_next = t->all_next;
     else
-        loop->all_tasks = t->all_next;
+        loop->tasks.all = t->all_next;
     if (t->all_next)
         t->all_next->all_prev = t->all_prev;
-    loop->ntasks--;
+    loop->tasks.n--;
 }
 
 static void settle(tt_task *t, intptr_t r)
@@ -203,7 +203,7 @@ static int task_cancel_op(tt_future *f, const char *msg)
 
 void task_cancel_all(tt_loop *loop, const char *msg)
 {
-    for (tt_task *t = loop->all_tasks; t; t = t->all_next)
+    for (tt_task *t = loop->tasks.all; t; t = t->all_next)
         if (t->fut.state != FS_DONE)
             task_cancel_op(&t->fut, msg);
 }
@@ -250,13 +250,13 @@ tt_future *tt_spawn_on(tt_loop *loop, const tt_task_opts *o, tt_fn fn, void *arg
     t->fn = fn;
     t->arg = arg;
     t->stack_size = ss == loop->default_stack ? 0 : (uint32_t)ss;
-    t->id = ++loop->next_task_id;
+    t->id = ++loop->tasks.next_id;
     t->ri.kind = RK_TASK;
-    t->all_next = loop->all_tasks;
-    if (loop->all_tasks)
-        loop->all_tasks->all_prev = t;
-    loop->all_tasks = t;
-    loop->ntasks++;
+    t->all_next = loop->tasks.all;
+    if (loop->tasks.all)
+        loop->tasks.all->all_prev = t;
+    loop->tasks.all = t;
+    loop->tasks.n++;
     loop_push_ready(loop, &t->ri);
     return &t->fut;
 }
@@ -423,8 +423,8 @@ static void task_describe_wait(const tt_task *t, char *buf, size_t n)
 
 void task_report_alive(tt_loop *loop)
 {
-    debug_warn(loop, "tt_loop_free with %zu task(s) alive; the loop is kept", loop->ntasks);
-    for (tt_task *t = loop->all_tasks; t; t = t->all_next) {
+    debug_warn(loop, "tt_loop_free with %zu task(s) alive; the loop is kept", loop->tasks.n);
+    for (tt_task *t = loop->tasks.all; t; t = t->all_next) {
         char wait[128];
         task_describe_wait(t, wait, sizeof wait);
         debug_warn(loop, "  alive: task '%s' (%s)", tt_task_name(&t->fut), wait);
@@ -438,8 +438,8 @@ int tt_loop_dump(tt_loop *loop, FILE *out)
     if (!loop_on_thread(loop))
         return -EPERM;
     fprintf(out, "loop %p: %zu task(s), %zu timer(s), %ld job(s) in flight\n", (void *)loop,
-            loop->ntasks, loop->timers.len, loop->off.jobs_inflight);
-    for (tt_task *t = loop->all_tasks; t; t = t->all_next) {
+            loop->tasks.n, loop->timers.len, loop->off.jobs_inflight);
+    for (tt_task *t = loop->tasks.all; t; t = t->all_next) {
         char wait[128];
         task_describe_wait(t, wait, sizeof wait);
         fprintf(out, "  task %llu '%s': %s, cancelling=%d%s\n", (unsigned long long)t->id,
