@@ -361,7 +361,9 @@ bool inbox_empty(inbox *q);
 /* ---------------------------------------------------------------- the backend (backend_uring.c) */
 /* The boundary of the kernel interface (Redis's ae.c backends): setup, requests, wait + reap,
  * and the cross-thread wake-up. A request's owner embeds a backend_req; the backend's completion
- * calls req->complete with the result and knows nothing else about it. */
+ * calls req->complete with the result and knows nothing else about it. A second backend
+ * provides these functions and its own struct backend, chosen at build time; what else is
+ * io_uring's is io.c's SQE preparation (io_uring_prep_*) behind backend_sqe. */
 typedef struct backend_req {
     void (*complete)(tt_loop *loop, struct backend_req *r, int res);
 } backend_req;
