@@ -132,7 +132,8 @@ static void offload_room(tt_loop *loop, inbox_node *n)
 {
     offload_link *l = TT_CONTAINER_OF(n, offload_link, room_in);
     (void)loop;
-    pool_room_noticed(l->pool, l->client);
+    if (l->client) /* NULL: sent before offload_detach, drained by tt_loop_free after it */
+        pool_room_noticed(l->pool, l->client);
     size_t k = l->nwaiters;
     l->nwaiters = 0;
     for (size_t i = 0; i < k; i++) {

@@ -864,6 +864,54 @@ START_TEST(loops_share_one_pool)
 }
 END_TEST
 
+/* A room notice still in the loop's inbox when the loop is freed: tt_loop_free's last drain
+ * handles it after the loop has left the pool. */
+static tu_gate RN_G1, RN_G2;
+static tt_pool *RN_POOL;
+static atomic_int RN_WAITING;
+
+static intptr_t rn_submitter(void *arg)
+{
+    (void)arg;
+    tt_future *a = tt_to_thread_on(RN_POOL, NULL, tu_gate_fn, &RN_G1);
+    ck_assert_ptr_nonnull(a);
+    WAIT_FOR(atomic_load(&RN_G1.started));
+    tt_future *b = tt_to_thread_on(RN_POOL, NULL, tu_gate_fn, &RN_G2); /* the queue is full now */
+    ck_assert_ptr_nonnull(b);
+    tt_unref(a);
+    tt_unref(b);
+    atomic_store(&RN_WAITING, 1);
+    errno = 0;
+    ck_assert_ptr_null(tt_to_thread_on(RN_POOL, NULL, count_ran, NULL)); /* waits for room */
+    ck_assert_int_eq(errno, ECANCELED);
+    return 3;
+}
+
+START_TEST(room_notice_left_in_the_inbox_at_loop_free)
+{
+    RN_POOL = tt_pool_new(&(tt_pool_opts){.max_threads = 1, .queue_limit = 1});
+    ck_assert_ptr_nonnull(RN_POOL);
+    tt_loop *loop = tt_loop_new(NULL);
+    ck_assert_ptr_nonnull(loop);
+    tt_future *t = tt_spawn_on(loop, NULL, rn_submitter, NULL);
+    for (int i = 0; i < 5000 && !atomic_load(&RN_WAITING); i++)
+        ck_assert_int_ge(tt_loop_run_once(loop, TT_MS(2)), 0);
+    ck_assert_int_eq(atomic_load(&RN_WAITING), 1); /* suspended in the line for room */
+    ck_assert_int_eq(tt_cancel(t, NULL), 1);
+    ck_assert_int_eq(tt_loop_run_until(loop, tt_ref(t)), 3);
+    tt_unref(t);
+    /* The worker takes the queued job: the queue shrinks and the room notice goes out. */
+    atomic_store(&RN_G1.release, 1);
+    for (int i = 0; i < 5000 && !atomic_load(&RN_G2.started); i++)
+        usleep(1000);
+    ck_assert_int_eq(atomic_load(&RN_G2.started), 1);
+    ck_assert_int_eq(tt_loop_free(loop), 0);
+    atomic_store(&RN_G2.release, 1);
+    ck_assert_int_eq(tt_pool_free(RN_POOL), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
 static Suite *pool_suite(void)
 {
     Suite *s = suite_create("pool");
@@ -885,6 +933,7 @@ static Suite *pool_suite(void)
     tcase_add_test(tc, idle_workers_retire_to_min);
     tcase_add_test(tc, worker_thread_names);
     tcase_add_test(tc, loops_share_one_pool);
+    tcase_add_test(tc, room_notice_left_in_the_inbox_at_loop_free);
     suite_add_tcase(s, tc);
     return s;
 }
