@@ -362,8 +362,9 @@ bool inbox_empty(inbox *q);
 /* The boundary of the kernel interface (Redis's ae.c backends): setup, requests, wait + reap,
  * and the cross-thread wake-up. A request's owner embeds a backend_req; the backend's completion
  * calls req->complete with the result and knows nothing else about it. A second backend
- * provides these functions and its own struct backend, chosen at build time; what else is
- * io_uring's is io.c's SQE preparation (io_uring_prep_*) behind backend_sqe. */
+ * (epoll, chosen per loop at run time) provides the same functions, e.g. with these dispatching
+ * through a per-loop ops table; the rest that is io_uring's is io.c's SQE preparation
+ * (io_uring_prep_* on what backend_sqe returns). */
 typedef struct backend_req {
     void (*complete)(tt_loop *loop, struct backend_req *r, int res);
 } backend_req;
