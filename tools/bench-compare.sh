@@ -38,7 +38,7 @@ while getopts "w:s:r:o:B:a:nh" opt; do
     B) BUILD=$OPTARG ;;
     n) NOBUILD=1 ;;
     a) ANCH=$OPTARG ;;
-    *) sed -n '2,22p' "$0"; exit 2 ;;
+    *) sed -n '2,20p' "$0"; exit 2 ;;
     esac
 done
 [ -f "$ANCH/common/med3.py" ] || { echo "bench-compare: no anchors in '$ANCH' (-a DIR or ANCHORS_DIR)" >&2; exit 2; }
