@@ -45,7 +45,7 @@
  * blocking function returns, so memory it passed (often on its own stack) stays valid. Trio's
  * default. TT_ABANDON_ON_CANCEL gives asyncio's behaviour per call.
  *
- * Choices where DESIGN.md was silent (also in README):
+ * Choices asyncio's model leaves open (also in README):
  *   - A stack overflow into a task's guard page prints "tothread: stack overflow in task 'NAME'"
  *     and aborts: there is no way to continue safely.
  *   - Task switches save the callee-saved integer and vector registers but not the x87 control

@@ -2,21 +2,6 @@
  * ASan and TSan fiber annotations so sanitizers follow a task from stack to stack. */
 #include "internal.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define TT_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TT_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_THREAD__)
-#define TT_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define TT_TSAN 1
-#endif
-#endif
-
 #ifdef TT_ASAN
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>

@@ -1,11 +1,10 @@
-/* Debug mode (TT_DEBUG=1 or tt_loop_opts.debug): warnings for slow task steps, failures nobody
- * retrieved and loops freed with tasks alive, through a settable handler; and tt_loop_dump, the
- * listing of every live task. */
+/* Debug mode's warnings (TT_DEBUG=1 or tt_loop_opts.debug) through a settable handler, and the
+ * process-wide live-object counters (tt_live_get): thread-local blocks that the hot path bumps
+ * with plain stores, summed on demand and folded in when a thread exits. A leaf: the checks
+ * themselves live with what they check (slow steps and tt_loop_dump in task.c). */
 #include "internal.h"
 
 #include <stdio.h>
-
-#define SLOW_STEP_NS TT_MS(100)
 
 static pthread_mutex_t warn_lock = PTHREAD_MUTEX_INITIALIZER;
 static tt_warn_fn warn_fn;
@@ -37,50 +36,88 @@ void debug_warn(tt_loop *loop, const char *fmt, ...)
         fprintf(stderr, "tothread: %s\n", msg);
 }
 
-void debug_task_step_ended(tt_loop *loop, tt_task *t)
-{
-    int64_t now = clock_now();
-    if (t->resumed_at && now - t->resumed_at > SLOW_STEP_NS)
-        debug_warn(loop, "task '%s' ran %.1f ms without suspending", tt_task_name(&t->fut),
-                   (double)(now - t->resumed_at) / 1e6);
-}
-
-void debug_future_released(tt_future *f)
+void debug_unretrieved(tt_future *f, const char *task_name)
 {
     if (f->state != FS_DONE || f->result >= 0 || f->result == -ECANCELED || f->retrieved)
         return;
-    if (future_is_task(f))
-        debug_warn(f->loop, "task '%s' failed with %ld (%s) and nobody retrieved it",
-                   tt_task_name(f), (long)f->result, tt_strerror(f->result));
+    if (task_name)
+        debug_warn(f->loop, "task '%s' failed with %ld (%s) and nobody retrieved it", task_name,
+                   (long)f->result, tt_strerror(f->result));
     else
         debug_warn(f->loop, "%s failed with %ld (%s) and nobody retrieved it", f->ops->what,
                    (long)f->result, tt_strerror(f->result));
 }
 
-void debug_loop_freed_with_tasks(tt_loop *loop)
+/* ------------------------------------------------------------------ live counters */
+
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static live_block *live_blocks;
+static _Atomic long live_retired[LIVE_N]; /* totals of threads that have exited */
+static pthread_key_t live_key;
+static pthread_once_t live_once = PTHREAD_ONCE_INIT;
+_Thread_local live_block *tls_live;
+
+static void live_thread_exit(void *p)
 {
-    debug_warn(loop, "tt_loop_free with %zu task(s) alive; the loop is kept", loop->ntasks);
-    for (tt_task *t = loop->all_tasks; t; t = t->all_next) {
-        char wait[128];
-        task_describe_wait(t, wait, sizeof wait);
-        debug_warn(loop, "  alive: task '%s' (%s)", tt_task_name(&t->fut), wait);
-    }
+    live_block *b = p;
+    pthread_mutex_lock(&live_lock);
+    for (int i = 0; i < LIVE_N; i++)
+        atomic_fetch_add(&live_retired[i], atomic_load_explicit(&b->v[i], memory_order_relaxed));
+    if (b->prev)
+        b->prev->next = b->next;
+    else
+        live_blocks = b->next;
+    if (b->next)
+        b->next->prev = b->prev;
+    pthread_mutex_unlock(&live_lock);
+    free(b);
 }
 
-int tt_loop_dump(tt_loop *loop, FILE *out)
+static void live_init(void) { pthread_key_create(&live_key, live_thread_exit); }
+
+static live_block *live_mine(void)
 {
-    if (!loop || !out)
-        return -EINVAL;
-    if (!loop_on_thread(loop))
-        return -EPERM;
-    fprintf(out, "loop %p: %zu task(s), %zu timer(s), %ld job(s) in flight\n", (void *)loop,
-            loop->ntasks, loop->heap_len, loop->jobs_inflight);
-    for (tt_task *t = loop->all_tasks; t; t = t->all_next) {
-        char wait[128];
-        task_describe_wait(t, wait, sizeof wait);
-        fprintf(out, "  task %llu '%s': %s, cancelling=%d%s\n", (unsigned long long)t->id,
-                tt_task_name(&t->fut), wait, t->cancel_requests,
-                t == loop->current ? " (current)" : "");
+    pthread_once(&live_once, live_init);
+    live_block *b = calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    pthread_mutex_lock(&live_lock);
+    b->next = live_blocks;
+    if (live_blocks)
+        live_blocks->prev = b;
+    live_blocks = b;
+    pthread_mutex_unlock(&live_lock);
+    pthread_setspecific(live_key, b);
+    return tls_live = b;
+}
+
+void live_add_slow(int which, long delta)
+{
+    live_block *b = live_mine();
+    if (!b) {
+        atomic_fetch_add(&live_retired[which], delta); /* no memory for a block */
+        return;
     }
-    return 0;
+    long v = atomic_load_explicit(&b->v[which], memory_order_relaxed);
+    atomic_store_explicit(&b->v[which], v + delta, memory_order_relaxed);
+}
+
+void tt_live_get(tt_live *out)
+{
+    if (!out)
+        return;
+    long sum[LIVE_N];
+    pthread_mutex_lock(&live_lock);
+    for (int i = 0; i < LIVE_N; i++)
+        sum[i] = atomic_load(&live_retired[i]);
+    for (live_block *b = live_blocks; b; b = b->next)
+        for (int i = 0; i < LIVE_N; i++)
+            sum[i] += atomic_load_explicit(&b->v[i], memory_order_relaxed);
+    pthread_mutex_unlock(&live_lock);
+    out->futures = sum[LIVE_FUTURES];
+    out->tasks = sum[LIVE_TASKS];
+    out->stacks = sum[LIVE_STACKS];
+    out->jobs = sum[LIVE_JOBS];
+    out->loops = sum[LIVE_LOOPS];
+    out->pools = sum[LIVE_POOLS];
 }

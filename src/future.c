@@ -1,11 +1,9 @@
 /* Futures: the state machine (pending -> done with one intptr_t outcome), reference counts,
- * done-callbacks (deferred to the ready queue, FIFO), cancellation dispatch by kind, and the
- * per-loop freelists that make creating one cost no malloc on the hot path. */
+ * done-callbacks (deferred to the ready queue, FIFO), cancellation dispatch by kind; and the
+ * freed loop's shell, which keeps the loop's memory while futures or orphaned jobs use it. */
 #include "internal.h"
 
-static _Thread_local uintptr_t tls_cb_aux;
-
-static const future_ops plain_ops = {FK_PLAIN, "future", NULL, NULL};
+static const future_ops plain_ops = {"future", NULL, NULL};
 
 void *future_alloc(tt_loop *loop, size_t size, const future_ops *ops)
 {
@@ -19,7 +17,7 @@ void *future_alloc(tt_loop *loop, size_t size, const future_ops *ops)
     f->loop = loop;
     f->ops = ops;
     f->cb_tailp = &f->cb_head;
-    loop->live_futures++;
+    loop->shell.live_futures++;
     live_add(LIVE_FUTURES, 1);
     return f;
 }
@@ -27,8 +25,8 @@ void *future_alloc(tt_loop *loop, size_t size, const future_ops *ops)
 void future_release(tt_future *f)
 {
     tt_loop *loop = f->loop;
-    if (TT_UNLIKELY(loop->debug))
-        debug_future_released(f);
+    if (TT_UNLIKELY(loop->debug) && !future_is_task(f))
+        debug_unretrieved(f, NULL); /* a task checks itself, by name (task_destroy) */
     if (f->ops->destroy)
         f->ops->destroy(f);
     /* Callbacks of a future that never completed never run. */
@@ -39,24 +37,76 @@ void future_release(tt_future *f)
     }
     free(f->cancel_msg);
     live_add(LIVE_FUTURES, -1);
-    loop->live_futures--;
+    loop->shell.live_futures--;
     if (f->size_class < SIZE_CLASSES)
         slab_put(loop, f->size_class, f);
     else
         free(f);
 }
 
-void loop_unref_closed(tt_future *f)
+/* ------------------------------------------------------------------ the shell */
+
+void shell_init(tt_loop *loop)
+{
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE); /* a release can release more */
+    pthread_mutex_init(&loop->shell.mu, &ma);
+    pthread_mutexattr_destroy(&ma);
+}
+
+void shell_enter(tt_loop *loop)
+{
+    pthread_mutex_lock(&loop->shell.mu);
+    loop->shell.depth++;
+}
+
+/* Releases the graveyard once the loop is closed (before, its owner thread may be touching the
+ * same reference counts without the lock), and frees the shell with its last future. */
+void shell_leave(tt_loop *loop)
+{
+    loop_shell *sh = &loop->shell;
+    if (loop->closed)
+        while (sh->graveyard) {
+            job *j = sh->graveyard;
+            sh->graveyard = j->next;
+            live_add(LIVE_JOBS, -1);
+            if (--j->fut.refs == 0)
+                future_release(&j->fut);
+        }
+    bool gone = --sh->depth == 0 && loop->closed && sh->live_futures == 0;
+    pthread_mutex_unlock(&sh->mu);
+    if (gone) {
+        pthread_mutex_destroy(&sh->mu);
+        slab_free_all(loop);
+        free(loop);
+    }
+}
+
+void shell_close(tt_loop *loop)
+{
+    shell_enter(loop);
+    loop->closed = true;
+    shell_leave(loop);
+}
+
+void shell_bury_job(job *j)
+{
+    tt_loop *loop = j->fut.loop;
+    shell_enter(loop);
+    j->next = loop->shell.graveyard;
+    loop->shell.graveyard = j;
+    shell_leave(loop);
+}
+
+/* A reference dropped after tt_loop_free (the owner thread or a worker). */
+static void unref_closed(tt_future *f)
 {
     tt_loop *loop = f->loop;
-    pthread_mutex_lock(&loop->shell_mu);
-    loop->shell_depth++;
+    shell_enter(loop);
     if (--f->refs == 0)
         future_release(f);
-    bool gone = --loop->shell_depth == 0 && loop->live_futures == 0;
-    pthread_mutex_unlock(&loop->shell_mu);
-    if (gone)
-        loop_shell_free(loop);
+    shell_leave(loop);
 }
 
 int future_check(const tt_future *f)
@@ -100,12 +150,11 @@ int future_complete_cancelled(tt_future *f, const char *msg)
 }
 
 void future_add_cb_node(tt_future *f, cb_node *n, uint8_t type,
-                        void (*cb)(tt_future *, void *), void *arg, uintptr_t aux)
+                        void (*cb)(tt_future *, void *), void *arg)
 {
     n->ri.type = type;
     n->fn.done = cb;
     n->arg = arg;
-    n->aux = aux;
     n->fut = f;
     if (f->state == FS_DONE) {
         f->refs++; /* scheduled: f stays alive until the callback has run */
@@ -117,13 +166,12 @@ void future_add_cb_node(tt_future *f, cb_node *n, uint8_t type,
     }
 }
 
-static int add_cb(tt_future *f, uint8_t type, void (*cb)(tt_future *, void *), void *arg,
-                  uintptr_t aux)
+static int add_cb(tt_future *f, uint8_t type, void (*cb)(tt_future *, void *), void *arg)
 {
     cb_node *n = cb_node_get(f->loop);
     if (!n)
         return -ENOMEM;
-    future_add_cb_node(f, n, type, cb, arg, aux);
+    future_add_cb_node(f, n, type, cb, arg);
     return 0;
 }
 
@@ -146,9 +194,9 @@ static int remove_cb(tt_future *f, uint8_t type, void (*cb)(tt_future *, void *)
     return removed;
 }
 
-int future_add_cb(tt_future *f, void (*cb)(tt_future *, void *), void *arg, uintptr_t aux)
+int future_add_cb(tt_future *f, void (*cb)(tt_future *, void *), void *arg)
 {
-    return add_cb(f, CB_DONE, cb, arg, aux);
+    return add_cb(f, CB_DONE, cb, arg);
 }
 
 int future_remove_cb(tt_future *f, void (*cb)(tt_future *, void *), void *arg)
@@ -156,14 +204,11 @@ int future_remove_cb(tt_future *f, void (*cb)(tt_future *, void *), void *arg)
     return remove_cb(f, CB_DONE, cb, arg);
 }
 
-uintptr_t future_cb_aux(void) { return tls_cb_aux; }
-
 /* Runs a callback node taken from the ready queue (the loop's dispatch). */
 void future_run_cb(tt_loop *loop, cb_node *n)
 {
     if (n->ri.type & CB_DONE) {
         tt_future *f = n->fut;
-        tls_cb_aux = n->aux;
         n->fn.done(f, n->arg);
         tt_unref(f);
     } else {
@@ -259,7 +304,7 @@ int tt_on_done(tt_future *f, void (*cb)(tt_future *, void *), void *arg)
         return rc;
     if (!cb)
         return -EINVAL;
-    return add_cb(f, CB_DONE | CB_PUBLIC, cb, arg, 0);
+    return add_cb(f, CB_DONE | CB_PUBLIC, cb, arg);
 }
 
 int tt_remove_done(tt_future *f, void (*cb)(tt_future *, void *), void *arg)
@@ -287,7 +332,7 @@ void tt_unref(tt_future *f)
     if (!f)
         return;
     if (TT_UNLIKELY(f->loop->closed)) {
-        loop_unref_closed(f);
+        unref_closed(f);
         return;
     }
     if (--f->refs == 0)

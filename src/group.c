@@ -34,7 +34,7 @@ static void group_destroy(tt_future *f)
     tt_unref(&g->owner->fut);
 }
 
-static const future_ops group_ops = {FK_OTHER, "group", NULL, group_destroy};
+static const future_ops group_ops = {"group", NULL, group_destroy};
 
 static void group_abort(tt_group *g)
 {
@@ -126,7 +126,7 @@ tt_future *tt_group_spawn(tt_group *g, tt_fn fn, void *arg)
     if (!t)
         return NULL;
     tt_ref(&g->fut);
-    if (future_add_cb(t, on_child_done, g, 0) < 0) {
+    if (future_add_cb(t, on_child_done, g) < 0) {
         tt_unref(&g->fut);
         tt_cancel(t, NULL); /* it has not started: it never runs */
         tt_unref(t);

@@ -1,15 +1,14 @@
 /* The inbox: how other threads reach a loop. An intrusive Vyukov MPSC queue (a producer pays
- * one atomic exchange), an eventfd written only when the loop may be asleep, and on top of it
- * call_soon_threadsafe and run_coroutine_threadsafe (tt_loop_submit + tt_cfuture). */
+ * one atomic exchange) whose nodes carry their own handler, and a wake-up written only when the
+ * loop may be asleep. It knows nothing of what the messages are (jobs, room notices, thread-safe
+ * calls): the loop's drain calls each node's handler. */
 #include "internal.h"
 
-#include <time.h>
-#include <unistd.h>
 
 void inbox_init(inbox *q)
 {
     atomic_store_explicit(&q->stub.next, NULL, memory_order_relaxed);
-    q->stub.kind = IN_STUB;
+    q->stub.handle = NULL;
     q->head = &q->stub;
     atomic_store(&q->tail, &q->stub);
 }
@@ -55,204 +54,11 @@ static inbox_node *pop(inbox *q)
 
 void inbox_push(tt_loop *loop, inbox_node *n)
 {
-    raw_push(&loop->in, n);
+    raw_push(&loop->wake.in, n);
     /* Pairs with the loop's store of sleeping before its last emptiness check: one of the two
      * sees the other, so a wake-up is never lost, and a busy loop costs producers no syscall. */
-    if (atomic_load(&loop->sleeping) && atomic_exchange(&loop->sleeping, 0)) {
-        uint64_t one = 1;
-        (void)!write(loop->event_fd, &one, sizeof one);
-    }
-}
-
-/* ------------------------------------------------------------ call_soon_threadsafe */
-
-typedef struct ts_call {
-    inbox_node in;
-    cb_node node;
-    void (*cb)(void *);
-    void *arg;
-} ts_call;
-
-static void ts_call_run(void *p)
-{
-    ts_call *c = p;
-    c->cb(c->arg);
-    free(c);
-}
-
-static void ts_call_discard(cb_node *n) { free(n->arg); }
-
-int tt_call_soon_threadsafe(tt_loop *loop, void (*cb)(void *), void *arg)
-{
-    if (!loop || !cb)
-        return -EINVAL;
-    ts_call *c = malloc(sizeof *c);
-    if (!c)
-        return -ENOMEM;
-    c->in.kind = IN_CALL;
-    c->cb = cb;
-    c->arg = arg;
-    c->node.ri.kind = RK_CALLBACK;
-    c->node.ri.type = CB_CALL | CB_EMBEDDED;
-    c->node.fn.call = ts_call_run;
-    c->node.arg = c;
-    c->node.aux = (uintptr_t)ts_call_discard;
-    inbox_push(loop, &c->in);
-    return 0;
-}
-
-/* ---------------------------------------------------------------- thread-safe tasks */
-
-struct tt_cfuture {
-    inbox_node submit_in;
-    inbox_node cancel_in;
-    atomic_int refs; /* the handle, the loop side, a queued cancel message */
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int done;
-    int cancel_requested;
-    intptr_t result;
-    tt_fn fn;
-    void *arg;
-    tt_loop *loop;
-    tt_future *task; /* loop side */
-};
-
-static void cf_release(tt_cfuture *cf)
-{
-    if (atomic_fetch_sub(&cf->refs, 1) == 1) {
-        pthread_mutex_destroy(&cf->mu);
-        pthread_cond_destroy(&cf->cv);
-        free(cf);
-    }
-}
-
-static void cf_settle(tt_cfuture *cf, intptr_t r)
-{
-    pthread_mutex_lock(&cf->mu);
-    cf->done = 1;
-    cf->result = r;
-    pthread_cond_broadcast(&cf->cv);
-    pthread_mutex_unlock(&cf->mu);
-    cf_release(cf); /* the loop side's reference */
-}
-
-static void cf_task_done(tt_future *f, void *arg)
-{
-    tt_cfuture *cf = arg;
-    cf->task = NULL;
-    intptr_t r = tt_result(f);
-    tt_unref(f);
-    cf_settle(cf, r);
-}
-
-static void cf_start(tt_loop *loop, tt_cfuture *cf)
-{
-    if (loop->closing) {
-        cf_settle(cf, -ECANCELED);
-        return;
-    }
-    tt_future *t = tt_spawn_on(loop, NULL, cf->fn, cf->arg);
-    if (!t) {
-        cf_settle(cf, -errno);
-        return;
-    }
-    if (future_add_cb(t, cf_task_done, cf, 0) < 0) {
-        tt_cancel(t, NULL);
-        tt_unref(t);
-        cf_settle(cf, -ENOMEM);
-        return;
-    }
-    cf->task = t;
-}
-
-static void cf_cancel_msg(tt_cfuture *cf)
-{
-    if (cf->task)
-        tt_cancel(cf->task, NULL);
-    cf_release(cf); /* the message's reference */
-}
-
-tt_cfuture *tt_loop_submit(tt_loop *loop, tt_fn fn, void *arg)
-{
-    if (!loop || !fn) {
-        errno = EINVAL;
-        return NULL;
-    }
-    tt_cfuture *cf = calloc(1, sizeof *cf);
-    if (!cf) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    if (pthread_mutex_init(&cf->mu, NULL) != 0 || pthread_cond_init(&cf->cv, &ca) != 0) {
-        pthread_condattr_destroy(&ca);
-        free(cf);
-        errno = ENOMEM;
-        return NULL;
-    }
-    pthread_condattr_destroy(&ca);
-    atomic_init(&cf->refs, 2);
-    cf->fn = fn;
-    cf->arg = arg;
-    cf->loop = loop;
-    cf->submit_in.kind = IN_SUBMIT;
-    cf->cancel_in.kind = IN_CFCANCEL;
-    inbox_push(loop, &cf->submit_in);
-    return cf;
-}
-
-int tt_cfuture_wait(tt_cfuture *cf, int64_t timeout, intptr_t *result)
-{
-    if (!cf)
-        return -EINVAL;
-    if (tls_loop == cf->loop)
-        return -EPERM; /* the loop would wait for itself */
-    struct timespec dl;
-    if (timeout >= 0) {
-        clock_gettime(CLOCK_MONOTONIC, &dl);
-        int64_t ns = dl.tv_nsec + timeout % 1000000000;
-        dl.tv_sec += timeout / 1000000000 + ns / 1000000000;
-        dl.tv_nsec = ns % 1000000000;
-    }
-    int rc = 0;
-    pthread_mutex_lock(&cf->mu);
-    while (!cf->done && rc == 0)
-        rc = timeout < 0 ? pthread_cond_wait(&cf->cv, &cf->mu)
-                         : pthread_cond_timedwait(&cf->cv, &cf->mu, &dl);
-    int done = cf->done;
-    intptr_t r = cf->result;
-    pthread_mutex_unlock(&cf->mu);
-    if (!done)
-        return -ETIMEDOUT;
-    if (result)
-        *result = r;
-    return 0;
-}
-
-int tt_cfuture_cancel(tt_cfuture *cf)
-{
-    if (!cf)
-        return -EINVAL;
-    pthread_mutex_lock(&cf->mu);
-    int done = cf->done, again = cf->cancel_requested;
-    cf->cancel_requested = 1;
-    if (!done && !again) {
-        /* Under the lock: the task cannot settle (and its loop cannot be freed) before the
-         * message is in the inbox, where the loop's last drain will find it. */
-        atomic_fetch_add(&cf->refs, 1);
-        inbox_push(cf->loop, &cf->cancel_in);
-    }
-    pthread_mutex_unlock(&cf->mu);
-    return done ? 0 : 1;
-}
-
-void tt_cfuture_free(tt_cfuture *cf)
-{
-    if (cf)
-        cf_release(cf);
+    if (atomic_load(&loop->wake.sleeping) && atomic_exchange(&loop->wake.sleeping, 0))
+        backend_wake(loop);
 }
 
 /* ------------------------------------------------------------------------ drain */
@@ -261,29 +67,9 @@ int inbox_drain(tt_loop *loop)
 {
     int n = 0;
     inbox_node *m;
-    while ((m = pop(&loop->in))) {
+    while ((m = pop(&loop->wake.in))) {
         n++;
-        switch (m->kind) {
-        case IN_JOB:
-            pool_deliver(loop, m);
-            break;
-        case IN_CALL: {
-            ts_call *c = TT_CONTAINER_OF(m, ts_call, in);
-            loop_push_ready(loop, &c->node.ri);
-            break;
-        }
-        case IN_SUBMIT:
-            cf_start(loop, TT_CONTAINER_OF(m, tt_cfuture, submit_in));
-            break;
-        case IN_CFCANCEL:
-            cf_cancel_msg(TT_CONTAINER_OF(m, tt_cfuture, cancel_in));
-            break;
-        case IN_ROOM:
-            pool_room(loop, m);
-            break;
-        default:
-            break;
-        }
+        m->handle(loop, m);
     }
     return n;
 }

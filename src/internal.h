@@ -1,6 +1,32 @@
-/* Private structures shared by the src/ files: the loop, futures, tasks, timers, the inbox and
- * the counters. Nothing here is public API; every function declared here runs on the loop's
- * thread unless its comment says otherwise. */
+/* Private structures shared by the src/ files. Nothing here is public API; every function declared
+ * here runs on the loop's thread unless its comment says otherwise. Sections follow the files.
+ *
+ * The map (each file owns one thing; loop.c is the hub that calls the others):
+ *   loop.c      the iteration, the loop's life cycle, the run functions, call_soon
+ *   backend_uring.c  the kernel interface: ring setup, SQEs, submit, wait + reap, the
+ *               cross-thread wake-up. A completion calls its backend_req's function
+ *   inbox.c     MPSC queue of inbox_node, each carrying its handler; knows none of its users
+ *   threadsafe.c  call_soon_threadsafe, tt_loop_submit, tt_cfuture (inbox messages)
+ *   offload.c   tt_to_thread's loop side: jobs, a turn's batches, delivery, cancel, room waits,
+ *               the loop's default pool
+ *   pool.c      the worker threads and their queue; the only file that sees inside tt_pool
+ *   future.c    futures, done-callbacks, reference counts, and the freed loop's shell
+ *   task.c      tasks, their switches, tt_loop_dump    coro.c  contexts    stack.c  stacks
+ *   io.c        IO requests on the backend and their cancel path
+ *   timer.c     the timer heap, call_later  alloc.c  the loop's slabs and callback nodes
+ *   gather.c wait.c group.c sync.c timeout.c  the asyncio layer on futures and tasks
+ *   debug.c     debug mode's warnings, the live counters (a leaf)    error.c  tt_strerror
+ *
+ * The life of a tt_to_thread call (the job passes through each file once, in this order;
+ * loop.c, the hub, twice):
+ *   offload.c  tt_to_thread: pool_admit (a look: is the pool up, is there room), a job from the
+ *              loop's slabs (future_alloc), appended to this turn's batch for its pool
+ *   loop.c     at the end of the turn (loop_iterate), offload_flush hands each batch over...
+ *   pool.c     ...pool_enqueue splices it into the queue and wakes a worker, which runs fn
+ *   inbox.c    the worker pushes the job's inbox node (backend_wake if the loop sleeps)
+ *   loop.c     the loop's inbox_drain calls the node's handler...
+ *   offload.c  ...offload_deliver: the job's future completes (future.c queues its waiters)
+ *   task.c     the awaiting task resumes in the next turn with the result */
 #ifndef TT_INTERNAL_H
 #define TT_INTERNAL_H
 
@@ -20,20 +46,32 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define TT_SANITIZING 1
+/* The one place that tells which sanitizer this is built with (gcc's and clang's spellings). */
+#if defined(__SANITIZE_ADDRESS__)
+#define TT_ASAN 1
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define TT_SANITIZING 1
+#if __has_feature(address_sanitizer)
+#define TT_ASAN 1
 #endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define TT_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TT_TSAN 1
+#endif
+#endif
+#if defined(TT_ASAN) || defined(TT_TSAN)
+#define TT_SANITIZING 1
 #endif
 
 #define TT_LIKELY(x) __builtin_expect(!!(x), 1)
 #define TT_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define TT_CONTAINER_OF(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 
-/* ------------------------------------------------------------------ live counters */
+/* ------------------------------------------------------------- live counters (debug.c) */
 /* Thread-local counter blocks summed by tt_live_get: the hot path pays a plain increment. */
 enum { LIVE_FUTURES, LIVE_TASKS, LIVE_STACKS, LIVE_JOBS, LIVE_LOOPS, LIVE_POOLS, LIVE_N };
 typedef struct live_block live_block;
@@ -55,7 +93,7 @@ static inline void live_add(int which, long delta)
     atomic_store_explicit(&b->v[which], v + delta, memory_order_relaxed);
 }
 
-/* ------------------------------------------------------------------- ready queue */
+/* --------------------------------------------------------------- ready queue (loop.c) */
 /* Everything runnable on a loop is a ready_item: a task's step or a callback. Items are
  * intrusive, so scheduling a task allocates nothing. */
 enum { RK_TASK = 1, RK_CALLBACK = 2 };
@@ -79,9 +117,8 @@ static inline void ready_list_push(ready_list *l, ready_item *it)
 }
 
 /* A pooled callback node. CB_DONE: done(fut, arg) and then the node's ref on fut is dropped;
- * CB_CALL: call(arg). aux is free for internal users (gather's slot index). */
-/* CB_EMBEDDED: the node lives inside another object (never on the freelist); if the loop is
- * freed with it still queued, aux (when set) is a void (*)(cb_node *) that releases it. */
+ * CB_CALL: call(arg). CB_EMBEDDED: the node lives inside another object (never on the
+ * freelist); if the loop is freed with it still queued, release (when set) frees it. */
 enum { CB_DONE = 1, CB_CALL = 2, CB_PUBLIC = 4, CB_EMBEDDED = 8 };
 typedef struct cb_node {
     ready_item ri;
@@ -91,10 +128,10 @@ typedef struct cb_node {
     } fn;
     void *arg;
     tt_future *fut;
-    uintptr_t aux;
+    void (*release)(struct cb_node *n); /* CB_EMBEDDED only */
 } cb_node;
 
-/* ------------------------------------------------------------------------ timers */
+/* ----------------------------------------------------------------------- timers (timer.c) */
 /* A timer is embedded in whatever waits (a task's sleep, a wait_for, a call_later). fire runs
  * on the loop's thread, in the loop context; it may complete futures and cancel tasks. */
 typedef struct tt_timer {
@@ -123,15 +160,42 @@ static inline int64_t deadline_after(int64_t d)
     int64_t now = clock_now();
     return d > INT64_MAX - now ? INT64_MAX : now + d;
 }
+/* The one timespec arithmetic: ns split into a timespec, and CLOCK_MONOTONIC now + ns (for
+ * pthread_cond_timedwait on a condition variable set to that clock). ns >= 0. */
+#define NS_PER_SEC 1000000000
+static inline void timespec_from_ns(int64_t ns, int64_t *sec, long *nsec)
+{
+    *sec = ns / NS_PER_SEC;
+    *nsec = (long)(ns % NS_PER_SEC);
+}
+static inline void timespec_after(struct timespec *ts, int64_t ns)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    int64_t n = ts->tv_nsec + ns % NS_PER_SEC;
+    ts->tv_sec += ns / NS_PER_SEC + n / NS_PER_SEC;
+    ts->tv_nsec = n % NS_PER_SEC;
+}
+/* A condition variable whose timed waits take timespec_after deadlines. 0 or an errno. */
+static inline int cond_init_monotonic(pthread_cond_t *cv)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    int rc = pthread_cond_init(cv, &ca);
+    pthread_condattr_destroy(&ca);
+    return rc;
+}
+static inline int64_t timespec_ns(const struct timespec *ts)
+{
+    return (int64_t)ts->tv_sec * NS_PER_SEC + ts->tv_nsec;
+}
 /* An outcome returned as int by the API: failures stay failures even below INT_MIN. */
 static inline int outcome_to_int(intptr_t r) { return r < INT32_MIN ? INT32_MIN : (int)r; }
 
-/* ----------------------------------------------------------------------- futures */
+/* --------------------------------------------------------------------- futures (future.c) */
 enum { FS_PENDING = 0, FS_DONE = 1 };
-enum { FK_PLAIN = 1, FK_TASK, FK_JOB, FK_GATHER, FK_OTHER };
 
 typedef struct future_ops {
-    uint8_t kind;
     const char *what; /* for dumps and warnings */
     /* tt_cancel on a pending future: 1 if a cancel was requested. NULL: plain cancel. */
     int (*cancel)(tt_future *f, const char *msg);
@@ -163,19 +227,18 @@ int future_cancel(tt_future *f, const char *msg);
 /* Completes f as cancelled with a copy of msg (NULL: none). */
 int future_complete_cancelled(tt_future *f, const char *msg);
 /* Adds an internal done-callback (not removable by tt_remove_done). 0 or -ENOMEM. */
-int future_add_cb(tt_future *f, void (*cb)(tt_future *, void *), void *arg, uintptr_t aux);
+int future_add_cb(tt_future *f, void (*cb)(tt_future *, void *), void *arg);
 /* The same with a node the caller already holds (cb_node_get): cannot fail. */
 void future_add_cb_node(tt_future *f, cb_node *n, uint8_t type,
-                        void (*cb)(tt_future *, void *), void *arg, uintptr_t aux);
+                        void (*cb)(tt_future *, void *), void *arg);
 /* Removes an internal callback added with the same (cb, arg); returns how many. */
 int future_remove_cb(tt_future *f, void (*cb)(tt_future *, void *), void *arg);
-/* The aux value of the callback node currently running (valid inside an internal callback). */
-uintptr_t future_cb_aux(void);
 void future_run_cb(tt_loop *loop, cb_node *n); /* the loop's dispatch of a callback */
 /* Loop-checking for public entry points: 0, or -EINVAL / -EPERM. */
 int future_check(const tt_future *f);
+void future_release(tt_future *f); /* frees f's memory (its last reference went) */
 
-/* ------------------------------------------------------------------ context switch */
+/* ------------------------------------------------------------------ context switch (coro.c) */
 typedef struct tt_ctx {
     void *sp;
 #if defined(TT_CORO_UCONTEXT)
@@ -201,7 +264,7 @@ void ctx_destroy(tt_ctx *ctx); /* sanitizer fiber cleanup; not for the running c
 void cpu_relax(void); /* spin-wait hint */
 int ctx_init_thread(tt_ctx *ctx); /* the loop thread's own context; 0/-ENOMEM */
 
-/* -------------------------------------------------------------------------- stacks */
+/* ------------------------------------------------------------------------ stacks (stack.c) */
 #define TT_MAX_STACK ((size_t)1 << 30) /* larger stack sizes are refused with EINVAL */
 typedef struct tt_stack {
     struct tt_stack *next_free;
@@ -221,15 +284,17 @@ void stack_pool_free(stack_pool *sp);
 int stack_overflow_handler_install(void);
 void stack_overflow_handler_uninstall(void);
 
-/* --------------------------------------------------------------------------- tasks */
+/* -------------------------------------------------------------------------- tasks (task.c) */
 enum { TS_NEW = 0, TS_READY, TS_RUNNING, TS_WAITING, TS_DONE };
-enum { WAIT_NONE = 0, WAIT_FUTURE, WAIT_SLEEP, WAIT_IO };
+enum { WAIT_NONE = 0, WAIT_FUTURE, WAIT_SLEEP, WAIT_OTHER };
 
-typedef struct io_req { /* lives in the waiting task's frame */
-    intptr_t res;
-    uint8_t done;
-    uint8_t cancel_sent;
-} io_req;
+/* What a task waits on when it is neither a future nor a sleep (an IO request): its owner's
+ * hooks for tt_cancel and tt_loop_dump, so task.c needs to know nothing about it. Lives in the
+ * waiting frame, embedded in the owner's request. */
+typedef struct task_waiter {
+    void (*cancel)(tt_loop *loop, struct task_waiter *w);
+    void (*describe)(const struct task_waiter *w, char *buf, size_t n);
+} task_waiter;
 
 typedef struct tt_task {
     tt_future fut;
@@ -247,7 +312,7 @@ typedef struct tt_task {
     tt_future *waiting_on;      /* WAIT_FUTURE (asyncio's _fut_waiter) */
     union {                     /* in the suspended frame, so tasks stay small */
         tt_timer *sleep_timer;  /* WAIT_SLEEP */
-        io_req *io;             /* WAIT_IO */
+        task_waiter *waiter;    /* WAIT_OTHER */
     };
     char *name;
     uint64_t id;
@@ -272,14 +337,15 @@ int task_take_cancel(tt_task *t);
 void task_withdraw_cancel(tt_task *t);
 void task_cancel_all(tt_loop *loop, const char *msg); /* tt_run's shutdown */
 void task_free_dead(tt_loop *loop);
+void task_report_alive(tt_loop *loop); /* debug mode: tt_loop_free refused, tasks alive */
 
-/* ---------------------------------------------------------------------- the inbox */
-/* Messages from other threads: an intrusive Vyukov MPSC queue. */
+/* ---------------------------------------------------------------------- the inbox (inbox.c) */
+/* Messages from other threads: an intrusive Vyukov MPSC queue. Each node carries the handler the
+ * loop's drain calls (the stub's is NULL and never called). */
 typedef struct inbox_node {
     _Atomic(struct inbox_node *) next;
-    uint8_t kind;
+    void (*handle)(tt_loop *loop, struct inbox_node *n);
 } inbox_node;
-enum { IN_STUB = 0, IN_JOB, IN_CALL, IN_SUBMIT, IN_CFCANCEL, IN_ROOM };
 
 typedef struct inbox {
     _Atomic(inbox_node *) tail; /* producers */
@@ -292,7 +358,48 @@ void inbox_push(tt_loop *loop, inbox_node *n); /* any thread: push and wake if a
 int inbox_drain(tt_loop *loop);                /* loop thread: handle every message; count */
 bool inbox_empty(inbox *q);
 
-/* ----------------------------------------------------------------------- the pool */
+/* ---------------------------------------------------------------- the backend (backend_uring.c) */
+/* The boundary of the kernel interface (Redis's ae.c backends): setup, requests, wait + reap,
+ * and the cross-thread wake-up. A request's owner embeds a backend_req; the backend's completion
+ * calls req->complete with the result and knows nothing else about it. A second backend
+ * (epoll, chosen per loop at run time) provides the same functions, e.g. with these dispatching
+ * through a per-loop ops table; the rest that is io_uring's is io.c's SQE preparation
+ * (io_uring_prep_* on what backend_sqe returns). */
+typedef struct backend_req {
+    void (*complete)(tt_loop *loop, struct backend_req *r, int res);
+} backend_req;
+
+typedef struct backend {
+    struct io_uring ring;
+    int sq_pending;             /* SQEs prepared but not submitted */
+    int io_pending;             /* requests and cancels whose completion has not been reaped */
+    int event_fd;               /* the wake-up: producers write it while the loop sleeps */
+    uint64_t event_buf;
+    bool event_armed;           /* a read of event_fd is on the ring */
+    backend_req event_req;
+} backend;
+
+int backend_init(tt_loop *loop, unsigned entries); /* 0 or -errno (with a message on stderr) */
+void backend_free(tt_loop *loop);
+/* An SQE for the loop's thread, submitting first if the ring is full; NULL if impossible. */
+struct io_uring_sqe *backend_sqe(tt_loop *loop);
+/* Tags sqe with r: r->complete runs at its completion. */
+void backend_start(tt_loop *loop, struct io_uring_sqe *sqe, backend_req *r);
+/* Asks the kernel to cancel r (its own completion still comes). false if no SQE was free. */
+bool backend_cancel(tt_loop *loop, backend_req *r);
+/* Waits for completions at most timeout ns (0: just looks); backend_reap then runs them. */
+void backend_wait(tt_loop *loop, int64_t timeout);
+void backend_reap(tt_loop *loop);
+void backend_arm_wake(tt_loop *loop); /* before sleeping: a wake-up will end the wait */
+void backend_wake(tt_loop *loop);     /* any thread: ends the loop's wait */
+void backend_flush(tt_loop *loop);    /* submits what is prepared */
+int backend_notify_fd(tt_loop *loop, int fd); /* tt_loop_fd: completions signal fd; 0/-errno */
+static inline bool backend_ready(tt_loop *loop);
+static inline bool backend_busy(tt_loop *loop);
+
+/* ----------------------------------------------------------------------- the pool (pool.c) */
+/* A job crosses from offload.c (which creates and delivers it) to pool.c (which runs it): the
+ * one structure both sides read, each field's owner noted. */
 typedef struct job job;
 
 /* J_QUEUED: in the loop's batch or the pool's queue. J_DEQUEUED: cancelled before it ran; it
@@ -302,9 +409,9 @@ enum { J_QUEUED = 1, J_RUNNING, J_FINISHED, J_DEQUEUED };
 
 struct job {
     tt_future fut;           /* fut.loop is the job's loop, written once before it is queued */
-    inbox_node in;           /* completion message to the loop */
+    inbox_node in;           /* completion message to the loop (offload_deliver) */
     struct job *next;        /* the loop's batch, the pool's queue, or (off the queue) the
-                                loop's graveyard and pool_detach_loop's list */
+                                shell's graveyard and a detach's list */
     tt_pool *pool;
     tt_fn fn;
     void *arg;
@@ -319,140 +426,132 @@ struct job {
 
 static inline const tt_job_opts *job_opts(const job *j) { return j->has_opts ? j->opts : NULL; }
 
-typedef struct worker {
-    struct worker *next_idle;
-    atomic_int signals_in_flight;       /* wake-ups sent after the lock was released */
-    struct worker *all_prev, *all_next; /* every live worker (pool lock) */
-    pthread_cond_t cv;
-    int wake;
-    job *current;
-    tt_pool *pool;
-    unsigned n;
-} worker;
+/* A loop's registration with a pool: where the pool sends room notices (the node's handler runs
+ * on the loop), and what tt_pool_free checks. */
+typedef struct pool_client pool_client;
+pool_client *pool_client_new(tt_pool *p, tt_loop *loop, inbox_node *room_notice); /* NULL: ENOMEM */
+/* Whether a job can be queued now: 0, 1 if the bounded queue is full, -ESHUTDOWN, or -EAGAIN
+ * when no worker could be started. Cheap when the pool is running and unbounded. */
+int pool_admit(tt_pool *p);
+bool pool_bounded(tt_pool *p); /* it has a queue_limit */
+/* 1 if the bounded queue is full (then c gets a room notice when it shrinks), else 0. */
+int pool_want_room(tt_pool *p, pool_client *c);
+void pool_room_noticed(tt_pool *p, pool_client *c); /* c's notice was handled: it may come again */
+/* Appends a turn's batch head..tail (n jobs) to the queue and staffs it. */
+void pool_enqueue(tt_pool *p, job *head, job *tail, size_t n);
+/* tt_cancel of a job: JC_NONE (a shutdown already dequeued it), JC_DEQUEUED (it will never run),
+ * JC_STOPPING (asked to stop: running or finished), JC_STOPPING_NOW (the first request, while
+ * it runs: its unblock is due). */
+enum { JC_NONE = 0, JC_DEQUEUED, JC_STOPPING, JC_STOPPING_NOW };
+int pool_cancel(job *j);
+/* The loop of c is going away: unregisters c and frees it, returns its queued jobs (a list on
+ * next, dequeued and counted as cancelled) and calls orphan(j) under the pool lock for each of
+ * its running jobs, which a worker finishes and releases (shell_bury_job). */
+job *pool_detach(tt_pool *p, pool_client *c, void (*orphan)(job *j));
+void pool_attach(tt_pool *p, int delta);   /* a loop takes (1) or leaves (-1) p as its default */
+/* Frees p (shut down, no clients) now, or when its last worker leaves. */
+void pool_free_when_idle(tt_pool *p);
 
-/* One per (loop, pool) pair: where room notifications go and what loop free walks. */
-typedef struct pool_link {
-    struct pool_link *next_in_loop;
-    struct pool_link *next_in_pool; /* pool lock */
-    tt_pool *pool;
-    tt_loop *loop;
-    inbox_node room_in;
-    int room_wanted;                /* pool lock */
-    int room_msg_queued;            /* pool lock */
-    tt_future **waiters;            /* loop side: tasks waiting for room, FIFO */
-    size_t nwaiters, capwaiters;
-    job *batch_head, **batch_tailp; /* loop side: submitted during this turn */
-    size_t batch_n;
-} pool_link;
+/* -------------------------------------------------------- offloading (offload.c), loop side */
+struct offload_link;
+typedef struct loop_offload {
+    tt_pool *pool;              /* default pool */
+    bool pool_owned;
+    size_t submit_pending;      /* jobs batched during a turn, flushed at its end */
+    long jobs_inflight;         /* jobs of this loop not yet delivered */
+    struct offload_link *links; /* one per pool this loop has used */
+} loop_offload;
 
-struct tt_pool {
-    pthread_mutex_t mu;
-    pthread_cond_t idle_cv; /* shutdown and free wait on it */
-    job *head, *tail;
-    size_t queued;
-    atomic_size_t queued_hint; /* for spinning workers, read without the lock */
-    atomic_int spinning;
-    worker *idle_stack;
-    worker *all_workers;
-    unsigned threads, idle, running, next_n;
-    atomic_uint threads_hint;
-    size_t completed, cancelled;
-    int shutdown;
-    int free_when_idle;
-    atomic_int attached; /* loops using it as their default */
-    pool_link *links;
-    unsigned min_threads, max_threads;
-    int64_t idle_timeout;
-    size_t queue_limit, stack_size;
-    char name[12];
-};
+void offload_init(tt_loop *loop, tt_pool *pool); /* tt_loop_opts.pool (may be NULL) */
+void offload_flush(tt_loop *loop);               /* end of a turn: hand batched jobs to pools */
+/* Loop free: cancels the loop's queued jobs and asks its running ones to stop; they are all
+ * delivered or orphaned when it returns. */
+void offload_detach(tt_loop *loop);
+void offload_links_free(tt_loop *loop);          /* after the loop's last inbox drain */
+void offload_release_default(tt_loop *loop, int64_t timeout);
+void offload_shutdown_default(tt_loop *loop);    /* tt_run: the default pool's jobs run out */
 
-/* Thread side (pool.c), called with the pool lock held. */
-void pool_publish_queued(tt_pool *p);   /* queued count for spinning workers */
-void pool_announce_room(tt_pool *p);    /* the queue shrank: wake loops waiting for room */
-int pool_start_worker(tt_pool *p);      /* 0 or -errno */
-/* Wakes or starts workers for n new jobs; returns the k <= nwake idle workers it put in wake,
- * which the caller signals with pool_signal once the lock is released. */
-size_t pool_staff(tt_pool *p, size_t n, worker **wake, size_t nwake);
-void pool_signal(worker **wake, size_t k);
-/* Loop side (offload.c). */
-void pool_deliver(tt_loop *loop, inbox_node *n); /* loop thread: a finished job from the inbox */
-void pool_room(tt_loop *loop, inbox_node *n);  /* loop thread: a pool has room again */
-void pool_flush(tt_loop *loop);                 /* loop thread: hand batched jobs to pools */
-/* Loop free: cancels the loop's queued jobs and asks its running ones to stop; the caller then
- * waits until jobs_inflight is 0 (every job delivered) before the loop goes away. */
-void pool_detach_loop(tt_loop *loop);
-void pool_links_free(tt_loop *loop);           /* after the loop's last inbox drain */
-tt_pool *pool_default(tt_loop *loop);           /* creates it lazily; NULL + errno */
-void pool_release_default(tt_loop *loop, int64_t timeout);
-void pool_attach_default(tt_pool *pool);        /* a loop took pool as its default */
-/* The loop spins on its inbox briefly only while jobs are in flight. */
-
-/* ------------------------------------------------------------------------ the loop */
+/* ------------------------------------------------------------------- allocation (alloc.c) */
 enum { SIZE_CLASSES = 6 }; /* 48, 64, 128, 192, 256, 384 bytes */
+typedef struct loop_alloc {
+    void *free_objs[SIZE_CLASSES];
+    size_t slab_next[SIZE_CLASSES]; /* the next slab's size per class */
+    struct slab *slabs;
+} loop_alloc;
 /* Loop-owned objects (futures, tasks, jobs, callback nodes) come from per-class freelists fed
- * by 64 KiB slabs; the memory goes back only with the loop (its shell, see tt_loop_free). */
+ * by 64 KiB slabs; the memory goes back only with the loop (its shell, see below). */
 void *slab_get(tt_loop *loop, unsigned cls); /* NULL on ENOMEM */
 void slab_put(tt_loop *loop, unsigned cls, void *p);
 unsigned slab_class(size_t size);            /* SIZE_CLASSES if too big for a slab */
 void slab_free_all(tt_loop *loop);
+cb_node *cb_node_get(tt_loop *loop);  /* NULL on ENOMEM */
+void cb_node_put(tt_loop *loop, cb_node *n);
+
+/* ---------------------------------------------------------------- the loop's shell (future.c) */
+/* A freed loop stays as a shell while futures still point into its slabs or workers still run
+ * its orphaned jobs. After tt_loop_free every reference change and release goes between
+ * shell_enter and shell_leave (any thread); the last leave of a closed, empty shell frees it. */
+typedef struct loop_shell {
+    pthread_mutex_t mu;         /* recursive: a release can release more */
+    int depth;
+    struct job *graveyard;      /* orphaned jobs a worker finished, released once closed */
+    long live_futures;          /* futures still pointing here */
+} loop_shell;
+void shell_init(tt_loop *loop);
+void shell_enter(tt_loop *loop);
+void shell_leave(tt_loop *loop);
+void shell_close(tt_loop *loop);   /* tt_loop_free's end: the loop becomes a shell */
+void shell_bury_job(job *j);       /* a worker: an orphaned job finished */
+
+/* ------------------------------------------------------------------------ the loop (loop.c) */
+typedef struct loop_timers {
+    heap_slot *heap;
+    size_t len, cap;
+    uint64_t seq;
+    struct later_timer **later; /* call_later timers by id */
+    size_t later_cap, later_len;
+    uint64_t later_next_id;
+} loop_timers;
+
+typedef struct loop_wake {
+    inbox in;
+    atomic_int sleeping;        /* producers wake the backend only when set */
+    int embed_fd;               /* tt_loop_fd, lazily */
+} loop_wake;
 
 struct tt_loop {
-    struct io_uring ring;
-    pthread_t owner;
     ready_list ready;
     ready_item *batch_last;     /* the last item of the current turn; NULL between turns */
     uint64_t steps;             /* callbacks and task steps run (tt_loop_run_once's count) */
     tt_ctx ctx;                 /* the loop's own context (the thread's stack) */
     tt_task *current;           /* the running task, or NULL in the loop context */
     tt_task *dead;              /* a finished task whose stack awaits release */
-    /* timers */
-    heap_slot *heap;
-    size_t heap_len, heap_cap;
-    uint64_t timer_seq;
-    /* call_later timers by id */
-    struct later_timer **later;
-    size_t later_cap, later_len;
-    uint64_t later_next_id;
-    /* inbox and wake-ups */
-    inbox in;
-    int event_fd;
-    atomic_int sleeping;        /* producers write event_fd only when set */
-    uint64_t event_buf;
-    bool event_armed;
-    int embed_fd;               /* tt_loop_fd, lazily */
-    /* allocators */
-    void *free_objs[SIZE_CLASSES];
-    size_t slab_next[SIZE_CLASSES]; /* the next slab's size per class */
-    struct slab *slabs;
-    stack_pool *stacks;
+    /* Each part below is written by the file named, and read elsewhere only as noted there. */
+    backend backend;            /* backend_uring.c */
+    loop_timers timers;         /* timer.c */
+    loop_wake wake;             /* inbox.c and the loop's wait */
+    loop_alloc alloc;           /* alloc.c */
+    stack_pool *stacks;         /* stack.c */
     size_t default_stack;
-    /* tasks */
-    tt_task *all_tasks;
-    size_t ntasks;
-    uint64_t next_task_id;
-    /* pools */
-    tt_pool *pool;              /* default pool */
-    bool pool_owned;
-    size_t submit_pending;      /* jobs batched during a turn (in pool_links), flushed at its end */
-    long jobs_inflight;         /* jobs of this loop not yet delivered */
-    struct pool_link *links;    /* one per pool this loop has used */
-    /* state */
+    struct {
+        tt_task *all;           /* every live task, for cancel-all and tt_loop_dump */
+        size_t n;
+        uint64_t next_id;
+    } tasks;                    /* task.c */
+    loop_offload off;           /* offload.c */
+    loop_shell shell;           /* future.c */
     bool closed;                /* freed by the user; the shell lives while futures do */
-    /* After close, the shell is shared with workers finishing orphaned jobs: every reference
-     * count change and free goes under this (recursive) lock. */
-    pthread_mutex_t shell_mu;
-    int shell_depth;
-    struct job *graveyard;      /* orphaned jobs a worker finished, to release under shell_mu */
     bool closing;               /* inside tt_loop_free: submissions are refused */
-    long live_futures;          /* futures still pointing here */
-    int debug;
-    int sq_pending;             /* SQEs prepared but not submitted */
-    int io_pending;             /* IO and cancel requests whose completion has not been reaped */
-    int64_t stop_deadline;
     bool in_run;
+    int debug;
     tt_future *run_target;      /* tt_loop_run_until's future: the loop must come back */
 };
+
+static inline bool backend_ready(tt_loop *loop) { return io_uring_cq_ready(&loop->backend.ring); }
+static inline bool backend_busy(tt_loop *loop)
+{
+    return loop->backend.sq_pending || loop->backend.io_pending;
+}
 
 /* Takes the head of the ready queue (which must not be empty), ending the turn after its last
  * item. */
@@ -466,33 +565,23 @@ static inline ready_item *ready_pop(tt_loop *loop)
         loop->batch_last = NULL;
     return it;
 }
+static inline void loop_push_ready(tt_loop *loop, ready_item *it)
+{
+    ready_list_push(&loop->ready, it);
+}
 
 /* The loop of this thread (NULL if none). */
 extern _Thread_local tt_loop *tls_loop;
 static inline bool loop_on_thread(const tt_loop *l) { return l && tls_loop == l && !l->closed; }
-void loop_push_ready(tt_loop *loop, ready_item *it);
-cb_node *cb_node_get(tt_loop *loop);  /* NULL on ENOMEM */
-void cb_node_put(tt_loop *loop, cb_node *n);
 /* Runs one loop iteration; timeout as tt_loop_run_once. */
 int loop_iterate(tt_loop *loop, int64_t timeout);
-/* An SQE for the loop's thread, submitting first if the ring is full; NULL if impossible. */
-struct io_uring_sqe *loop_get_sqe(tt_loop *loop);
-/* Post-close reference drops (owner thread or a worker), under shell_mu; frees the shell with
- * its last future. */
-void loop_unref_closed(tt_future *f);
-void future_release(tt_future *f);      /* frees f's memory (its last reference went) */
-void pool_bury_locked(tt_loop *loop);   /* releases the graveyard; shell_mu held */
-void loop_shell_free(tt_loop *loop);
 
-/* ------------------------------------------------------------------------ debugging */
+/* ------------------------------------------------------------------------ debugging (debug.c) */
 void debug_warn(tt_loop *loop, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void debug_task_step_ended(tt_loop *loop, tt_task *t); /* slow-step check (debug mode) */
-void debug_future_released(tt_future *f);              /* never-retrieved check (debug mode) */
-void debug_loop_freed_with_tasks(tt_loop *loop);
-/* Describes what t waits on into buf (for tt_loop_dump). */
-void task_describe_wait(const tt_task *t, char *buf, size_t n);
+/* Debug mode's never-retrieved check of a released future (task_name: NULL for other kinds). */
+void debug_unretrieved(tt_future *f, const char *task_name);
 
-/* --------------------------------------------------------------------------- misc */
+/* --------------------------------------------------------------------------- misc (error.c) */
 char *tt_strdup_or_null(const char *s); /* NULL for NULL; NULL + ENOMEM otherwise on failure */
 
 #endif /* TT_INTERNAL_H */

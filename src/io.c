@@ -1,8 +1,10 @@
-/* IO on the ring from inside a task: prepare one SQE tagged with the task, suspend, return
- * cqe->res. A cancelled task sends an async cancel and still waits for the request's own
- * completion, so the kernel has let go of the buffer before the task goes on. */
+/* IO on the ring from inside a task, and the owner of IO requests: prepare one SQE for a
+ * request in the task's frame, suspend, return cqe->res. A cancelled task sends an async cancel
+ * and still waits for the request's own completion, so the kernel has let go of the buffer
+ * before the task goes on. */
 #include "internal.h"
 
+#include <stdio.h>
 #include <poll.h>
 #ifdef TT_HAVE_VALGRIND_H
 #include <valgrind/memcheck.h>
@@ -12,17 +14,49 @@
 #define MARK_DEFINED(p, n) ((void)(p), (void)(n))
 #endif
 
+/* One IO request, in the waiting task's frame: the backend completes it, the task's cancel asks
+ * the backend to cancel it, and only its own completion resumes the task. */
+typedef struct io_req {
+    backend_req req;
+    task_waiter waiter;
+    tt_task *task;
+    intptr_t res;
+    uint8_t done;
+    uint8_t cancel_sent;
+} io_req;
+
+static void io_complete(tt_loop *loop, backend_req *r, int res)
+{
+    (void)loop;
+    io_req *io = TT_CONTAINER_OF(r, io_req, req);
+    io->res = res;
+    io->done = 1;
+    task_wake(io->task);
+}
+
+static void io_cancel(tt_loop *loop, task_waiter *w)
+{
+    io_req *io = TT_CONTAINER_OF(w, io_req, waiter);
+    if (!io->done && !io->cancel_sent && backend_cancel(loop, &io->req))
+        io->cancel_sent = 1;
+}
+
+static void io_describe(const task_waiter *w, char *buf, size_t n)
+{
+    const io_req *io = TT_CONTAINER_OF(w, io_req, waiter);
+    snprintf(buf, n, "io on the ring%s", io->cancel_sent ? " (cancelling)" : "");
+}
+
 static intptr_t io_wait(tt_loop *loop, tt_task *t, struct io_uring_sqe *sqe)
 {
-    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)t | 1u);
-    loop->io_pending++;
-    io_req io = {0};
-    t->io = &io;
-    t->wait_kind = WAIT_IO;
+    io_req io = {.req = {io_complete}, .waiter = {io_cancel, io_describe}, .task = t};
+    backend_start(loop, sqe, &io.req);
+    t->waiter = &io.waiter;
+    t->wait_kind = WAIT_OTHER;
     t->state = TS_WAITING;
     task_suspend(t); /* only the request's own completion resumes us, even when cancelled */
     t->wait_kind = WAIT_NONE;
-    t->io = NULL;
+    t->waiter = NULL;
     intptr_t r = io.res;
     if (io.cancel_sent && (r == -ECANCELED || r == -EINTR)) {
         t->must_cancel = 0;
@@ -39,7 +73,7 @@ static intptr_t io_wait(tt_loop *loop, tt_task *t, struct io_uring_sqe *sqe)
     if (t->must_cancel)                                \
         return tt_yield();                             \
     tt_loop *loop = t->fut.loop;                       \
-    struct io_uring_sqe *sqe = loop_get_sqe(loop);     \
+    struct io_uring_sqe *sqe = backend_sqe(loop);     \
     if (!sqe)                                          \
         return -EAGAIN
 

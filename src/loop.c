@@ -1,213 +1,50 @@
-/* The event loop: one io_uring ring per thread, a FIFO ready queue run in turns (asyncio's
- * batches), the user-space timer heap, and the inbox from other threads. One iteration reads
- * top to bottom: hand batched jobs to pools, wait on the ring (briefly spinning first while
- * jobs are in flight), reap completions, drain the inbox, fire due timers, run one turn. */
+/* The event loop, the hub: a FIFO ready queue run in turns (asyncio's batches) over the backend
+ * (backend_uring.c), the timer heap and the inbox from other threads. One iteration reads top
+ * to bottom: hand batched jobs to pools, wait on the backend (briefly spinning first while jobs
+ * are in flight) which runs the completions, drain the inbox, fire due timers, run one turn. */
 #include "internal.h"
 
-#include <stdio.h>
 #include <sys/eventfd.h>
-#include <sys/mman.h>
 #include <unistd.h>
-#ifdef TT_HAVE_VALGRIND_H
-#include <valgrind/valgrind.h>
-#endif
 
 _Thread_local tt_loop *tls_loop;
 
-enum { TAG_IO = 1, TAG_EVENT = 2, TAG_MASK = 3 };
 #define SPIN_NS 50000 /* ~ one cross-CPU wake-up on the reference VM, and never more */
 #define SPIN_MAX_INFLIGHT 8
 
-/* ------------------------------------------------------------------ ready queue */
+/* -------------------------------------------------------------------------- wait */
 
-void loop_push_ready(tt_loop *loop, ready_item *it) { ready_list_push(&loop->ready, it); }
-
-struct slab {
-    struct slab *next;
-    size_t bytes;
-    char mem[];
-};
-
-#define SLAB_MIN (64 * 1024)
-#define SLAB_MAX (2 * 1024 * 1024)
-static const uint16_t class_size[SIZE_CLASSES] = {48, 64, 128, 192, 256, 384};
-
-unsigned slab_class(size_t size)
+/* Waits for completions or messages at most timeout ns (0: just looks), then runs the
+ * completions. */
+static void wait_for_work(tt_loop *loop, int64_t timeout)
 {
-    unsigned c = 0;
-    while (c < SIZE_CLASSES && class_size[c] < size)
-        c++;
-    return c;
-}
-
-/* Slabs grow geometrically per class and are mapped pre-faulted (MAP_POPULATE): the kernel fills
- * a whole slab in one call, much cheaper than a page fault per page, and the objects are about
- * to be used anyway. */
-static void *slab_grow(tt_loop *loop, unsigned cls)
-{
-    size_t bytes = loop->slab_next[cls] ? loop->slab_next[cls] : SLAB_MIN;
-    struct slab *s = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-    if (s == MAP_FAILED)
-        return NULL;
-    if (bytes < SLAB_MAX)
-        loop->slab_next[cls] = bytes * 2;
-    s->bytes = bytes;
-    s->next = loop->slabs;
-    loop->slabs = s;
-    size_t sz = class_size[cls], n = (bytes - sizeof *s) / sz;
-    void *p = NULL;
-    /* Thread the objects in address order so consecutive allocations are adjacent. */
-    for (size_t i = n; i-- > 0;) {
-        void *o = s->mem + i * sz;
-        *(void **)o = p;
-        p = o;
-    }
-    return p;
-}
-
-void *slab_get(tt_loop *loop, unsigned cls)
-{
-    void *p = loop->free_objs[cls];
-    if (TT_UNLIKELY(!p) && !(p = slab_grow(loop, cls)))
-        return NULL;
-    loop->free_objs[cls] = *(void **)p;
-    return p;
-}
-
-void slab_put(tt_loop *loop, unsigned cls, void *p)
-{
-    *(void **)p = loop->free_objs[cls];
-    loop->free_objs[cls] = p;
-}
-
-void slab_free_all(tt_loop *loop)
-{
-    for (struct slab *s = loop->slabs, *next; s; s = next) {
-        next = s->next;
-        munmap(s, s->bytes);
-    }
-    loop->slabs = NULL;
-    memset(loop->free_objs, 0, sizeof loop->free_objs);
-}
-
-cb_node *cb_node_get(tt_loop *loop)
-{
-    cb_node *n = slab_get(loop, 0);
-    if (TT_LIKELY(n))
-        n->ri.kind = RK_CALLBACK;
-    return n;
-}
-
-void cb_node_put(tt_loop *loop, cb_node *n) { slab_put(loop, 0, n); }
-
-/* -------------------------------------------------------------------------- ring */
-
-struct io_uring_sqe *loop_get_sqe(tt_loop *loop)
-{
-    struct io_uring_sqe *sqe = io_uring_get_sqe(&loop->ring);
-    if (!sqe) {
-        io_uring_submit(&loop->ring);
-        loop->sq_pending = 0;
-        sqe = io_uring_get_sqe(&loop->ring);
-    }
-    if (sqe)
-        loop->sq_pending++;
-    return sqe;
-}
-
-static void arm_event_read(tt_loop *loop)
-{
-    if (loop->event_armed)
-        return;
-    struct io_uring_sqe *sqe = loop_get_sqe(loop);
-    if (!sqe)
-        return;
-    io_uring_prep_read(sqe, loop->event_fd, &loop->event_buf, sizeof loop->event_buf, 0);
-    io_uring_sqe_set_data64(sqe, TAG_EVENT);
-    loop->event_armed = true;
-}
-
-static int reap(tt_loop *loop)
-{
-    struct io_uring_cqe *cqe;
-    unsigned head, n = 0;
-    io_uring_for_each_cqe(&loop->ring, head, cqe)
-    {
-        uint64_t ud = cqe->user_data;
-        n++;
-        if ((ud & TAG_MASK) != TAG_EVENT)
-            loop->io_pending--;
-        switch (ud & TAG_MASK) {
-        case TAG_IO: {
-            tt_task *t = (tt_task *)(uintptr_t)(ud & ~(uint64_t)TAG_MASK);
-            t->io->res = cqe->res;
-            t->io->done = 1;
-            task_wake(t);
-            break;
-        }
-        case TAG_EVENT:
-            loop->event_armed = false;
-            break;
-        default:
-            break; /* cancel requests: the target's own completion is what counts */
-        }
-    }
-    io_uring_cq_advance(&loop->ring, n);
-    return (int)n;
-}
-
-/* Waits for completions at most timeout ns (0: just looks). */
-static void wait_ring(tt_loop *loop, int64_t timeout)
-{
-    if (timeout != 0 && loop->jobs_inflight > 0 && loop->jobs_inflight <= SPIN_MAX_INFLIGHT) {
+    long inflight = loop->off.jobs_inflight;
+    if (timeout != 0 && inflight > 0 && inflight <= SPIN_MAX_INFLIGHT) {
         /* A few blocking calls are in flight: a completion most likely lands within
          * microseconds, and putting this thread to sleep would cost a cross-CPU wake-up. With
          * many in flight, completions come in bursts and spinning only takes CPU from them. */
         int64_t until = clock_now() + (timeout > 0 && timeout < SPIN_NS ? timeout : SPIN_NS);
         unsigned i = 0;
-        while (inbox_empty(&loop->in) && !io_uring_cq_ready(&loop->ring)) {
+        while (inbox_empty(&loop->wake.in) && !backend_ready(loop)) {
             cpu_relax();
             if ((++i & 63) == 0 && clock_now() >= until)
                 break;
         }
-        if (!inbox_empty(&loop->in) || io_uring_cq_ready(&loop->ring))
+        if (!inbox_empty(&loop->wake.in) || backend_ready(loop))
             timeout = 0;
     }
     if (timeout != 0) {
-        arm_event_read(loop);
-        atomic_store(&loop->sleeping, 1);
-        if (!inbox_empty(&loop->in)) {
+        backend_arm_wake(loop);
+        atomic_store(&loop->wake.sleeping, 1);
+        if (!inbox_empty(&loop->wake.in)) {
             timeout = 0; /* a producer came in before it could see the flag */
-            atomic_store(&loop->sleeping, 0);
+            atomic_store(&loop->wake.sleeping, 0);
         }
     }
-#ifdef TT_HAVE_VALGRIND_H
-    /* Valgrind 3.19 holds its big lock across io_uring_enter, so no worker could run while we
-     * wait: under it, wait in short slices. */
-    if (TT_UNLIKELY(RUNNING_ON_VALGRIND) && (timeout < 0 || timeout > TT_MS(1)))
-        timeout = TT_MS(1);
-#endif
-    if (timeout == 0) {
-        /* With DEFER_TASKRUN completions are posted only when we enter the kernel: do so only
-         * when something is in flight on the ring. */
-        if (loop->sq_pending || loop->io_pending) {
-            io_uring_submit_and_get_events(&loop->ring);
-            loop->sq_pending = 0;
-        }
-    } else {
-        struct io_uring_cqe *cqe;
-        struct __kernel_timespec ts, *tsp = NULL;
-        if (timeout > 0) {
-            ts.tv_sec = timeout / 1000000000;
-            ts.tv_nsec = timeout % 1000000000;
-            tsp = &ts;
-        }
-        io_uring_submit_and_wait_timeout(&loop->ring, &cqe, 1, tsp, NULL);
-        loop->sq_pending = 0;
-        atomic_store(&loop->sleeping, 0);
-    }
-    reap(loop);
+    backend_wait(loop, timeout);
+    if (timeout != 0)
+        atomic_store(&loop->wake.sleeping, 0);
+    backend_reap(loop);
 }
 
 /* ---------------------------------------------------------------------- one turn */
@@ -241,54 +78,26 @@ static void run_turn(tt_loop *loop)
 int loop_iterate(tt_loop *loop, int64_t timeout)
 {
     uint64_t steps = loop->steps;
-    pool_flush(loop);
+    offload_flush(loop);
     int64_t wait = timeout;
-    if (loop->ready.head || !inbox_empty(&loop->in)) {
+    if (loop->ready.head || !inbox_empty(&loop->wake.in)) {
         wait = 0;
-    } else if (loop->heap_len) {
+    } else if (loop->timers.len) {
         int64_t until = timer_next_deadline(loop) - clock_now();
         if (until < 0)
             until = 0;
         if (wait < 0 || until < wait)
             wait = until;
     }
-    wait_ring(loop, wait);
+    wait_for_work(loop, wait);
     inbox_drain(loop);
-    if (loop->heap_len)
+    if (loop->timers.len)
         timer_fire_expired(loop, clock_now());
     run_turn(loop);
     return (int)(loop->steps - steps);
 }
 
 /* ------------------------------------------------------------------ lifecycle */
-
-static int ring_setup(tt_loop *loop, unsigned entries)
-{
-    struct io_uring_params p;
-    static const unsigned flag_sets[] = {
-        IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
-        IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN,
-        IORING_SETUP_COOP_TASKRUN,
-        0,
-    };
-    int rc = -ENOSYS;
-    for (size_t i = 0; i < sizeof flag_sets / sizeof flag_sets[0]; i++) {
-        memset(&p, 0, sizeof p);
-        p.flags = flag_sets[i];
-        rc = io_uring_queue_init_params(entries, &loop->ring, &p);
-        if (rc == 0)
-            return 0;
-        if (rc != -EINVAL)
-            break; /* refused outright: no point trying weaker flags */
-    }
-    const char *why = rc == -EPERM ? "operation not permitted (kernel.io_uring_disabled or a "
-                                     "seccomp profile)"
-                      : rc == -ENOSYS ? "the kernel has no io_uring (or seccomp hides it)"
-                      : rc == -ENOMEM ? "out of locked memory (RLIMIT_MEMLOCK)"
-                                      : strerror(-rc);
-    fprintf(stderr, "tothread: cannot create an io_uring ring: %s\n", why);
-    return rc;
-}
 
 tt_loop *tt_loop_new(const tt_loop_opts *opts)
 {
@@ -306,42 +115,29 @@ tt_loop *tt_loop_new(const tt_loop_opts *opts)
         return NULL;
     }
     unsigned entries = opts && opts->ring_entries ? opts->ring_entries : 256;
-    int rc = ring_setup(loop, entries);
+    int rc = backend_init(loop, entries);
     if (rc < 0) {
         free(loop);
         errno = -rc;
         return NULL;
     }
-    loop->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    loop->embed_fd = -1;
+    loop->wake.embed_fd = -1;
     loop->default_stack = opts && opts->stack_size ? opts->stack_size : 64 * 1024;
     if (loop->default_stack < 16384)
         loop->default_stack = 16384;
     loop->stacks = stack_pool_new(loop->default_stack);
-    if (loop->event_fd < 0 || !loop->stacks || ctx_init_thread(&loop->ctx) < 0 ||
-        stack_overflow_handler_install() < 0) {
-        if (loop->event_fd >= 0)
-            close(loop->event_fd);
+    if (!loop->stacks || ctx_init_thread(&loop->ctx) < 0 || stack_overflow_handler_install() < 0) {
         stack_pool_free(loop->stacks);
         ctx_destroy(&loop->ctx);
-        io_uring_queue_exit(&loop->ring);
+        backend_free(loop);
         free(loop);
         errno = ENOMEM;
         return NULL;
     }
     ready_list_init(&loop->ready);
-    inbox_init(&loop->in);
-    pthread_mutexattr_t ma;
-    pthread_mutexattr_init(&ma);
-    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE); /* a release can release more */
-    pthread_mutex_init(&loop->shell_mu, &ma);
-    pthread_mutexattr_destroy(&ma);
-    loop->owner = pthread_self();
-    if (opts && opts->pool) {
-        loop->pool = opts->pool;
-        loop->pool_owned = false;
-        pool_attach_default(opts->pool);
-    }
+    inbox_init(&loop->wake.in);
+    shell_init(loop);
+    offload_init(loop, opts ? opts->pool : NULL);
     const char *dbg = getenv("TT_DEBUG");
     loop->debug = (opts && opts->debug) || (dbg && *dbg && strcmp(dbg, "0") != 0);
     tls_loop = loop;
@@ -359,8 +155,8 @@ static void discard_ready(tt_loop *loop)
             continue;
         cb_node *n = (cb_node *)it;
         if (n->ri.type & CB_EMBEDDED) {
-            if (n->aux)
-                ((void (*)(cb_node *))n->aux)(n);
+            if (n->release)
+                n->release(n);
             continue;
         }
         if (n->ri.type & CB_DONE)
@@ -376,13 +172,13 @@ int tt_loop_free(tt_loop *loop)
         return -EINVAL;
     if (!loop_on_thread(loop) || loop->current || loop->in_run)
         return -EPERM; /* not from a task, nor from a callback of the running loop */
-    if (loop->ntasks) {
+    if (loop->tasks.n) {
         if (loop->debug)
-            debug_loop_freed_with_tasks(loop);
+            task_report_alive(loop);
         return -EBUSY;
     }
     loop->closing = true;
-    pool_detach_loop(loop); /* running jobs become orphans: a worker discards their results */
+    offload_detach(loop); /* running jobs become orphans: a worker discards their results */
     inbox_drain(loop);
     /* Callbacks already scheduled still run (a thread-safe handle waits on one); tasks cannot
      * be spawned any more. */
@@ -390,41 +186,24 @@ int tt_loop_free(tt_loop *loop)
     for (int turns = 0; loop->ready.head && turns < 64; turns++)
         run_turn(loop);
     loop->in_run = false;
-    pool_links_free(loop);
-    pool_release_default(loop, 0); /* running jobs are orphans now: the pool goes when idle */
+    offload_links_free(loop);
+    offload_release_default(loop, 0); /* running jobs are orphans now: the pool goes when idle */
     discard_ready(loop);
     tls_loop = NULL;
     timer_heap_free(loop);
     stack_pool_free(loop->stacks);
     loop->stacks = NULL;
     stack_overflow_handler_uninstall();
-    io_uring_queue_exit(&loop->ring);
-    close(loop->event_fd);
-    if (loop->embed_fd >= 0)
-        close(loop->embed_fd);
+    backend_free(loop);
+    if (loop->wake.embed_fd >= 0)
+        close(loop->wake.embed_fd);
 #ifdef TT_SANITIZING
     loop->ctx.tsan_fiber = NULL; /* the thread's own fiber is not ours to destroy */
 #endif
     ctx_destroy(&loop->ctx);
     live_add(LIVE_LOOPS, -1);
-    pthread_mutex_lock(&loop->shell_mu);
-    loop->closed = true;
-    loop->shell_depth++;
-    pool_bury_locked(loop);
-    bool gone = --loop->shell_depth == 0 && loop->live_futures == 0;
-    pthread_mutex_unlock(&loop->shell_mu);
-    if (gone)
-        loop_shell_free(loop);
+    shell_close(loop); /* frees it now, or with the last future or orphaned job */
     return 0;
-}
-
-/* A closed loop stays as a shell (its slabs hold the futures still referenced, and orphaned
- * jobs still run) until the last of them is released. */
-void loop_shell_free(tt_loop *loop)
-{
-    pthread_mutex_destroy(&loop->shell_mu);
-    slab_free_all(loop);
-    free(loop);
 }
 
 /* ------------------------------------------------------------------ running */
@@ -464,24 +243,21 @@ int tt_loop_run_once(tt_loop *loop, int64_t timeout)
     if (!loop_on_thread(loop) || loop->current || loop->in_run)
         return -EPERM;
     loop->in_run = true;
-    if (loop->embed_fd >= 0) {
+    if (loop->wake.embed_fd >= 0) {
         uint64_t v; /* consume the readiness the host saw */
-        (void)!read(loop->embed_fd, &v, sizeof v);
-        atomic_store(&loop->sleeping, 0);
+        (void)!read(loop->wake.embed_fd, &v, sizeof v);
+        atomic_store(&loop->wake.sleeping, 0);
     }
     int ran = loop_iterate(loop, timeout);
-    if (loop->embed_fd >= 0) {
-        /* Between calls nobody runs this loop: producers must wake it through the eventfd,
-         * whose read completion the ring signals on embed_fd. */
-        arm_event_read(loop);
-        atomic_store(&loop->sleeping, 1);
-        if (loop->sq_pending) {
-            io_uring_submit(&loop->ring);
-            loop->sq_pending = 0;
-        }
-        if (!inbox_empty(&loop->in) || loop->ready.head) {
+    if (loop->wake.embed_fd >= 0) {
+        /* Between calls nobody runs this loop: producers must wake it through the backend,
+         * whose completion is signalled on embed_fd. */
+        backend_arm_wake(loop);
+        atomic_store(&loop->wake.sleeping, 1);
+        backend_flush(loop);
+        if (!inbox_empty(&loop->wake.in) || loop->ready.head) {
             uint64_t one = 1;
-            (void)!write(loop->embed_fd, &one, sizeof one);
+            (void)!write(loop->wake.embed_fd, &one, sizeof one);
         }
     }
     loop->in_run = false;
@@ -494,22 +270,20 @@ int tt_loop_fd(tt_loop *loop)
         return -EINVAL;
     if (!loop_on_thread(loop))
         return -EPERM;
-    if (loop->embed_fd < 0) {
+    if (loop->wake.embed_fd < 0) {
         int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (fd < 0)
             return -errno;
-        int rc = io_uring_register_eventfd(&loop->ring, fd);
+        atomic_store(&loop->wake.sleeping, 1);
+        int rc = backend_notify_fd(loop, fd);
         if (rc < 0) {
+            atomic_store(&loop->wake.sleeping, 0);
             close(fd);
             return rc;
         }
-        loop->embed_fd = fd;
-        arm_event_read(loop);
-        atomic_store(&loop->sleeping, 1);
-        io_uring_submit(&loop->ring);
-        loop->sq_pending = 0;
+        loop->wake.embed_fd = fd;
     }
-    return loop->embed_fd;
+    return loop->wake.embed_fd;
 }
 
 int64_t tt_loop_next_deadline(tt_loop *loop)
@@ -518,7 +292,7 @@ int64_t tt_loop_next_deadline(tt_loop *loop)
         return -EINVAL;
     if (!loop_on_thread(loop))
         return -EPERM;
-    if (loop->ready.head || !inbox_empty(&loop->in))
+    if (loop->ready.head || !inbox_empty(&loop->wake.in))
         return 0;
     return timer_next_deadline(loop);
 }
@@ -560,14 +334,11 @@ int tt_run(tt_fn main, void *arg, intptr_t *result)
     intptr_t r = tt_loop_run_until(loop, m);
     /* asyncio.run: cancel what is left and let it finish, then let in-flight jobs land. */
     task_cancel_all(loop, NULL);
-    while (loop->ntasks)
+    while (loop->tasks.n)
         loop_iterate(loop, TT_FOREVER);
     /* shutdown_default_executor: the default pool's jobs, queued ones included, run to the end
      * and are delivered; jobs on the application's own pools are left to finish (orphans). */
-    if (loop->pool && loop->pool_owned) {
-        pool_flush(loop);
-        tt_pool_shutdown(loop->pool, TT_FOREVER, 0);
-    }
+    offload_shutdown_default(loop);
     loop_iterate(loop, 0);
     tt_loop_free(loop);
     if (result)

@@ -1,67 +1,74 @@
-/* The worker pool, loop side: tt_to_thread and friends batch a turn's jobs per pool and hand
- * them over in one splice, deliver completions from the inbox, and cancel without ever letting
- * a running job's memory go (DESIGN.md "Offloading blocking calls"); also the loop's links to
- * the pools it used (backpressure waiters, loop free). */
+/* Offloading, the loop's side: tt_to_thread and friends batch a turn's jobs per pool and hand
+ * them over in one splice (pool.c runs them), deliver completions from the inbox, and cancel
+ * without ever letting a running job's memory go; also the loop's links to the pools it used
+ * (backpressure waiters, loop free) and its default pool. Never touches a pool's fields. */
 #include "internal.h"
 
-static int job_cancel_op(tt_future *f, const char *msg);
-static const future_ops job_ops = {FK_JOB, "job", job_cancel_op, NULL};
+static int offload_cancel(tt_future *f, const char *msg);
+static const future_ops job_ops = {"job", offload_cancel, NULL};
+static void offload_deliver(tt_loop *loop, inbox_node *n);
 
-static pool_link *link_for(tt_loop *loop, tt_pool *p)
+/* The loop's side of one pool it has used: this turn's batch, the tasks waiting for room in a
+ * bounded queue, and its registration with the pool (where room notices come). */
+typedef struct offload_link {
+    struct offload_link *next;
+    tt_pool *pool;
+    pool_client *client;
+    bool bounded;                   /* the pool's queue has a limit (fixed at its creation) */
+    inbox_node room_in;
+    tt_future **waiters;            /* tasks waiting for room, FIFO */
+    size_t nwaiters, capwaiters;
+    job *batch_head, **batch_tailp; /* submitted during this turn */
+    size_t batch_n;
+} offload_link;
+
+static void offload_room(tt_loop *loop, inbox_node *n);
+
+static offload_link *offload_link_for(tt_loop *loop, tt_pool *p)
 {
-    for (pool_link *l = loop->links; l; l = l->next_in_loop)
+    for (offload_link *l = loop->off.links; l; l = l->next)
         if (l->pool == p)
             return l;
-    pool_link *l = calloc(1, sizeof *l);
+    offload_link *l = calloc(1, sizeof *l);
     if (!l)
         return NULL;
+    l->room_in.handle = offload_room;
+    l->client = pool_client_new(p, loop, &l->room_in);
+    if (!l->client) {
+        free(l);
+        return NULL;
+    }
     l->pool = p;
-    l->loop = loop;
-    l->room_in.kind = IN_ROOM;
+    l->bounded = pool_bounded(p);
     l->batch_tailp = &l->batch_head;
-    l->next_in_loop = loop->links;
-    loop->links = l;
-    pthread_mutex_lock(&p->mu);
-    l->next_in_pool = p->links;
-    p->links = l;
-    pthread_mutex_unlock(&p->mu);
+    l->next = loop->off.links;
+    loop->off.links = l;
     return l;
 }
 
-void pool_flush(tt_loop *loop)
+void offload_flush(tt_loop *loop)
 {
-    if (!loop->submit_pending)
+    if (!loop->off.submit_pending)
         return;
-    loop->submit_pending = 0;
+    loop->off.submit_pending = 0;
     /* A turn's jobs for one pool join its queue in one splice, one lock hold and one round of
      * wake-ups. */
-    for (pool_link *l = loop->links; l; l = l->next_in_loop) {
+    for (offload_link *l = loop->off.links; l; l = l->next) {
         if (!l->batch_n)
             continue;
-        tt_pool *p = l->pool;
-        job *tail = TT_CONTAINER_OF(l->batch_tailp, job, next);
-        worker *wake[64];
-        pthread_mutex_lock(&p->mu);
-        if (p->tail)
-            p->tail->next = l->batch_head;
-        else
-            p->head = l->batch_head;
-        p->tail = tail;
-        p->queued += l->batch_n;
-        pool_publish_queued(p);
-        size_t k = pool_staff(p, l->batch_n, wake, 64);
-        pthread_mutex_unlock(&p->mu);
-        pool_signal(wake, k);
+        pool_enqueue(l->pool, l->batch_head, TT_CONTAINER_OF(l->batch_tailp, job, next),
+                     l->batch_n);
         l->batch_head = NULL;
         l->batch_tailp = &l->batch_head;
         l->batch_n = 0;
     }
 }
 
-void pool_deliver(tt_loop *loop, inbox_node *n)
+/* The inbox handler of a job: it finished, or was cancelled before it ran. */
+static void offload_deliver(tt_loop *loop, inbox_node *n)
 {
     job *j = TT_CONTAINER_OF(n, job, in);
-    loop->jobs_inflight--;
+    loop->off.jobs_inflight--;
     tt_future *f = &j->fut;
     if (j->state == J_DEQUEUED) {
         if (f->state != FS_DONE) /* a shutdown's cancel: tt_cancel settled the others */
@@ -80,58 +87,26 @@ void pool_deliver(tt_loop *loop, inbox_node *n)
     tt_unref(f); /* the in-flight reference */
 }
 
-void pool_detach_loop(tt_loop *loop)
+/* Called by pool_detach under the pool lock for a running job of the loop being freed: left to
+ * finish (no thread is killed) and asked to stop; its in-flight reference now belongs to the
+ * worker (shell_bury_job). The future is settled under the lock because the worker may take the
+ * job over the moment it is released (settling runs no user code). */
+static void offload_orphan(job *j)
 {
-    pool_flush(loop);
-    for (pool_link *l = loop->links, *next; l; l = next) {
-        next = l->next_in_loop;
-        tt_pool *p = l->pool;
-        job *cancelled = NULL;
-        pthread_mutex_lock(&p->mu);
-        for (pool_link **pp = &p->links; *pp; pp = &(*pp)->next_in_pool)
-            if (*pp == l) {
-                *pp = l->next_in_pool;
-                break;
-            }
-        job **pp = &p->head;
-        p->tail = NULL;
-        while (*pp) {
-            job *j = *pp;
-            if (j->fut.loop != loop) {
-                p->tail = j;
-                pp = &j->next;
-                continue;
-            }
-            *pp = j->next;
-            if (j->state != J_DEQUEUED) {
-                j->state = J_DEQUEUED;
-                p->queued--;
-                p->cancelled++;
-            }
-            j->next = cancelled;
-            cancelled = j;
-        }
-        pool_publish_queued(p);
-        for (worker *w = p->all_workers; w; w = w->all_next) {
-            job *j = w->current;
-            if (j && j->fut.loop == loop && !j->orphan) {
-                /* Left to finish (no thread is killed) and asked to stop; its in-flight
-                 * reference now belongs to the worker (orphan_finished). No unblock: the worker
-                 * may already be discarding arg, and nothing orders the two any more. The
-                 * future is settled under the lock because the worker may take the job over
-                 * the moment it is released (settling runs no user code). */
-                j->orphan = 1;
-                j->cancel_requested = 1;
-                atomic_store_explicit(&j->stop, 1, memory_order_relaxed);
-                loop->jobs_inflight--;
-                if (j->fut.state != FS_DONE)
-                    future_complete_cancelled(&j->fut, NULL);
-            }
-        }
-        pthread_mutex_unlock(&p->mu);
+    j->fut.loop->off.jobs_inflight--;
+    if (j->fut.state != FS_DONE)
+        future_complete_cancelled(&j->fut, NULL);
+}
+
+void offload_detach(tt_loop *loop)
+{
+    offload_flush(loop);
+    for (offload_link *l = loop->off.links; l; l = l->next) {
+        job *cancelled = pool_detach(l->pool, l->client, offload_orphan);
+        l->client = NULL;
         for (job *j = cancelled, *jn; j; j = jn) {
             jn = j->next;
-            loop->jobs_inflight--;
+            loop->off.jobs_inflight--;
             if (j->fut.state != FS_DONE)
                 future_complete_cancelled(&j->fut, NULL);
             live_add(LIVE_JOBS, -1);
@@ -140,25 +115,25 @@ void pool_detach_loop(tt_loop *loop)
     }
 }
 
-void pool_links_free(tt_loop *loop)
+void offload_links_free(tt_loop *loop)
 {
-    for (pool_link *l = loop->links, *next; l; l = next) {
-        next = l->next_in_loop;
+    for (offload_link *l = loop->off.links, *next; l; l = next) {
+        next = l->next;
         for (size_t i = 0; i < l->nwaiters; i++)
             tt_unref(l->waiters[i]);
         free(l->waiters);
         free(l);
     }
-    loop->links = NULL;
+    loop->off.links = NULL;
 }
 
-void pool_room(tt_loop *loop, inbox_node *n)
+/* The inbox handler of a room notice: the pool's bounded queue shrank. */
+static void offload_room(tt_loop *loop, inbox_node *n)
 {
-    pool_link *l = TT_CONTAINER_OF(n, pool_link, room_in);
+    offload_link *l = TT_CONTAINER_OF(n, offload_link, room_in);
     (void)loop;
-    pthread_mutex_lock(&l->pool->mu);
-    l->room_msg_queued = 0;
-    pthread_mutex_unlock(&l->pool->mu);
+    if (l->client) /* NULL: sent before offload_detach, drained by tt_loop_free after it */
+        pool_room_noticed(l->pool, l->client);
     size_t k = l->nwaiters;
     l->nwaiters = 0;
     for (size_t i = 0; i < k; i++) {
@@ -169,19 +144,11 @@ void pool_room(tt_loop *loop, inbox_node *n)
 
 /* Suspends the current task until the pool's bounded queue has room (counting this loop's own
  * batch). 0, -ECANCELED, -ENOMEM. */
-static int wait_for_room(tt_loop *loop, tt_pool *p)
+static int offload_wait_room(tt_loop *loop, offload_link *l)
 {
-    pool_link *l = link_for(loop, p);
-    if (!l)
-        return -ENOMEM;
     for (;;) {
-        pool_flush(loop);
-        pthread_mutex_lock(&p->mu);
-        int full = p->queued >= p->queue_limit && !p->shutdown;
-        if (full)
-            l->room_wanted = 1;
-        pthread_mutex_unlock(&p->mu);
-        if (!full)
+        offload_flush(loop);
+        if (!pool_want_room(l->pool, l->client))
             return 0;
         if (l->nwaiters == l->capwaiters) {
             size_t cap = l->capwaiters ? l->capwaiters * 2 : 8;
@@ -211,7 +178,57 @@ static int wait_for_room(tt_loop *loop, tt_pool *p)
     }
 }
 
-static tt_future *submit(tt_pool *pool, const tt_job_opts *o, tt_fn fn, void *arg, bool may_wait)
+/* ------------------------------------------------------------------ the default pool */
+
+void offload_init(tt_loop *loop, tt_pool *pool)
+{
+    if (pool) {
+        loop->off.pool = pool;
+        loop->off.pool_owned = false;
+        pool_attach(pool, 1);
+    }
+}
+
+static tt_pool *offload_default_pool(tt_loop *loop)
+{
+    if (!loop->off.pool) {
+        loop->off.pool = tt_pool_new(NULL);
+        if (!loop->off.pool)
+            return NULL;
+        loop->off.pool_owned = true;
+        pool_attach(loop->off.pool, 1);
+    }
+    return loop->off.pool;
+}
+
+void offload_release_default(tt_loop *loop, int64_t timeout)
+{
+    tt_pool *p = loop->off.pool;
+    if (!p)
+        return;
+    loop->off.pool = NULL;
+    pool_attach(p, -1);
+    if (!loop->off.pool_owned)
+        return;
+    if (tt_pool_shutdown(p, timeout, TT_POOL_CANCEL_QUEUED) == 0) {
+        tt_pool_free(p);
+        return;
+    }
+    pool_free_when_idle(p); /* jobs still run: the last worker to leave frees the pool */
+}
+
+void offload_shutdown_default(tt_loop *loop)
+{
+    if (loop->off.pool && loop->off.pool_owned) {
+        offload_flush(loop);
+        tt_pool_shutdown(loop->off.pool, TT_FOREVER, 0);
+    }
+}
+
+/* ------------------------------------------------------------------ submitting */
+
+static tt_future *offload_submit(tt_pool *pool, const tt_job_opts *o, tt_fn fn, void *arg,
+                                 bool may_wait)
 {
     tt_loop *loop = tls_loop;
     if (!loop || loop->closing) {
@@ -222,39 +239,25 @@ static tt_future *submit(tt_pool *pool, const tt_job_opts *o, tt_fn fn, void *ar
         errno = EINVAL;
         return NULL;
     }
-    tt_pool *p = pool ? pool : pool_default(loop);
+    tt_pool *p = pool ? pool : offload_default_pool(loop);
     if (!p)
         return NULL;
-    pool_link *l = loop->links && loop->links->pool == p ? loop->links : link_for(loop, p);
+    offload_link *l = loop->off.links && loop->off.links->pool == p ? loop->off.links
+                                                                     : offload_link_for(loop, p);
     if (!l) {
         errno = ENOMEM;
         return NULL;
     }
-    if (atomic_load_explicit(&p->threads_hint, memory_order_relaxed) == 0 || p->queue_limit) {
-        pthread_mutex_lock(&p->mu);
-        int rc = p->shutdown ? -ESHUTDOWN : 0;
-        if (!rc && p->threads == 0 && (rc = pool_start_worker(p)) < 0)
-            rc = -EAGAIN; /* no thread could start: nothing would ever run this job */
-        bool full = !rc && p->queue_limit && p->queued >= p->queue_limit;
-        pthread_mutex_unlock(&p->mu);
+    int rc = pool_admit(p);
+    if (TT_UNLIKELY(rc)) {
+        if (rc == 1 && (!may_wait || !task_current()))
+            rc = -EAGAIN;
+        else if (rc == 1)
+            rc = offload_wait_room(loop, l);
         if (rc) {
             errno = -rc;
             return NULL;
         }
-        if (full) {
-            if (!may_wait || !task_current()) {
-                errno = EAGAIN;
-                return NULL;
-            }
-            rc = wait_for_room(loop, p);
-            if (rc) {
-                errno = -rc;
-                return NULL;
-            }
-        }
-    } else if (p->shutdown) {
-        errno = ESHUTDOWN;
-        return NULL;
     }
     job *j = future_alloc(loop, sizeof(job) + (o ? sizeof(tt_job_opts) : 0), &job_ops);
     if (!j) {
@@ -262,7 +265,7 @@ static tt_future *submit(tt_pool *pool, const tt_job_opts *o, tt_fn fn, void *ar
         return NULL;
     }
     j->fut.refs = 2; /* the caller's, and the in-flight one dropped at delivery */
-    j->in.kind = IN_JOB;
+    j->in.handle = offload_deliver;
     j->pool = p;
     j->fn = fn;
     j->arg = arg;
@@ -275,59 +278,41 @@ static tt_future *submit(tt_pool *pool, const tt_job_opts *o, tt_fn fn, void *ar
     *l->batch_tailp = j;
     l->batch_tailp = &j->next;
     l->batch_n++;
-    loop->submit_pending++;
-    loop->jobs_inflight++;
+    loop->off.submit_pending++;
+    loop->off.jobs_inflight++;
     live_add(LIVE_JOBS, 1);
-    if (p->queue_limit)
-        pool_flush(loop); /* a bounded queue must count it now */
+    if (l->bounded)
+        offload_flush(loop); /* a bounded queue must count it now */
     return &j->fut;
 }
 
-tt_future *tt_to_thread(tt_fn fn, void *arg) { return submit(NULL, NULL, fn, arg, true); }
+tt_future *tt_to_thread(tt_fn fn, void *arg) { return offload_submit(NULL, NULL, fn, arg, true); }
 
 tt_future *tt_to_thread_on(tt_pool *pool, const tt_job_opts *o, tt_fn fn, void *arg)
 {
-    return submit(pool, o, fn, arg, true);
+    return offload_submit(pool, o, fn, arg, true);
 }
 
 tt_future *tt_try_to_thread(tt_pool *pool, tt_fn fn, void *arg)
 {
-    return submit(pool, NULL, fn, arg, false);
+    return offload_submit(pool, NULL, fn, arg, false);
 }
 
-static int job_cancel_op(tt_future *f, const char *msg)
+static int offload_cancel(tt_future *f, const char *msg)
 {
     job *j = (job *)f;
-    pool_flush(f->loop); /* so that a queued job is in its pool's queue, under its lock */
-    tt_pool *p = j->pool;
-    pthread_mutex_lock(&p->mu);
-    if (j->state == J_QUEUED) {
-        j->state = J_DEQUEUED; /* a worker meeting it hands it back unrun */
-        p->queued--;
-        p->cancelled++;
-        pool_publish_queued(p);
-        pool_announce_room(p);
-        pthread_mutex_unlock(&p->mu);
+    offload_flush(f->loop); /* so that a queued job is in its pool's queue, under its lock */
+    int how = pool_cancel(j);
+    if (how == JC_DEQUEUED) {
         future_complete_cancelled(f, msg); /* it never ran and never will: cancelled now */
         return 1;
     }
-    int first = !j->cancel_requested;
-    if (j->state == J_RUNNING || j->state == J_FINISHED) {
-        atomic_store_explicit(&j->stop, 1, memory_order_relaxed);
-        if (first && j->state == J_FINISHED) {
-            p->completed--; /* finished, but its result will be discarded now */
-            p->cancelled++;
-        }
-        j->cancel_requested = 1;
-    }
-    int running = j->state == J_RUNNING;
-    pthread_mutex_unlock(&p->mu);
-    if (!j->cancel_requested)
+    if (how == JC_NONE)
         return 0; /* dequeued by a shutdown: its cancellation is already on its way */
     if (msg && !f->cancel_msg)
         f->cancel_msg = strdup(msg);
     const tt_job_opts *o = job_opts(j);
-    if (first && running && o && o->unblock)
+    if (how == JC_STOPPING_NOW && o && o->unblock)
         o->unblock(j->arg);
     if (o && (o->flags & TT_ABANDON_ON_CANCEL))
         future_complete_cancelled(f, msg);

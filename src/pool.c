@@ -1,7 +1,7 @@
-/* The worker pool behind tt_to_thread, thread side: workers started on demand up to a maximum
- * and retired when idle, one FIFO queue under one mutex, completions sent back through each
- * loop's lock-free inbox, and the pool's life cycle (new, shutdown, free, stats). The loop side
- * (submitting, delivering, cancelling) is offload.c. */
+/* The worker pool behind tt_to_thread, and the only file that sees inside tt_pool: workers
+ * started on demand up to a maximum and retired when idle, one FIFO queue under one mutex,
+ * completions sent back through each loop's inbox, the pool's life cycle (new, shutdown, free,
+ * stats), and the handful of pool_* calls the loop side (offload.c) makes. */
 #include "internal.h"
 
 #include <sched.h>
@@ -14,6 +14,48 @@
 #define MAX_SPINNERS 1
 #define DEFAULT_MAX 64
 #define DEFAULT_IDLE TT_SEC(10)
+
+typedef struct worker {
+    struct worker *next_idle;
+    atomic_int signals_in_flight;       /* wake-ups sent after the lock was released */
+    struct worker *all_prev, *all_next; /* every live worker (pool lock) */
+    pthread_cond_t cv;
+    int wake;
+    job *current;
+    tt_pool *pool;
+    unsigned n;
+} worker;
+
+/* A loop using the pool (offload.c's link): where room notices go. Fields under the lock. */
+struct pool_client {
+    struct pool_client *next;
+    tt_loop *loop;
+    inbox_node *room_notice;
+    int room_wanted;
+    int room_msg_queued;
+};
+
+struct tt_pool {
+    pthread_mutex_t mu;
+    pthread_cond_t idle_cv; /* shutdown and free wait on it */
+    job *head, *tail;
+    size_t queued;
+    atomic_size_t queued_hint; /* for spinning workers, read without the lock */
+    atomic_int spinning;
+    worker *idle_stack;
+    worker *all_workers;
+    unsigned threads, idle, running, next_n;
+    atomic_uint threads_hint;
+    size_t completed, cancelled;
+    int shutdown;
+    int free_when_idle;
+    atomic_int attached; /* loops using it as their default */
+    pool_client *clients;
+    unsigned min_threads, max_threads;
+    int64_t idle_timeout;
+    size_t queue_limit, stack_size;
+    char name[12];
+};
 
 static _Thread_local job *tls_job;
 
@@ -28,21 +70,21 @@ static job *queue_shift(tt_pool *p)
     return j;
 }
 
-void pool_publish_queued(tt_pool *p)
+static void publish_queued(tt_pool *p)
 {
     atomic_store_explicit(&p->queued_hint, p->queued, memory_order_relaxed);
 }
 
 /* Called with the lock held after the queue shrank: tells waiting loops there is room. */
-void pool_announce_room(tt_pool *p)
+static void announce_room(tt_pool *p)
 {
     if (!p->queue_limit || p->queued >= p->queue_limit)
         return;
-    for (pool_link *l = p->links; l; l = l->next_in_pool)
-        if (l->room_wanted && !l->room_msg_queued) {
-            l->room_wanted = 0;
-            l->room_msg_queued = 1;
-            inbox_push(l->loop, &l->room_in);
+    for (pool_client *c = p->clients; c; c = c->next)
+        if (c->room_wanted && !c->room_msg_queued) {
+            c->room_wanted = 0;
+            c->room_msg_queued = 1;
+            inbox_push(c->loop, c->room_notice);
         }
 }
 
@@ -50,26 +92,14 @@ void pool_announce_room(tt_pool *p)
 
 static void *worker_main(void *arg);
 
-static void timespec_after(struct timespec *ts, int64_t ns)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    int64_t n = ts->tv_nsec + ns % 1000000000;
-    ts->tv_sec += ns / 1000000000 + n / 1000000000;
-    ts->tv_nsec = n % 1000000000;
-}
-
 /* Starts one worker; called with the lock held. Signals are blocked in workers so that the
  * application's handlers run on its own threads. */
-int pool_start_worker(tt_pool *p)
+static int start_worker(tt_pool *p)
 {
     worker *w = calloc(1, sizeof *w);
     if (!w)
         return -ENOMEM;
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    int rc = pthread_cond_init(&w->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    int rc = cond_init_monotonic(&w->cv);
     if (rc) {
         free(w);
         return -ENOMEM;
@@ -105,7 +135,7 @@ int pool_start_worker(tt_pool *p)
 }
 
 /* Wakes sleeping workers for n new jobs and starts threads for what they cannot take. */
-size_t pool_staff(tt_pool *p, size_t n, worker **wake, size_t nwake)
+static size_t staff(tt_pool *p, size_t n, worker **wake, size_t nwake)
 {
     size_t spinning = (size_t)atomic_load_explicit(&p->spinning, memory_order_relaxed);
     size_t k = 0;
@@ -125,12 +155,12 @@ size_t pool_staff(tt_pool *p, size_t n, worker **wake, size_t nwake)
         n--;
     }
     while (n-- && p->threads < p->max_threads)
-        if (pool_start_worker(p) < 0)
+        if (start_worker(p) < 0)
             break;
     return k;
 }
 
-void pool_signal(worker **wake, size_t k)
+static void signal_workers(worker **wake, size_t k)
 {
     for (size_t i = 0; i < k; i++) {
         worker *w = wake[i];
@@ -142,34 +172,13 @@ void pool_signal(worker **wake, size_t k)
 static void free_pool_now(tt_pool *p);
 
 /* A job whose loop is gone: its result goes to discard here, on the worker; its memory (in the
- * loop's shell) is released under the shell's lock, by this worker if the loop has closed. */
+ * loop's shell) is released by the shell. */
 static void orphan_finished(job *j)
 {
     const tt_job_opts *o = job_opts(j);
     if (o && o->discard)
         o->discard(j->result, j->arg);
-    tt_loop *loop = j->fut.loop;
-    pthread_mutex_lock(&loop->shell_mu);
-    loop->shell_depth++;
-    j->next = loop->graveyard;
-    loop->graveyard = j;
-    if (loop->closed)
-        pool_bury_locked(loop);
-    bool gone = --loop->shell_depth == 0 && loop->closed && loop->live_futures == 0;
-    pthread_mutex_unlock(&loop->shell_mu);
-    if (gone)
-        loop_shell_free(loop);
-}
-
-void pool_bury_locked(tt_loop *loop)
-{
-    while (loop->graveyard) {
-        job *j = loop->graveyard;
-        loop->graveyard = j->next;
-        live_add(LIVE_JOBS, -1);
-        if (--j->fut.refs == 0)
-            future_release(&j->fut);
-    }
+    shell_bury_job(j);
 }
 
 static void *worker_main(void *arg)
@@ -185,8 +194,8 @@ static void *worker_main(void *arg)
             inbox_push(j->fut.loop, &j->in); /* cancelled while queued: its loop lets it go */
         if (j) {
             p->queued--;
-            pool_publish_queued(p);
-            pool_announce_room(p);
+            publish_queued(p);
+            announce_room(p);
             j->state = J_RUNNING;
             w->current = j;
             p->running++;
@@ -201,7 +210,7 @@ static void *worker_main(void *arg)
             j->state = J_FINISHED;
             w->current = NULL;
             p->running--;
-            if (j->orphan || j->cancel_requested) /* orphan first: see pool_detach_loop */
+            if (j->orphan || j->cancel_requested) /* orphan first: see pool_detach */
                 p->cancelled++; /* its result goes to discard, never to a reader */
             else
                 p->completed++;
@@ -224,18 +233,13 @@ static void *worker_main(void *arg)
         if (atomic_load_explicit(&p->spinning, memory_order_relaxed) < MAX_SPINNERS) {
             atomic_fetch_add(&p->spinning, 1);
             pthread_mutex_unlock(&p->mu);
-            struct timespec t0, t1;
-            clock_gettime(CLOCK_MONOTONIC, &t0);
+            int64_t until = clock_now() + WORKER_SPIN_NS;
             for (unsigned i = 1;; i++) {
                 if (atomic_load_explicit(&p->queued_hint, memory_order_relaxed))
                     break;
                 cpu_relax();
-                if ((i & 63) == 0) {
-                    clock_gettime(CLOCK_MONOTONIC, &t1);
-                    if ((t1.tv_sec - t0.tv_sec) * 1000000000 + (t1.tv_nsec - t0.tv_nsec) >
-                        WORKER_SPIN_NS)
-                        break;
-                }
+                if ((i & 63) == 0 && clock_now() > until)
+                    break;
             }
             pthread_mutex_lock(&p->mu);
             atomic_fetch_sub(&p->spinning, 1);
@@ -306,16 +310,12 @@ tt_pool *tt_pool_new(const tt_pool_opts *o)
         errno = ENOMEM;
         return NULL;
     }
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* deadlines come from timespec_after */
     pthread_mutexattr_t ma;
     pthread_mutexattr_init(&ma);
     /* Hold times are a few dozen instructions: spinning briefly beats sleeping in the kernel. */
     pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
-    int bad = pthread_mutex_init(&p->mu, &ma) != 0 || pthread_cond_init(&p->idle_cv, &ca) != 0;
+    int bad = pthread_mutex_init(&p->mu, &ma) != 0 || cond_init_monotonic(&p->idle_cv) != 0;
     pthread_mutexattr_destroy(&ma);
-    pthread_condattr_destroy(&ca);
     if (bad) {
         free(p);
         errno = ENOMEM;
@@ -329,7 +329,7 @@ tt_pool *tt_pool_new(const tt_pool_opts *o)
     snprintf(p->name, sizeof p->name, "%s", d.name && *d.name ? d.name : "tt-worker");
     pthread_mutex_lock(&p->mu);
     for (unsigned i = 0; i < p->min_threads; i++)
-        if (pool_start_worker(p) < 0)
+        if (start_worker(p) < 0)
             break;
     int ok = p->threads == p->min_threads;
     pthread_mutex_unlock(&p->mu);
@@ -362,8 +362,8 @@ static void cancel_queued_locked(tt_pool *p)
         inbox_push(j->fut.loop, &j->in);
     }
     p->queued = 0;
-    pool_publish_queued(p);
-    pool_announce_room(p);
+    publish_queued(p);
+    announce_room(p);
 }
 
 int tt_pool_shutdown(tt_pool *p, int64_t timeout, unsigned flags)
@@ -401,7 +401,7 @@ int tt_pool_free(tt_pool *p)
     if (!p)
         return -EINVAL;
     pthread_mutex_lock(&p->mu);
-    int busy = atomic_load(&p->attached) > 0 || p->links;
+    int busy = atomic_load(&p->attached) > 0 || p->clients;
     pthread_mutex_unlock(&p->mu);
     if (busy)
         return -EBUSY;
@@ -429,44 +429,160 @@ int tt_pool_stats_get(tt_pool *p, tt_pool_stats *out)
     return 0;
 }
 
-void pool_attach_default(tt_pool *pool) { atomic_fetch_add(&pool->attached, 1); }
-
-tt_pool *pool_default(tt_loop *loop)
+int tt_job_cancelled(void)
 {
-    if (!loop->pool) {
-        loop->pool = tt_pool_new(NULL);
-        if (!loop->pool)
-            return NULL;
-        loop->pool_owned = true;
-        pool_attach_default(loop->pool);
-    }
-    return loop->pool;
+    job *j = tls_job;
+    return j && atomic_load_explicit(&j->stop, memory_order_relaxed);
 }
 
-void pool_release_default(tt_loop *loop, int64_t timeout)
+/* ------------------------------------------------------------- the loop side's calls */
+
+pool_client *pool_client_new(tt_pool *p, tt_loop *loop, inbox_node *room_notice)
 {
-    tt_pool *p = loop->pool;
-    if (!p)
-        return;
-    loop->pool = NULL;
-    atomic_fetch_sub(&p->attached, 1);
-    if (!loop->pool_owned)
-        return;
-    if (tt_pool_shutdown(p, timeout, TT_POOL_CANCEL_QUEUED) == 0) {
-        tt_pool_free(p);
-        return;
+    pool_client *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->loop = loop;
+    c->room_notice = room_notice;
+    pthread_mutex_lock(&p->mu);
+    c->next = p->clients;
+    p->clients = c;
+    pthread_mutex_unlock(&p->mu);
+    return c;
+}
+
+bool pool_bounded(tt_pool *p) { return p->queue_limit != 0; }
+
+int pool_admit(tt_pool *p)
+{
+    if (TT_LIKELY(atomic_load_explicit(&p->threads_hint, memory_order_relaxed) != 0 &&
+                  !p->queue_limit))
+        return p->shutdown ? -ESHUTDOWN : 0;
+    pthread_mutex_lock(&p->mu);
+    int rc = p->shutdown ? -ESHUTDOWN : 0;
+    if (!rc && p->threads == 0 && start_worker(p) < 0)
+        rc = -EAGAIN; /* no thread could start: nothing would ever run this job */
+    if (!rc && p->queue_limit && p->queued >= p->queue_limit)
+        rc = 1;
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+int pool_want_room(tt_pool *p, pool_client *c)
+{
+    pthread_mutex_lock(&p->mu);
+    int full = p->queued >= p->queue_limit && !p->shutdown;
+    if (full)
+        c->room_wanted = 1;
+    pthread_mutex_unlock(&p->mu);
+    return full;
+}
+
+void pool_room_noticed(tt_pool *p, pool_client *c)
+{
+    pthread_mutex_lock(&p->mu);
+    c->room_msg_queued = 0;
+    pthread_mutex_unlock(&p->mu);
+}
+
+void pool_enqueue(tt_pool *p, job *head, job *tail, size_t n)
+{
+    worker *wake[64];
+    pthread_mutex_lock(&p->mu);
+    if (p->tail)
+        p->tail->next = head;
+    else
+        p->head = head;
+    p->tail = tail;
+    p->queued += n;
+    publish_queued(p);
+    size_t k = staff(p, n, wake, 64);
+    pthread_mutex_unlock(&p->mu);
+    signal_workers(wake, k);
+}
+
+int pool_cancel(job *j)
+{
+    tt_pool *p = j->pool;
+    pthread_mutex_lock(&p->mu);
+    if (j->state == J_QUEUED) {
+        j->state = J_DEQUEUED; /* a worker meeting it hands it back unrun */
+        p->queued--;
+        p->cancelled++;
+        publish_queued(p);
+        announce_room(p);
+        pthread_mutex_unlock(&p->mu);
+        return JC_DEQUEUED;
     }
-    /* Jobs still run: the last worker to leave frees the pool. */
+    int first = !j->cancel_requested;
+    if (j->state == J_RUNNING || j->state == J_FINISHED) {
+        atomic_store_explicit(&j->stop, 1, memory_order_relaxed);
+        if (first && j->state == J_FINISHED) {
+            p->completed--; /* finished, but its result will be discarded now */
+            p->cancelled++;
+        }
+        j->cancel_requested = 1;
+    }
+    int running = j->state == J_RUNNING;
+    pthread_mutex_unlock(&p->mu);
+    if (!j->cancel_requested)
+        return JC_NONE;
+    return first && running ? JC_STOPPING_NOW : JC_STOPPING;
+}
+
+job *pool_detach(tt_pool *p, pool_client *c, void (*orphan)(job *j))
+{
+    tt_loop *loop = c->loop;
+    job *cancelled = NULL;
+    pthread_mutex_lock(&p->mu);
+    for (pool_client **pp = &p->clients; *pp; pp = &(*pp)->next)
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    job **pp = &p->head;
+    p->tail = NULL;
+    while (*pp) {
+        job *j = *pp;
+        if (j->fut.loop != loop) {
+            p->tail = j;
+            pp = &j->next;
+            continue;
+        }
+        *pp = j->next;
+        if (j->state != J_DEQUEUED) {
+            j->state = J_DEQUEUED;
+            p->queued--;
+            p->cancelled++;
+        }
+        j->next = cancelled;
+        cancelled = j;
+    }
+    publish_queued(p);
+    for (worker *w = p->all_workers; w; w = w->all_next) {
+        job *j = w->current;
+        if (j && j->fut.loop == loop && !j->orphan) {
+            /* No unblock: the worker may already be discarding arg, and nothing orders the two
+             * any more. */
+            j->orphan = 1;
+            j->cancel_requested = 1;
+            atomic_store_explicit(&j->stop, 1, memory_order_relaxed);
+            orphan(j);
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    free(c);
+    return cancelled;
+}
+
+void pool_attach(tt_pool *p, int delta) { atomic_fetch_add(&p->attached, delta); }
+
+void pool_free_when_idle(tt_pool *p)
+{
     pthread_mutex_lock(&p->mu);
     int now = p->threads == 0;
     p->free_when_idle = !now;
     pthread_mutex_unlock(&p->mu);
     if (now)
         free_pool_now(p);
-}
-
-int tt_job_cancelled(void)
-{
-    job *j = tls_job;
-    return j && atomic_load_explicit(&j->stop, memory_order_relaxed);
 }

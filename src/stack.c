@@ -265,7 +265,7 @@ void stack_pool_free(stack_pool *sp)
 
 /* ---------------------------------------------------------------- overflow reporting */
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#ifdef TT_SANITIZING
 /* The sanitizers catch and report stack overflows themselves. */
 int stack_overflow_handler_install(void) { return 0; }
 void stack_overflow_handler_uninstall(void) {}

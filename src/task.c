@@ -1,14 +1,26 @@
 /* Tasks: stackful coroutines with asyncio's life cycle — lazy FIFO start, await, sleep and yield
  * as the suspension points, cancellation requests delivered once at the next suspension. A task
  * that suspends hands the CPU straight to the next ready task of the current turn when there is
- * one, so a switch costs one stack swap, not two. */
+ * one, so a switch costs one stack swap, not two. Also what describes tasks: tt_loop_dump and
+ * debug mode's slow-step and tasks-alive reports. */
 #include "internal.h"
 
 #include <stdio.h>
 
 static int task_cancel_op(tt_future *f, const char *msg);
 static void task_destroy(tt_future *f);
-const future_ops task_ops = {FK_TASK, "task", task_cancel_op, task_destroy};
+const future_ops task_ops = {"task", task_cancel_op, task_destroy};
+
+#define SLOW_STEP_NS TT_MS(100)
+
+/* Debug mode: a step that ran too long without suspending. */
+static void step_ended(tt_loop *loop, tt_task *t)
+{
+    int64_t now = clock_now();
+    if (t->resumed_at && now - t->resumed_at > SLOW_STEP_NS)
+        debug_warn(loop, "task '%s' ran %.1f ms without suspending", tt_task_name(&t->fut),
+                   (double)(now - t->resumed_at) / 1e6);
+}
 
 tt_task *task_current(void)
 {
@@ -27,10 +39,10 @@ static void unlink_task(tt_loop *loop, tt_task *t)
     if (t->all_prev)
         t->all_prev->all_next = t->all_next;
     else
-        loop->all_tasks = t->all_next;
+        loop->tasks.all = t->all_next;
     if (t->all_next)
         t->all_next->all_prev = t->all_prev;
-    loop->ntasks--;
+    loop->tasks.n--;
 }
 
 static void settle(tt_task *t, intptr_t r)
@@ -93,10 +105,10 @@ bool task_switch_in(tt_loop *loop, tt_task *t)
  * that starts here is exactly the turn the loop would start, minus two stack switches. */
 static bool turn_boundary_is_quiet(tt_loop *loop)
 {
-    if (!loop->run_target || loop->run_target->state == FS_DONE || loop->submit_pending ||
-        loop->sq_pending || loop->io_pending || !inbox_empty(&loop->in))
+    if (!loop->run_target || loop->run_target->state == FS_DONE || loop->off.submit_pending ||
+        backend_busy(loop) || !inbox_empty(&loop->wake.in))
         return false;
-    if (loop->heap_len && timer_next_deadline(loop) <= clock_now())
+    if (loop->timers.len && timer_next_deadline(loop) <= clock_now())
         return false;
     loop->batch_last = TT_CONTAINER_OF(loop->ready.tailp, ready_item, next);
     return true;
@@ -123,7 +135,7 @@ void task_suspend(tt_task *t)
 {
     tt_loop *loop = t->fut.loop;
     if (TT_UNLIKELY(loop->debug))
-        debug_task_step_ended(loop, t);
+        step_ended(loop, t);
     tt_ctx *next = pick_next(loop);
     if (next != &t->ctx)
         ctx_switch(&t->ctx, next);
@@ -141,7 +153,7 @@ static void task_entry(void *arg)
         task_free_dead(loop);
     intptr_t r = t->fn(t->arg);
     if (TT_UNLIKELY(loop->debug))
-        debug_task_step_ended(loop, t);
+        step_ended(loop, t);
     settle(t, r);
     loop->dead = t; /* the next context puts the stack back and drops the loop's reference */
     ctx_exit_to(&t->ctx, pick_next(loop));
@@ -179,16 +191,8 @@ static int task_cancel_op(tt_future *f, const char *msg)
             task_wake(t);
         }
         break;
-    case WAIT_IO:
-        if (!t->io->done && !t->io->cancel_sent) {
-            struct io_uring_sqe *sqe = loop_get_sqe(f->loop);
-            if (sqe) {
-                io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)t | 1u, 0);
-                io_uring_sqe_set_data64(sqe, 0);
-                f->loop->io_pending++;
-                t->io->cancel_sent = 1;
-            }
-        }
+    case WAIT_OTHER:
+        t->waiter->cancel(f->loop, t->waiter);
         break;
     default:
         break;
@@ -199,7 +203,7 @@ static int task_cancel_op(tt_future *f, const char *msg)
 
 void task_cancel_all(tt_loop *loop, const char *msg)
 {
-    for (tt_task *t = loop->all_tasks; t; t = t->all_next)
+    for (tt_task *t = loop->tasks.all; t; t = t->all_next)
         if (t->fut.state != FS_DONE)
             task_cancel_op(&t->fut, msg);
 }
@@ -209,6 +213,8 @@ void task_cancel_all(tt_loop *loop, const char *msg)
 static void task_destroy(tt_future *f)
 {
     tt_task *t = task_of(f);
+    if (TT_UNLIKELY(f->loop->debug))
+        debug_unretrieved(f, tt_task_name(f));
     free(t->name);
     free(t->req_msg);
     live_add(LIVE_TASKS, -1);
@@ -244,13 +250,13 @@ tt_future *tt_spawn_on(tt_loop *loop, const tt_task_opts *o, tt_fn fn, void *arg
     t->fn = fn;
     t->arg = arg;
     t->stack_size = ss == loop->default_stack ? 0 : (uint32_t)ss;
-    t->id = ++loop->next_task_id;
+    t->id = ++loop->tasks.next_id;
     t->ri.kind = RK_TASK;
-    t->all_next = loop->all_tasks;
-    if (loop->all_tasks)
-        loop->all_tasks->all_prev = t;
-    loop->all_tasks = t;
-    loop->ntasks++;
+    t->all_next = loop->tasks.all;
+    if (loop->tasks.all)
+        loop->tasks.all->all_prev = t;
+    loop->tasks.all = t;
+    loop->tasks.n++;
     loop_push_ready(loop, &t->ri);
     return &t->fut;
 }
@@ -374,7 +380,7 @@ const char *tt_task_name(const tt_future *task)
     return t->name;
 }
 
-void task_describe_wait(const tt_task *t, char *buf, size_t n)
+static void task_describe_wait(const tt_task *t, char *buf, size_t n)
 {
     switch (t->state) {
     case TS_NEW:
@@ -405,10 +411,40 @@ void task_describe_wait(const tt_task *t, char *buf, size_t n)
         snprintf(buf, n, "sleeping, %.3f ms left",
                  (double)(t->sleep_timer->deadline - clock_now()) / 1e6);
         return;
-    case WAIT_IO:
-        snprintf(buf, n, "io on the ring%s", t->io->cancel_sent ? " (cancelling)" : "");
+    case WAIT_OTHER:
+        t->waiter->describe(t->waiter, buf, n);
         return;
     default:
         snprintf(buf, n, "waiting");
     }
+}
+
+/* ------------------------------------------------------------------ listings */
+
+void task_report_alive(tt_loop *loop)
+{
+    debug_warn(loop, "tt_loop_free with %zu task(s) alive; the loop is kept", loop->tasks.n);
+    for (tt_task *t = loop->tasks.all; t; t = t->all_next) {
+        char wait[128];
+        task_describe_wait(t, wait, sizeof wait);
+        debug_warn(loop, "  alive: task '%s' (%s)", tt_task_name(&t->fut), wait);
+    }
+}
+
+int tt_loop_dump(tt_loop *loop, FILE *out)
+{
+    if (!loop || !out)
+        return -EINVAL;
+    if (!loop_on_thread(loop))
+        return -EPERM;
+    fprintf(out, "loop %p: %zu task(s), %zu timer(s), %ld job(s) in flight\n", (void *)loop,
+            loop->tasks.n, loop->timers.len, loop->off.jobs_inflight);
+    for (tt_task *t = loop->tasks.all; t; t = t->all_next) {
+        char wait[128];
+        task_describe_wait(t, wait, sizeof wait);
+        fprintf(out, "  task %llu '%s': %s, cancelling=%d%s\n", (unsigned long long)t->id,
+                tt_task_name(&t->fut), wait, t->cancel_requests,
+                t == loop->current ? " (current)" : "");
+    }
+    return 0;
 }

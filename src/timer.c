@@ -8,7 +8,7 @@ int64_t clock_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    return timespec_ns(&ts);
 }
 
 int64_t tt_now(void) { return clock_now(); }
@@ -22,18 +22,18 @@ static inline bool before(const heap_slot *a, const heap_slot *b)
 
 static inline void heap_set(tt_loop *loop, size_t i, heap_slot v)
 {
-    loop->heap[i] = v;
+    loop->timers.heap[i] = v;
     v.timer->index = (uint32_t)i + 1;
 }
 
 static void sift_up(tt_loop *loop, size_t i)
 {
-    heap_slot v = loop->heap[i];
+    heap_slot v = loop->timers.heap[i];
     while (i > 0) {
         size_t parent = (i - 1) / 2;
-        if (!before(&v, &loop->heap[parent]))
+        if (!before(&v, &loop->timers.heap[parent]))
             break;
-        heap_set(loop, i, loop->heap[parent]);
+        heap_set(loop, i, loop->timers.heap[parent]);
         i = parent;
     }
     heap_set(loop, i, v);
@@ -41,17 +41,17 @@ static void sift_up(tt_loop *loop, size_t i)
 
 static void sift_down(tt_loop *loop, size_t i)
 {
-    heap_slot v = loop->heap[i];
-    size_t n = loop->heap_len;
+    heap_slot v = loop->timers.heap[i];
+    size_t n = loop->timers.len;
     for (;;) {
         size_t c = 2 * i + 1;
         if (c >= n)
             break;
-        if (c + 1 < n && before(&loop->heap[c + 1], &loop->heap[c]))
+        if (c + 1 < n && before(&loop->timers.heap[c + 1], &loop->timers.heap[c]))
             c++;
-        if (!before(&loop->heap[c], &v))
+        if (!before(&loop->timers.heap[c], &v))
             break;
-        heap_set(loop, i, loop->heap[c]);
+        heap_set(loop, i, loop->timers.heap[c]);
         i = c;
     }
     heap_set(loop, i, v);
@@ -61,18 +61,18 @@ int timer_arm(tt_loop *loop, tt_timer *t, int64_t deadline)
 {
     if (t->index)
         timer_disarm(loop, t);
-    if (loop->heap_len == loop->heap_cap) {
-        size_t cap = loop->heap_cap ? loop->heap_cap * 2 : 64;
-        heap_slot *h = realloc(loop->heap, cap * sizeof *h);
+    if (loop->timers.len == loop->timers.cap) {
+        size_t cap = loop->timers.cap ? loop->timers.cap * 2 : 64;
+        heap_slot *h = realloc(loop->timers.heap, cap * sizeof *h);
         if (!h)
             return -ENOMEM;
-        loop->heap = h;
-        loop->heap_cap = cap;
+        loop->timers.heap = h;
+        loop->timers.cap = cap;
     }
     t->deadline = deadline;
-    t->seq = ++loop->timer_seq;
-    loop->heap[loop->heap_len] = (heap_slot){deadline, t->seq, t};
-    sift_up(loop, loop->heap_len++);
+    t->seq = ++loop->timers.seq;
+    loop->timers.heap[loop->timers.len] = (heap_slot){deadline, t->seq, t};
+    sift_up(loop, loop->timers.len++);
     return 0;
 }
 
@@ -82,11 +82,11 @@ void timer_disarm(tt_loop *loop, tt_timer *t)
         return;
     size_t i = t->index - 1;
     t->index = 0;
-    heap_slot last = loop->heap[--loop->heap_len];
-    if (i == loop->heap_len)
+    heap_slot last = loop->timers.heap[--loop->timers.len];
+    if (i == loop->timers.len)
         return;
-    loop->heap[i] = last;
-    if (i > 0 && before(&last, &loop->heap[(i - 1) / 2]))
+    loop->timers.heap[i] = last;
+    if (i > 0 && before(&last, &loop->timers.heap[(i - 1) / 2]))
         sift_up(loop, i);
     else
         sift_down(loop, i);
@@ -94,14 +94,14 @@ void timer_disarm(tt_loop *loop, tt_timer *t)
 
 int64_t timer_next_deadline(tt_loop *loop)
 {
-    return loop->heap_len ? loop->heap[0].deadline : TT_FOREVER;
+    return loop->timers.len ? loop->timers.heap[0].deadline : TT_FOREVER;
 }
 
 int timer_fire_expired(tt_loop *loop, int64_t now)
 {
     int fired = 0;
-    while (loop->heap_len && loop->heap[0].deadline <= now) {
-        tt_timer *t = loop->heap[0].timer;
+    while (loop->timers.len && loop->timers.heap[0].deadline <= now) {
+        tt_timer *t = loop->timers.heap[0].timer;
         timer_disarm(loop, t);
         t->fire(t);
         fired++;
@@ -111,17 +111,17 @@ int timer_fire_expired(tt_loop *loop, int64_t now)
 
 void timer_heap_free(tt_loop *loop)
 {
-    free(loop->heap);
-    loop->heap = NULL;
-    loop->heap_len = loop->heap_cap = 0;
-    for (size_t i = 0; i < loop->later_cap; i++)
-        for (struct later_timer *lt = loop->later[i], *next; lt; lt = next) {
+    free(loop->timers.heap);
+    loop->timers.heap = NULL;
+    loop->timers.len = loop->timers.cap = 0;
+    for (size_t i = 0; i < loop->timers.later_cap; i++)
+        for (struct later_timer *lt = loop->timers.later[i], *next; lt; lt = next) {
             next = *(struct later_timer **)lt;
             free(lt);
         }
-    free(loop->later);
-    loop->later = NULL;
-    loop->later_cap = loop->later_len = 0;
+    free(loop->timers.later);
+    loop->timers.later = NULL;
+    loop->timers.later_cap = loop->timers.later_len = 0;
 }
 
 /* ------------------------------------------------------------------- call_later */
@@ -141,20 +141,20 @@ struct later_timer {
 
 static size_t later_slot(tt_loop *loop, uint64_t id)
 {
-    return (size_t)(id * 0x9E3779B97F4A7C15ull >> 20) & (loop->later_cap - 1);
+    return (size_t)(id * 0x9E3779B97F4A7C15ull >> 20) & (loop->timers.later_cap - 1);
 }
 
 static int later_insert(tt_loop *loop, struct later_timer *lt)
 {
-    if (loop->later_len + 1 > loop->later_cap / 2) {
-        size_t cap = loop->later_cap ? loop->later_cap * 2 : 64;
+    if (loop->timers.later_len + 1 > loop->timers.later_cap / 2) {
+        size_t cap = loop->timers.later_cap ? loop->timers.later_cap * 2 : 64;
         struct later_timer **b = calloc(cap, sizeof *b);
         if (!b)
             return -ENOMEM;
-        struct later_timer **old = loop->later;
-        size_t oldcap = loop->later_cap;
-        loop->later = b;
-        loop->later_cap = cap;
+        struct later_timer **old = loop->timers.later;
+        size_t oldcap = loop->timers.later_cap;
+        loop->timers.later = b;
+        loop->timers.later_cap = cap;
         for (size_t i = 0; i < oldcap; i++)
             for (struct later_timer *x = old[i], *next; x; x = next) {
                 next = x->next;
@@ -165,21 +165,21 @@ static int later_insert(tt_loop *loop, struct later_timer *lt)
         free(old);
     }
     size_t s = later_slot(loop, lt->id);
-    lt->next = loop->later[s];
-    loop->later[s] = lt;
-    loop->later_len++;
+    lt->next = loop->timers.later[s];
+    loop->timers.later[s] = lt;
+    loop->timers.later_len++;
     return 0;
 }
 
 static struct later_timer *later_take(tt_loop *loop, uint64_t id)
 {
-    if (!loop->later_cap)
+    if (!loop->timers.later_cap)
         return NULL;
-    for (struct later_timer **pp = &loop->later[later_slot(loop, id)]; *pp; pp = &(*pp)->next)
+    for (struct later_timer **pp = &loop->timers.later[later_slot(loop, id)]; *pp; pp = &(*pp)->next)
         if ((*pp)->id == id) {
             struct later_timer *lt = *pp;
             *pp = lt->next;
-            loop->later_len--;
+            loop->timers.later_len--;
             return lt;
         }
     return NULL;
@@ -225,7 +225,7 @@ uint64_t tt_call_later(tt_loop *loop, int64_t delay, void (*cb)(void *), void *a
         errno = ENOMEM;
         return 0;
     }
-    lt->id = ++loop->later_next_id;
+    lt->id = ++loop->timers.later_next_id;
     lt->cb = cb;
     lt->arg = arg;
     lt->loop = loop;
@@ -234,7 +234,7 @@ uint64_t tt_call_later(tt_loop *loop, int64_t delay, void (*cb)(void *), void *a
     lt->node.ri.type = CB_CALL | CB_EMBEDDED;
     lt->node.fn.call = later_run;
     lt->node.arg = lt;
-    lt->node.aux = (uintptr_t)later_discard;
+    lt->node.release = later_discard;
     if (later_insert(loop, lt) < 0) {
         free(lt);
         errno = ENOMEM;

@@ -81,7 +81,7 @@ static void release_waiter_cb(tt_future *f, void *arg)
 static int add_release(tt_future *f, tt_future *waiter)
 {
     tt_ref(waiter);
-    int rc = future_add_cb(f, release_waiter_cb, waiter, 0);
+    int rc = future_add_cb(f, release_waiter_cb, waiter);
     if (rc < 0)
         tt_unref(waiter);
     return rc;
@@ -110,7 +110,7 @@ typedef struct wait_fut {
     tt_when when;
 } wait_fut;
 
-static const future_ops wait_ops = {FK_OTHER, "wait", NULL, NULL};
+static const future_ops wait_ops = {"wait", NULL, NULL};
 
 static void wait_on_completion(tt_future *f, void *arg)
 {
@@ -169,7 +169,7 @@ ssize_t tt_wait(tt_future *const *fs, size_t n, tt_when when, int64_t timeout)
     size_t added = 0;
     for (; added < nu; added++) {
         tt_ref(&w->fut);
-        if (future_add_cb(u[added], wait_on_completion, w, 0) < 0) {
+        if (future_add_cb(u[added], wait_on_completion, w) < 0) {
             tt_unref(&w->fut);
             r = -ENOMEM;
             break;
@@ -220,7 +220,7 @@ static void ac_destroy(tt_future *f)
     free(it->done);
 }
 
-static const future_ops ac_ops = {FK_OTHER, "as_completed", NULL, ac_destroy};
+static const future_ops ac_ops = {"as_completed", NULL, ac_destroy};
 
 static void ac_wake(tt_as_completed *it)
 {
@@ -284,7 +284,7 @@ tt_as_completed *tt_as_completed_new(tt_future *const *fs, size_t n, int64_t tim
     for (size_t i = 0; i < it->ntodo; i++) {
         tt_ref(it->todo[i]);
         tt_ref(&it->fut);
-        if (future_add_cb(it->todo[i], ac_on_completion, it, 0) < 0) {
+        if (future_add_cb(it->todo[i], ac_on_completion, it) < 0) {
             tt_unref(&it->fut);
             tt_unref(it->todo[i]);
             it->ntodo = i; /* free releases the ones registered so far */
@@ -513,7 +513,7 @@ static void shield_destroy(tt_future *f)
     s->inner = NULL;
 }
 
-static const future_ops shield_ops = {FK_OTHER, "shield", shield_cancel, shield_destroy};
+static const future_ops shield_ops = {"shield", shield_cancel, shield_destroy};
 
 static void shield_inner_done(tt_future *inner, void *arg)
 {
@@ -552,7 +552,7 @@ tt_future *tt_shield(tt_future *f)
     }
     s->inner = tt_ref(f);
     tt_ref(&s->fut);
-    if (future_add_cb(f, shield_inner_done, s, 0) < 0) {
+    if (future_add_cb(f, shield_inner_done, s) < 0) {
         tt_unref(&s->fut);
         tt_unref(&s->fut);
         errno = ENOMEM;

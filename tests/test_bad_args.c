@@ -111,7 +111,7 @@ START_TEST(null_handles)
 }
 END_TEST
 
-static intptr_t main_in_task(void *arg)
+TU_TASK_TEST(bad_arguments_in_a_task, 0)
 {
     (void)arg;
     /* Bad arguments from a task of a running loop. */
@@ -156,13 +156,6 @@ static intptr_t main_in_task(void *arg)
     ck_assert_ptr_null(tt_semaphore_new(UINT32_MAX));
     return 0;
 }
-
-START_TEST(bad_arguments_in_a_task)
-{
-    ck_assert_int_eq(tu_run(main_in_task, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
 
 START_TEST(bad_options)
 {

@@ -411,6 +411,29 @@ START_TEST(unreported_errors_count_as_retrieved)
 }
 END_TEST
 
+/* ----------------------------------------------------- outcomes below INT_MIN */
+
+static intptr_t very_negative(void *arg)
+{
+    (void)arg;
+    return -((intptr_t)1 << 32); /* below INT_MIN */
+}
+
+TU_TASK_TEST(outcomes_below_int_min_stay_failures, 0)
+{
+    (void)arg;
+    tt_future *c = tt_spawn(very_negative, NULL);
+    int rc = tt_gather(&c, 1, NULL, 0);
+    ck_assert_int_lt(rc, 0); /* a failure must not come back as success */
+    tt_unref(c);
+    tt_group *g = tt_group_new();
+    ck_assert_ptr_nonnull(tt_group_spawn(g, very_negative, NULL));
+    rc = tt_group_join(g);
+    ck_assert_int_lt(rc, 0);
+    tt_group_free(g);
+    return 0;
+}
+
 static Suite *gather_suite(void)
 {
     Suite *s = suite_create("gather");
@@ -430,6 +453,7 @@ static Suite *gather_suite(void)
     tcase_add_test(tc, cancel_gather_of_plain_futures);
     tcase_add_test(tc, gather_of_gathers);
     tcase_add_test(tc, unreported_errors_count_as_retrieved);
+    tcase_add_test(tc, outcomes_below_int_min_stay_failures);
     suite_add_tcase(s, tc);
     return s;
 }

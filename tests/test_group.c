@@ -15,13 +15,8 @@
 
 static tt_future *me(void) { return tt_current_task(); }
 
-static char TRACE[256];
-static void trace(const char *s)
-{
-    ck_assert_uint_lt(strlen(TRACE) + strlen(s) + 2, sizeof TRACE);
-    strcat(TRACE, s);
-    strcat(TRACE, " ");
-}
+/* Each step of a test's story, space-terminated. */
+static void trace(const char *s) { tu_trace("%s ", s); }
 
 /* A child: sleeps ms and returns ret; when cancelled, returns on_cancel (default -ECANCELED). */
 typedef struct child {
@@ -53,7 +48,7 @@ static intptr_t fail_at_once(void *arg) { return (intptr_t)arg; }
 
 /* ------------------------------------------------------------------------------------ */
 
-static intptr_t main_all_succeed(void *arg)
+TU_TASK_TEST(all_succeed_join_waits, 0)
 {
     (void)arg;
     static child a = CHILD("a", 40, 'a'), b = CHILD("b", 20, 'b');
@@ -66,20 +61,13 @@ static intptr_t main_all_succeed(void *arg)
     trace("body");
     ck_assert_int_eq(tt_group_join(g), 0);
     trace("joined");
-    ck_assert_str_eq(TRACE, "body b a joined ");
+    ck_assert_str_eq(tu_trace_get(), "body b a joined ");
     ck_assert_int_eq(tt_result(fa), 'a');
     ck_assert_int_eq(tt_result(fb), 'b');
     ck_assert_uint_eq(tt_group_errors(g, NULL, 0), 0);
     tt_group_free(g);
     return 0;
 }
-
-START_TEST(all_succeed_join_waits)
-{
-    ck_assert_int_eq(tu_run(main_all_succeed, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
 
 static intptr_t owner_child_fails(void *arg)
 {
@@ -91,7 +79,7 @@ static intptr_t owner_child_fails(void *arg)
     if (tt_sleep(TT_SEC(1)) == -ECANCELED)
         trace("body-cancelled");
     ck_assert_int_eq(tt_group_join(g), E1);
-    ck_assert_str_eq(TRACE, "A B-cancelled body-cancelled ");
+    ck_assert_str_eq(tu_trace_get(), "A B-cancelled body-cancelled ");
     tt_future *errs[4] = {0};
     ck_assert_uint_eq(tt_group_errors(g, errs, 4), 1);
     ck_assert_ptr_eq(errs[0], fa);
@@ -103,7 +91,7 @@ static intptr_t owner_child_fails(void *arg)
     return 'p';
 }
 
-static intptr_t main_child_fails(void *arg)
+TU_TASK_TEST(child_failure_cancels_siblings_and_owner, 0)
 {
     (void)arg;
     tt_future *p = tt_spawn(owner_child_fails, NULL);
@@ -114,14 +102,7 @@ static intptr_t main_child_fails(void *arg)
     return 0;
 }
 
-START_TEST(child_failure_cancels_siblings_and_owner)
-{
-    ck_assert_int_eq(tu_run(main_child_fails, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
-static intptr_t main_several_errors(void *arg)
+TU_TASK_TEST(failures_in_completion_order, 0)
 {
     (void)arg;
     /* (a) two children fail on their first step, in the same turn. */
@@ -155,14 +136,7 @@ static intptr_t main_several_errors(void *arg)
     return 0;
 }
 
-START_TEST(failures_in_completion_order)
-{
-    ck_assert_int_eq(tu_run(main_several_errors, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
-static intptr_t main_body_fails_first(void *arg)
+TU_TASK_TEST(body_fails_before_children_ran, E0)
 {
     (void)arg;
     static child a = CHILD("a", 10, 1), b = CHILD("b", 10, 2);
@@ -183,14 +157,7 @@ static intptr_t main_body_fails_first(void *arg)
     return E0; /* the body's own error is the body's to return */
 }
 
-START_TEST(body_fails_before_children_ran)
-{
-    ck_assert_int_eq(tu_run(main_body_fails_first, NULL), E0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
-static intptr_t main_fail_during_join(void *arg)
+TU_TASK_TEST(failure_while_join_waits, 0)
 {
     (void)arg;
     static child a = CHILD("a", 10, E1), b = CHILD("b", 1000, 2);
@@ -206,14 +173,7 @@ static intptr_t main_fail_during_join(void *arg)
     return 0;
 }
 
-START_TEST(failure_while_join_waits)
-{
-    ck_assert_int_eq(tu_run(main_fail_during_join, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
-static intptr_t main_nested(void *arg)
+TU_TASK_TEST(nested_groups, 0)
 {
     (void)arg;
     static child oc = CHILD("outer-child", 10, E1), ic = CHILD("inner-child", 1000, 1);
@@ -231,13 +191,6 @@ static intptr_t main_nested(void *arg)
     tt_group_free(outer);
     return 0;
 }
-
-START_TEST(nested_groups)
-{
-    ck_assert_int_eq(tu_run(main_nested, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
 
 static tt_group *G;
 static int LATE_SPAWN_ERRNO;
@@ -345,7 +298,7 @@ static intptr_t runner_outside(void *arg)
     return rc;
 }
 
-static intptr_t main_outside(void *arg)
+TU_TASK_TEST(outside_cancellation_of_owner, 0)
 {
     (void)arg;
     tt_future *r = tt_spawn(runner_outside, NULL);
@@ -357,13 +310,6 @@ static intptr_t main_outside(void *arg)
     tt_unref(r);
     return 0;
 }
-
-START_TEST(outside_cancellation_of_owner)
-{
-    ck_assert_int_eq(tu_run(main_outside, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
 
 static intptr_t runner_join_waits(void *arg)
 {
@@ -377,7 +323,7 @@ static intptr_t runner_join_waits(void *arg)
     return rc;
 }
 
-static intptr_t main_outside_in_join(void *arg)
+TU_TASK_TEST(outside_cancellation_during_join, 0)
 {
     (void)arg;
     DELIVERED = 0;
@@ -387,13 +333,6 @@ static intptr_t main_outside_in_join(void *arg)
     ck_assert_int_eq(tt_await(r), -ECANCELED);
     return 0;
 }
-
-START_TEST(outside_cancellation_during_join)
-{
-    ck_assert_int_eq(tu_run(main_outside_in_join, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
 
 static intptr_t fail_in_cleanup(void *arg)
 {
@@ -419,7 +358,7 @@ static intptr_t runner_errors_win(void *arg)
     return rc;
 }
 
-static intptr_t main_errors_win(void *arg)
+TU_TASK_TEST(outside_cancellation_but_failures_win, 0)
 {
     (void)arg;
     tt_future *r = tt_spawn(runner_errors_win, NULL);
@@ -432,13 +371,6 @@ static intptr_t main_errors_win(void *arg)
     return 0;
 }
 
-START_TEST(outside_cancellation_but_failures_win)
-{
-    ck_assert_int_eq(tu_run(main_errors_win, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
 static intptr_t quitter(void *arg)
 {
     (void)arg;
@@ -448,7 +380,7 @@ static intptr_t quitter(void *arg)
 
 static void cancel_cb(void *arg) { tt_cancel(arg, NULL); }
 
-static intptr_t main_cancelled_children(void *arg)
+TU_TASK_TEST(cancelled_children_are_not_failures, 0)
 {
     (void)arg;
     static child t1 = CHILD("t1", 1000, 1), t2 = CHILD("t2", 30, 'b');
@@ -466,13 +398,6 @@ static intptr_t main_cancelled_children(void *arg)
     tt_group_free(g);
     return 0;
 }
-
-START_TEST(cancelled_children_are_not_failures)
-{
-    ck_assert_int_eq(tu_run(main_cancelled_children, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
 
 static intptr_t grandchild(void *arg)
 {
@@ -492,27 +417,20 @@ static intptr_t spawner(void *arg)
     return 's';
 }
 
-static intptr_t main_spawn_during_join(void *arg)
+TU_TASK_TEST(children_spawn_while_join_waits, 0)
 {
     (void)arg;
     tt_group *g = tt_group_new();
     tt_group_spawn(g, spawner, g);
     ck_assert_int_eq(tt_group_join(g), 0);
     trace("joined");
-    ck_assert_str_eq(TRACE, "spawner grandchild joined ");
+    ck_assert_str_eq(tu_trace_get(), "spawner grandchild joined ");
     ck_assert_int_eq(tt_result(GRAND), 'g');
     tt_group_free(g);
     return 0;
 }
 
-START_TEST(children_spawn_while_join_waits)
-{
-    ck_assert_int_eq(tu_run(main_spawn_during_join, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
-static intptr_t main_group_cancel(void *arg)
+TU_TASK_TEST(group_cancel_is_not_a_failure, 0)
 {
     (void)arg;
     static child a = CHILD("a", 1000, 1), b = CHILD("b", 1000, 2);
@@ -530,14 +448,7 @@ static intptr_t main_group_cancel(void *arg)
     return 0;
 }
 
-START_TEST(group_cancel_is_not_a_failure)
-{
-    ck_assert_int_eq(tu_run(main_group_cancel, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
-static intptr_t main_timeout_around(void *arg)
+TU_TASK_TEST(timeout_around_a_group, 0)
 {
     (void)arg;
     DELIVERED = 0;
@@ -555,14 +466,7 @@ static intptr_t main_timeout_around(void *arg)
     return 0;
 }
 
-START_TEST(timeout_around_a_group)
-{
-    ck_assert_int_eq(tu_run(main_timeout_around, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
-static intptr_t main_free_without_join(void *arg)
+TU_TASK_TEST(free_without_join, 0)
 {
     (void)arg;
     static child a = CHILD("a", 1000, E1);
@@ -578,13 +482,6 @@ static intptr_t main_free_without_join(void *arg)
     return 0;
 }
 
-START_TEST(free_without_join)
-{
-    ck_assert_int_eq(tu_run(main_free_without_join, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
 static intptr_t sleep_then_return(void *arg)
 {
     intptr_t i = (intptr_t)arg;
@@ -592,7 +489,7 @@ static intptr_t sleep_then_return(void *arg)
     return i;
 }
 
-static intptr_t main_many_children(void *arg)
+TU_TASK_TEST(many_children, 0)
 {
     (void)arg;
     enum { N = 300 };
@@ -607,14 +504,7 @@ static intptr_t main_many_children(void *arg)
     return 0;
 }
 
-START_TEST(many_children)
-{
-    ck_assert_int_eq(tu_run(main_many_children, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
-static void setup(void) { TRACE[0] = 0; }
+static void setup(void) { tu_trace_reset(); }
 
 static Suite *group_suite(void)
 {

@@ -11,22 +11,14 @@
 #include <string.h>
 #include <unistd.h>
 
-static char TRACE[256];
-static size_t TRACE_N;
-static void trace(char c)
-{
-    ck_assert_uint_lt(TRACE_N, sizeof TRACE - 1);
-    TRACE[TRACE_N++] = c;
-    TRACE[TRACE_N] = 0;
-}
-static void trace_cb(void *arg) { trace((char)(intptr_t)arg); }
+static void trace_cb(void *arg) { tu_trace("%c", (char)(intptr_t)arg); }
 
 /* Runs short iterations until the trace is n long (or gives up after ~2 s). */
 static void run_until_trace(tt_loop *loop, size_t n)
 {
-    for (int i = 0; i < 200 && TRACE_N < n; i++)
+    for (int i = 0; i < 200 && tu_trace_len() < n; i++)
         ck_assert_int_ge(tt_loop_run_once(loop, TT_MS(10)), 0);
-    ck_assert_uint_eq(TRACE_N, n);
+    ck_assert_uint_eq(tu_trace_len(), n);
 }
 
 static intptr_t return_arg(void *arg) { return (intptr_t)arg; }
@@ -142,7 +134,7 @@ START_TEST(run_until_returns_outcome)
 }
 END_TEST
 
-static intptr_t main_run_until_in_task(void *arg)
+TU_TASK_TEST(run_until_inside_task_is_eperm, 0)
 {
     (void)arg;
     tt_future *f = tt_future_new(NULL);
@@ -158,18 +150,11 @@ static intptr_t main_run_until_in_task(void *arg)
     return 0;
 }
 
-START_TEST(run_until_inside_task_is_eperm)
-{
-    ck_assert_int_eq(tu_run(main_run_until_in_task, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
 /* ------------------------------------------------------------- run_once */
 
 START_TEST(run_once_counts_and_does_not_block)
 {
-    TRACE_N = 0;
+    tu_trace_reset();
     tt_loop *loop = tt_loop_new(NULL);
     /* A far timer must not make run_once(0) wait. */
     uint64_t far = tt_call_later(loop, TT_SEC(10), trace_cb, (void *)'F');
@@ -181,7 +166,7 @@ START_TEST(run_once_counts_and_does_not_block)
     ck_assert_int_eq(tt_call_soon(loop, trace_cb, (void *)'b'), 0);
     ck_assert_int_eq(tt_loop_next_deadline(loop), 0); /* callbacks are ready */
     ck_assert_int_eq(tt_loop_run_once(loop, 0), 2);
-    ck_assert_str_eq(TRACE, "ab");
+    ck_assert_str_eq(tu_trace_get(), "ab");
     /* Nothing to do: waits about the timeout, then returns 0. */
     t0 = tt_now();
     ck_assert_int_eq(tt_loop_run_once(loop, TT_MS(30)), 0);
@@ -194,9 +179,9 @@ START_TEST(run_once_counts_and_does_not_block)
     /* TT_FOREVER waits until a timer fires. */
     ck_assert(tt_call_later(loop, TT_MS(10), trace_cb, (void *)'t') != 0);
     t0 = tt_now();
-    for (int i = 0; i < 10 && TRACE_N < 3; i++)
+    for (int i = 0; i < 10 && tu_trace_len() < 3; i++)
         ck_assert_int_ge(tt_loop_run_once(loop, TT_FOREVER), 0);
-    ck_assert_str_eq(TRACE, "abt");
+    ck_assert_str_eq(tu_trace_get(), "abt");
     ck_assert_int_ge(tt_now() - t0, TT_MS(9));
     ck_assert_int_eq(tt_loop_run_once(NULL, 0), -EINVAL);
     ck_assert_int_eq(tt_loop_free(loop), 0);
@@ -223,8 +208,7 @@ static int fd_readable(int fd, int timeout_ms)
 
 START_TEST(loop_fd_turns_readable_from_other_thread)
 {
-    TRACE_N = 0;
-    TRACE[0] = 0;
+    tu_trace_reset();
     tt_loop *loop = tt_loop_new(NULL);
     int fd = tt_loop_fd(loop);
     ck_assert_int_ge(fd, 0);
@@ -237,9 +221,9 @@ START_TEST(loop_fd_turns_readable_from_other_thread)
     /* Embedded use: the host polls the fd, then runs one iteration without waiting. */
     ck_assert_int_eq(fd_readable(fd, 5000), 1);
     pthread_join(th, NULL);
-    for (int i = 0; i < 5 && TRACE_N < 1; i++)
+    for (int i = 0; i < 5 && tu_trace_len() < 1; i++)
         ck_assert_int_ge(tt_loop_run_once(loop, 0), 0);
-    ck_assert_str_eq(TRACE, "w");
+    ck_assert_str_eq(tu_trace_get(), "w");
     /* Once processed, the fd is quiet again (a host would otherwise spin). */
     ck_assert_int_ge(tt_loop_run_once(loop, 0), 0);
     ck_assert_int_eq(fd_readable(fd, 0), 0);
@@ -252,7 +236,7 @@ END_TEST
 
 START_TEST(call_soon_fifo_and_errors)
 {
-    TRACE_N = 0;
+    tu_trace_reset();
     ck_assert_int_lt(tt_call_soon(NULL, trace_cb, NULL), 0); /* no current loop */
     tt_loop *loop = tt_loop_new(NULL);
     const char *s = "abcdefghij";
@@ -262,7 +246,7 @@ START_TEST(call_soon_fifo_and_errors)
     ck_assert_int_eq(tt_call_soon_threadsafe(loop, NULL, NULL), -EINVAL);
     ck_assert_int_eq(tt_call_soon_threadsafe(NULL, trace_cb, NULL), -EINVAL);
     run_until_trace(loop, 10);
-    ck_assert_str_eq(TRACE, s);
+    ck_assert_str_eq(tu_trace_get(), s);
     /* The loop thread may use the thread-safe variant too. */
     ck_assert_int_eq(tt_call_soon_threadsafe(loop, trace_cb, (void *)'k'), 0);
     run_until_trace(loop, 11);
@@ -274,19 +258,19 @@ END_TEST
 /* A callback scheduled by a callback runs in a later turn, after what was already queued. */
 static void soon_from_cb(void *arg)
 {
-    trace((char)(intptr_t)arg);
+    trace_cb(arg);
     if ((intptr_t)arg == '1')
         ck_assert_int_eq(tt_call_soon(tt_loop_current(), trace_cb, (void *)'3'), 0);
 }
 
 START_TEST(call_soon_from_callback_runs_after_queued)
 {
-    TRACE_N = 0;
+    tu_trace_reset();
     tt_loop *loop = tt_loop_new(NULL);
     ck_assert_int_eq(tt_call_soon(loop, soon_from_cb, (void *)'1'), 0);
     ck_assert_int_eq(tt_call_soon(loop, soon_from_cb, (void *)'2'), 0);
     run_until_trace(loop, 3);
-    ck_assert_str_eq(TRACE, "123");
+    ck_assert_str_eq(tu_trace_get(), "123");
     ck_assert_int_eq(tt_loop_free(loop), 0);
     tu_assert_no_leaks();
 }
@@ -364,8 +348,7 @@ END_TEST
 
 START_TEST(call_later_order_and_cancel)
 {
-    TRACE_N = 0;
-    TRACE[0] = 0;
+    tu_trace_reset();
     tt_loop *loop = tt_loop_new(NULL);
     uint64_t c = tt_call_later(loop, TT_MS(30), trace_cb, (void *)'c');
     uint64_t a = tt_call_later(loop, TT_MS(10), trace_cb, (void *)'a');
@@ -383,12 +366,12 @@ START_TEST(call_later_order_and_cancel)
     ck_assert_int_eq(tt_call_cancel(loop, 987654321), 0); /* unknown */
     run_until_trace(loop, 7);
     ck_assert_int_ge(tt_now() - t0, TT_MS(29));
-    ck_assert_str_eq(TRACE, "ab1234c");
+    ck_assert_str_eq(tu_trace_get(), "ab1234c");
     ck_assert_int_eq(tt_call_cancel(loop, a), 0); /* already ran */
     /* Negative delay counts as 0. */
     ck_assert(tt_call_later(loop, -5, trace_cb, (void *)'n') != 0);
     run_until_trace(loop, 8);
-    ck_assert_str_eq(TRACE, "ab1234cn");
+    ck_assert_str_eq(tu_trace_get(), "ab1234cn");
     errno = 0;
     ck_assert(tt_call_later(loop, TT_MS(1), NULL, NULL) == 0);
     ck_assert_int_eq(errno, EINVAL);
@@ -399,14 +382,13 @@ END_TEST
 
 START_TEST(cancelled_timer_never_runs)
 {
-    TRACE_N = 0;
-    TRACE[0] = 0;
+    tu_trace_reset();
     tt_loop *loop = tt_loop_new(NULL);
     uint64_t id = tt_call_later(loop, TT_MS(5), trace_cb, (void *)'z');
     uint64_t keep = tt_call_later(loop, TT_MS(20), trace_cb, (void *)'k');
     ck_assert_int_eq(tt_call_cancel(loop, id), 1);
     run_until_trace(loop, 1);
-    ck_assert_str_eq(TRACE, "k");
+    ck_assert_str_eq(tu_trace_get(), "k");
     ck_assert_int_eq(tt_call_cancel(loop, keep), 0);
     ck_assert_int_eq(tt_call_cancel(loop, id), 0);
     ck_assert_int_eq(tt_loop_free(loop), 0); /* nothing pending is leaked */
@@ -682,6 +664,43 @@ START_TEST(loop_current_per_thread)
 }
 END_TEST
 
+/* ------------------------------------------------- misuse and oversized options */
+
+static int FREE_RC = 1;
+
+static void free_from_callback(void *loop) { FREE_RC = tt_loop_free(loop); }
+
+START_TEST(loop_free_from_its_callback_is_eperm)
+{
+    tt_loop *loop = tt_loop_new(NULL);
+    ck_assert_ptr_nonnull(loop);
+    tt_future *f = tt_future_new(loop);
+    ck_assert_int_eq(tt_call_soon(loop, free_from_callback, loop), 0);
+    ck_assert_int_eq(tt_loop_run_once(loop, 0), 1);
+    ck_assert_int_eq(FREE_RC, -EPERM);
+    ck_assert_int_eq(tt_future_set(f, 3), 0);
+    ck_assert_int_eq(tt_loop_run_until(loop, f), 3); /* the loop still works */
+    ck_assert_int_eq(tt_loop_free(loop), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+START_TEST(oversized_options_are_einval)
+{
+    tt_loop_opts o = {.stack_size = SIZE_MAX};
+    errno = 0;
+    ck_assert_ptr_null(tt_loop_new(&o));
+    ck_assert_int_eq(errno, EINVAL);
+    o.stack_size = ((size_t)1 << 30) + 1;
+    ck_assert_ptr_null(tt_loop_new(&o));
+    o.stack_size = 0;
+    o.ring_entries = 1u << 20;
+    ck_assert_ptr_null(tt_loop_new(&o));
+    ck_assert_int_eq(errno, EINVAL);
+    tu_assert_no_leaks();
+}
+END_TEST
+
 static Suite *loop_suite(void)
 {
     Suite *s = suite_create("loop");
@@ -707,6 +726,8 @@ static Suite *loop_suite(void)
     tcase_add_test(tc, run_cancels_and_drains_leftovers);
     tcase_add_test(tc, nested_run_is_ebusy);
     tcase_add_test(tc, loop_current_per_thread);
+    tcase_add_test(tc, loop_free_from_its_callback_is_eperm);
+    tcase_add_test(tc, oversized_options_are_einval);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -12,31 +12,6 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-/* A job that blocks until released: lets a test hold a worker busy for as long as it wants. */
-typedef struct gate {
-    atomic_int started, release, finished, saw_cancelled;
-    intptr_t value;
-} gate;
-
-static intptr_t gate_fn(void *p)
-{
-    gate *g = p;
-    atomic_store(&g->started, 1);
-    for (int i = 0; i < 20000 && !atomic_load(&g->release); i++)
-        usleep(500);
-    if (tt_job_cancelled())
-        atomic_store(&g->saw_cancelled, 1);
-    atomic_store(&g->finished, 1);
-    return g->value;
-}
-
-/* Inside a task: waits (suspending) until cond becomes true, up to ~10 s. */
-#define WAIT_FOR(cond)                                                            \
-    do {                                                                          \
-        for (int w_ = 0; w_ < 5000 && !(cond); w_++)                              \
-            ck_assert_int_eq(tt_sleep(TT_MS(2)), 0);                              \
-        ck_assert_msg((cond), "timed out waiting for %s", #cond);                 \
-    } while (0)
 
 static atomic_int RAN_COUNT;
 static intptr_t count_ran(void *arg)
@@ -72,9 +47,9 @@ typedef struct discards {
     pthread_t thread, unblock_thread;
 } discards;
 
-/* A gate with its discard record; jobs get a gated * (the gate is its first member). */
+/* A tu_gate with its discard record; jobs get a gated * (the tu_gate is its first member). */
 typedef struct gated {
-    gate g;
+    tu_gate g;
     discards d;
 } gated;
 
@@ -113,7 +88,7 @@ START_TEST(pool_new_and_bad_opts)
     ck_assert_ptr_nonnull(p);
     tt_pool_stats s;
     memset(&s, 0xff, sizeof s);
-    ck_assert_int_eq(tt_pool_stats_get(p, &s), 0);
+    s = tu_pool_stats(p);
     ck_assert_uint_eq(s.threads, 0); /* workers start on demand */
     ck_assert_uint_eq(s.idle, 0);
     ck_assert_uint_eq(s.running, 0);
@@ -202,7 +177,7 @@ START_TEST(to_thread_on_runs_in_parallel)
     ck_assert_ptr_nonnull(p);
     ck_assert_int_eq(tu_run(main_parallel, p), 0);
     tt_pool_stats s;
-    ck_assert_int_eq(tt_pool_stats_get(p, &s), 0);
+    s = tu_pool_stats(p);
     ck_assert_uint_eq(s.completed, 4);
     ck_assert_uint_le(s.threads, 4);
     ck_assert_int_eq(tt_pool_free(p), 0);
@@ -215,8 +190,8 @@ END_TEST
 static intptr_t main_try(void *arg)
 {
     tt_pool *p = arg;
-    gate a = {.value = 1};
-    tt_future *fa = tt_try_to_thread(p, gate_fn, &a);
+    tu_gate a = {.value = 1};
+    tt_future *fa = tt_try_to_thread(p, tu_gate_fn, &a);
     ck_assert_ptr_nonnull(fa);
     WAIT_FOR(atomic_load(&a.started));
     tt_future *fb = tt_try_to_thread(p, count_ran, (void *)2); /* fills the queue */
@@ -269,7 +244,7 @@ static intptr_t bp_job(void *arg)
 {
     BP_ORDER[atomic_fetch_add(&BP_NEXT, 1)] = (int)(intptr_t)arg;
     tt_pool_stats s;
-    ck_assert_int_eq(tt_pool_stats_get(BP_POOL, &s), 0);
+    s = tu_pool_stats(BP_POOL);
     if ((int)s.queued > atomic_load(&BP_MAX_QUEUED))
         atomic_store(&BP_MAX_QUEUED, (int)s.queued);
     return (intptr_t)arg * 10;
@@ -293,8 +268,8 @@ static intptr_t bp_submitter(void *arg)
 static intptr_t main_backpressure(void *arg)
 {
     (void)arg;
-    gate a = {.value = 7};
-    tt_future *fa = tt_to_thread_on(BP_POOL, NULL, gate_fn, &a);
+    tu_gate a = {.value = 7};
+    tt_future *fa = tt_to_thread_on(BP_POOL, NULL, tu_gate_fn, &a);
     WAIT_FOR(atomic_load(&a.started));
     tt_future *s = tt_spawn(bp_submitter, NULL);
     ck_assert_int_eq(tt_sleep(TT_MS(50)), 0);
@@ -328,8 +303,8 @@ END_TEST
 static intptr_t main_cancel_queued(void *arg)
 {
     tt_pool *p = arg;
-    gate a = {.value = 1};
-    tt_future *fa = tt_to_thread_on(p, NULL, gate_fn, &a);
+    tu_gate a = {.value = 1};
+    tt_future *fa = tt_to_thread_on(p, NULL, tu_gate_fn, &a);
     WAIT_FOR(atomic_load(&a.started));
     gated *b = gated_new(0);
     tt_job_opts jo = {.discard = on_discard, .unblock = on_unblock};
@@ -348,7 +323,7 @@ static intptr_t main_cancel_queued(void *arg)
     ck_assert_int_eq(atomic_load(&b->d.unblocks), 0); /* it was not running */
     free(b);
     tt_pool_stats s;
-    ck_assert_int_eq(tt_pool_stats_get(p, &s), 0);
+    s = tu_pool_stats(p);
     ck_assert_uint_eq(s.completed, 1);
     ck_assert_uint_eq(s.cancelled, 1);
     ck_assert_uint_eq(s.queued, 0);
@@ -373,7 +348,7 @@ typedef struct running_case {
 static intptr_t writes_late(void *arg)
 {
     running_case *rc = arg;
-    gate *g = &rc->x->g;
+    tu_gate *g = &rc->x->g;
     atomic_store(&g->started, 1);
     for (int i = 0; i < 20000 && !tt_job_cancelled(); i++)
         usleep(500);
@@ -440,7 +415,7 @@ END_TEST
 
 static intptr_t waits_for_cancel(void *arg)
 {
-    gate *g = arg;
+    tu_gate *g = arg;
     atomic_store(&g->started, 1);
     for (int i = 0; i < 20000 && !tt_job_cancelled(); i++)
         usleep(500);
@@ -561,7 +536,7 @@ static intptr_t main_shutdown_simple(void *arg)
     ck_assert_int_eq(tt_pool_shutdown(p, 0, 0), 0); /* callable again */
     ck_assert_int_eq(tt_pool_shutdown(p, TT_SEC(1), TT_POOL_CANCEL_QUEUED), 0);
     tt_pool_stats s;
-    ck_assert_int_eq(tt_pool_stats_get(p, &s), 0);
+    s = tu_pool_stats(p);
     ck_assert_uint_eq(s.completed, 1);
     return 0;
 }
@@ -578,8 +553,8 @@ END_TEST
 static intptr_t main_shutdown_cancel_queued(void *arg)
 {
     tt_pool *p = arg;
-    gate a = {.value = 3};
-    tt_future *fa = tt_to_thread_on(p, NULL, gate_fn, &a);
+    tu_gate a = {.value = 3};
+    tt_future *fa = tt_to_thread_on(p, NULL, tu_gate_fn, &a);
     WAIT_FOR(atomic_load(&a.started));
     tt_future *fb = tt_to_thread_on(p, NULL, count_ran, (void *)1);
     tt_future *fc = tt_to_thread_on(p, NULL, count_ran, (void *)2);
@@ -596,7 +571,7 @@ static intptr_t main_shutdown_cancel_queued(void *arg)
     ck_assert_int_eq(tt_pool_shutdown(p, TT_SEC(5), 0), 0);
     ck_assert_int_eq(atomic_load(&RAN_COUNT), 0);
     tt_pool_stats s;
-    ck_assert_int_eq(tt_pool_stats_get(p, &s), 0);
+    s = tu_pool_stats(p);
     ck_assert_uint_eq(s.completed, 1);
     ck_assert_uint_eq(s.cancelled, 2);
     ck_assert_uint_eq(s.queued, 0);
@@ -625,8 +600,8 @@ static void *shutdown_thread(void *p)
 static intptr_t main_shutdown_other_thread(void *arg)
 {
     tt_pool *p = arg;
-    gate a = {.value = 8};
-    tt_future *fa = tt_to_thread_on(p, NULL, gate_fn, &a);
+    tu_gate a = {.value = 8};
+    tt_future *fa = tt_to_thread_on(p, NULL, tu_gate_fn, &a);
     WAIT_FOR(atomic_load(&a.started));
     shut_from_thread s = {.pool = p, .rc = 1};
     pthread_t th;
@@ -654,13 +629,13 @@ static intptr_t main_stats(void *arg)
 {
     tt_pool *p = arg;
     tt_pool_stats s;
-    gate a = {.value = 1}, b = {.value = 2};
-    tt_future *fa = tt_to_thread_on(p, NULL, gate_fn, &a);
-    tt_future *fb = tt_to_thread_on(p, NULL, gate_fn, &b);
+    tu_gate a = {.value = 1}, b = {.value = 2};
+    tt_future *fa = tt_to_thread_on(p, NULL, tu_gate_fn, &a);
+    tt_future *fb = tt_to_thread_on(p, NULL, tu_gate_fn, &b);
     WAIT_FOR(atomic_load(&a.started) && atomic_load(&b.started));
     tt_future *fc = tt_to_thread_on(p, NULL, count_ran, (void *)3);
     ck_assert_int_eq(tt_yield(), 0);
-    ck_assert_int_eq(tt_pool_stats_get(p, &s), 0);
+    s = tu_pool_stats(p);
     ck_assert_uint_eq(s.threads, 2);
     ck_assert_uint_eq(s.running, 2);
     ck_assert_uint_eq(s.idle, 0);
@@ -668,7 +643,7 @@ static intptr_t main_stats(void *arg)
     ck_assert_uint_eq(s.completed, 0);
     ck_assert_uint_eq(s.cancelled, 0);
     ck_assert_int_eq(tt_cancel(fc, NULL), 1);
-    ck_assert_int_eq(tt_pool_stats_get(p, &s), 0);
+    s = tu_pool_stats(p);
     ck_assert_uint_eq(s.queued, 0);
     ck_assert_uint_eq(s.cancelled, 1);
     atomic_store(&a.release, 1);
@@ -678,7 +653,7 @@ static intptr_t main_stats(void *arg)
     ck_assert_int_eq(tt_await(fc), -ECANCELED);
     /* Workers go back to idle right after delivering. */
     for (int i = 0; i < 1000; i++) {
-        ck_assert_int_eq(tt_pool_stats_get(p, &s), 0);
+        s = tu_pool_stats(p);
         if (s.idle == 2)
             break;
         ck_assert_int_eq(tt_sleep(TT_MS(2)), 0);
@@ -702,12 +677,12 @@ static intptr_t main_idle(void *arg)
 {
     tt_pool *p = arg;
     tt_pool_stats s;
-    gate g[3] = {{.value = 0}, {.value = 1}, {.value = 2}};
+    tu_gate g[3] = {{.value = 0}, {.value = 1}, {.value = 2}};
     tt_future *f[3];
     for (int i = 0; i < 3; i++)
-        f[i] = tt_to_thread_on(p, NULL, gate_fn, &g[i]);
+        f[i] = tt_to_thread_on(p, NULL, tu_gate_fn, &g[i]);
     WAIT_FOR(atomic_load(&g[0].started) && atomic_load(&g[1].started) && atomic_load(&g[2].started));
-    ck_assert_int_eq(tt_pool_stats_get(p, &s), 0);
+    s = tu_pool_stats(p);
     ck_assert_uint_ge(s.threads, 3);
     ck_assert_uint_le(s.threads, 4);
     for (int i = 0; i < 3; i++)
@@ -716,14 +691,14 @@ static intptr_t main_idle(void *arg)
         ck_assert_int_eq(tt_await(f[i]), i);
     /* Idle workers retire after 50 ms, down to min_threads. */
     for (int i = 0; i < 2500; i++) {
-        ck_assert_int_eq(tt_pool_stats_get(p, &s), 0);
+        s = tu_pool_stats(p);
         if (s.threads == 1)
             break;
         ck_assert_int_eq(tt_sleep(TT_MS(2)), 0);
     }
     ck_assert_uint_eq(s.threads, 1);
     ck_assert_int_eq(tt_sleep(TT_MS(300)), 0);
-    ck_assert_int_eq(tt_pool_stats_get(p, &s), 0);
+    s = tu_pool_stats(p);
     ck_assert_uint_eq(s.threads, 1); /* never below min */
     ck_assert_uint_eq(s.idle, 1);
     /* And it still works afterwards. */
@@ -745,7 +720,7 @@ END_TEST
 /* ----------------------------------------------------------- thread names */
 
 typedef struct named {
-    gate g;
+    tu_gate g;
     char name[32];
 } named;
 
@@ -753,7 +728,7 @@ static intptr_t record_name(void *arg)
 {
     named *n = arg;
     prctl(PR_GET_NAME, n->name, 0, 0, 0);
-    return gate_fn(&n->g);
+    return tu_gate_fn(&n->g);
 }
 
 /* "<prefix>-<digits>" */
@@ -881,10 +856,58 @@ START_TEST(loops_share_one_pool)
         ck_assert_int_eq(u[i].sum, want);
     ck_assert_int_eq(u[2].free_busy_rc, -EBUSY);
     tt_pool_stats s;
-    ck_assert_int_eq(tt_pool_stats_get(p, &s), 0);
+    s = tu_pool_stats(p);
     ck_assert_uint_eq(s.completed, 3 * 220);
     ck_assert_uint_le(s.threads, 3);
     ck_assert_int_eq(tt_pool_free(p), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+/* A room notice still in the loop's inbox when the loop is freed: tt_loop_free's last drain
+ * handles it after the loop has left the pool. */
+static tu_gate RN_G1, RN_G2;
+static tt_pool *RN_POOL;
+static atomic_int RN_WAITING;
+
+static intptr_t rn_submitter(void *arg)
+{
+    (void)arg;
+    tt_future *a = tt_to_thread_on(RN_POOL, NULL, tu_gate_fn, &RN_G1);
+    ck_assert_ptr_nonnull(a);
+    WAIT_FOR(atomic_load(&RN_G1.started));
+    tt_future *b = tt_to_thread_on(RN_POOL, NULL, tu_gate_fn, &RN_G2); /* the queue is full now */
+    ck_assert_ptr_nonnull(b);
+    tt_unref(a);
+    tt_unref(b);
+    atomic_store(&RN_WAITING, 1);
+    errno = 0;
+    ck_assert_ptr_null(tt_to_thread_on(RN_POOL, NULL, count_ran, NULL)); /* waits for room */
+    ck_assert_int_eq(errno, ECANCELED);
+    return 3;
+}
+
+START_TEST(room_notice_left_in_the_inbox_at_loop_free)
+{
+    RN_POOL = tt_pool_new(&(tt_pool_opts){.max_threads = 1, .queue_limit = 1});
+    ck_assert_ptr_nonnull(RN_POOL);
+    tt_loop *loop = tt_loop_new(NULL);
+    ck_assert_ptr_nonnull(loop);
+    tt_future *t = tt_spawn_on(loop, NULL, rn_submitter, NULL);
+    for (int i = 0; i < 5000 && !atomic_load(&RN_WAITING); i++)
+        ck_assert_int_ge(tt_loop_run_once(loop, TT_MS(2)), 0);
+    ck_assert_int_eq(atomic_load(&RN_WAITING), 1); /* suspended in the line for room */
+    ck_assert_int_eq(tt_cancel(t, NULL), 1);
+    ck_assert_int_eq(tt_loop_run_until(loop, tt_ref(t)), 3);
+    tt_unref(t);
+    /* The worker takes the queued job: the queue shrinks and the room notice goes out. */
+    atomic_store(&RN_G1.release, 1);
+    for (int i = 0; i < 5000 && !atomic_load(&RN_G2.started); i++)
+        usleep(1000);
+    ck_assert_int_eq(atomic_load(&RN_G2.started), 1);
+    ck_assert_int_eq(tt_loop_free(loop), 0);
+    atomic_store(&RN_G2.release, 1);
+    ck_assert_int_eq(tt_pool_free(RN_POOL), 0);
     tu_assert_no_leaks();
 }
 END_TEST
@@ -910,6 +933,7 @@ static Suite *pool_suite(void)
     tcase_add_test(tc, idle_workers_retire_to_min);
     tcase_add_test(tc, worker_thread_names);
     tcase_add_test(tc, loops_share_one_pool);
+    tcase_add_test(tc, room_notice_left_in_the_inbox_at_loop_free);
     suite_add_tcase(s, tc);
     return s;
 }

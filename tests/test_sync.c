@@ -31,7 +31,7 @@ static intptr_t event_waiter(void *arg)
     return rc;
 }
 
-static intptr_t main_event(void *arg)
+TU_TASK_TEST(event_wakes_every_waiter, 0)
 {
     (void)arg;
     EV = tt_event_new();
@@ -62,13 +62,6 @@ static intptr_t main_event(void *arg)
     tt_event_free(EV);
     return 0;
 }
-
-START_TEST(event_wakes_every_waiter)
-{
-    ck_assert_int_eq(tu_run(main_event, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
 
 static int CB_RC;
 static void event_wait_from_callback(void *arg) { CB_RC = tt_event_wait(arg); }
@@ -127,7 +120,7 @@ static intptr_t lock_user(void *arg)
     return 0;
 }
 
-static intptr_t main_lock_fifo(void *arg)
+TU_TASK_TEST(lock_fifo_no_barging, 0)
 {
     (void)arg;
     LK = tt_lock_new();
@@ -154,14 +147,7 @@ static intptr_t main_lock_fifo(void *arg)
     return 0;
 }
 
-START_TEST(lock_fifo_no_barging)
-{
-    ck_assert_int_eq(tu_run(main_lock_fifo, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
-static intptr_t main_lock_cancel(void *arg)
+TU_TASK_TEST(lock_cancelled_waiters_pass_it_on, 0)
 {
     (void)arg;
     LK = tt_lock_new();
@@ -186,13 +172,6 @@ static intptr_t main_lock_cancel(void *arg)
     tt_lock_free(LK);
     return 0;
 }
-
-START_TEST(lock_cancelled_waiters_pass_it_on)
-{
-    ck_assert_int_eq(tu_run(main_lock_cancel, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
 
 static void lock_acquire_from_callback(void *arg) { CB_RC = tt_lock_acquire(arg); }
 
@@ -248,7 +227,7 @@ static intptr_t sem_user(void *arg)
     return 0;
 }
 
-static intptr_t main_sem_values(void *arg)
+TU_TASK_TEST(semaphore_values, 0)
 {
     (void)arg;
     SEM = tt_semaphore_new(2);
@@ -283,14 +262,7 @@ static intptr_t main_sem_values(void *arg)
     return 0;
 }
 
-START_TEST(semaphore_values)
-{
-    ck_assert_int_eq(tu_run(main_sem_values, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
-static intptr_t main_sem_cancel(void *arg)
+TU_TASK_TEST(semaphore_cancellation_safe, 0)
 {
     (void)arg;
     SEM = tt_semaphore_new(0);
@@ -313,14 +285,7 @@ static intptr_t main_sem_cancel(void *arg)
     return 0;
 }
 
-START_TEST(semaphore_cancellation_safe)
-{
-    ck_assert_int_eq(tu_run(main_sem_cancel, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
-static intptr_t main_sem_many(void *arg)
+TU_TASK_TEST(semaphore_many_tasks, 0)
 {
     (void)arg;
     enum { N = 200 };
@@ -344,13 +309,6 @@ static intptr_t main_sem_many(void *arg)
     tt_semaphore_free(SEM);
     return 0;
 }
-
-START_TEST(semaphore_many_tasks)
-{
-    ck_assert_int_eq(tu_run(main_sem_many, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
 
 START_TEST(semaphore_bad_input)
 {
@@ -384,7 +342,7 @@ static intptr_t getter(void *arg)
 
 static intptr_t putter(void *arg) { return tt_queue_put(Q, arg); }
 
-static intptr_t main_queue_basics(void *arg)
+TU_TASK_TEST(queue_fifo_and_growth, 0)
 {
     (void)arg;
     Q = tt_queue_new(0);
@@ -422,14 +380,7 @@ static intptr_t main_queue_basics(void *arg)
     return 0;
 }
 
-START_TEST(queue_fifo_and_growth)
-{
-    ck_assert_int_eq(tu_run(main_queue_basics, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
-static intptr_t main_queue_bounded(void *arg)
+TU_TASK_TEST(queue_bounded_put_waits, 0)
 {
     (void)arg;
     Q = tt_queue_new(2);
@@ -453,14 +404,7 @@ static intptr_t main_queue_bounded(void *arg)
     return 0;
 }
 
-START_TEST(queue_bounded_put_waits)
-{
-    ck_assert_int_eq(tu_run(main_queue_bounded, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
-static intptr_t main_queue_cancel_get(void *arg)
+TU_TASK_TEST(queue_cancelled_get_loses_nothing, 0)
 {
     (void)arg;
     Q = tt_queue_new(0);
@@ -494,14 +438,7 @@ static intptr_t main_queue_cancel_get(void *arg)
     return 0;
 }
 
-START_TEST(queue_cancelled_get_loses_nothing)
-{
-    ck_assert_int_eq(tu_run(main_queue_cancel_get, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
-static intptr_t main_queue_cancel_put(void *arg)
+TU_TASK_TEST(queue_cancelled_put_adds_nothing, 0)
 {
     (void)arg;
     Q = tt_queue_new(1);
@@ -527,13 +464,6 @@ static intptr_t main_queue_cancel_put(void *arg)
     tt_queue_free(Q);
     return 0;
 }
-
-START_TEST(queue_cancelled_put_adds_nothing)
-{
-    ck_assert_int_eq(tu_run(main_queue_cancel_put, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
 
 enum { NPROD = 200, NCONS = 200, PER = 5 };
 static long SUM;
@@ -564,7 +494,7 @@ static intptr_t consumer(void *arg)
     return 0;
 }
 
-static intptr_t main_queue_many(void *arg)
+TU_TASK_TEST(queue_many_producers_consumers, 0)
 {
     (void)arg;
     Q = tt_queue_new(10);
@@ -588,13 +518,6 @@ static intptr_t main_queue_many(void *arg)
     tt_queue_free(Q);
     return 0;
 }
-
-START_TEST(queue_many_producers_consumers)
-{
-    ck_assert_int_eq(tu_run(main_queue_many, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
 
 static intptr_t main_queue_misc(void *arg)
 {
@@ -640,6 +563,69 @@ START_TEST(queue_misc_and_bad_input)
 }
 END_TEST
 
+/* ---------------------------------------------------- freed under a woken waiter */
+
+static tt_lock *FREED_LOCK;
+static tt_queue *FREED_QUEUE;
+static tt_semaphore *FREED_SEM;
+
+static intptr_t lock_waiter(void *arg)
+{
+    (void)arg;
+    return tt_lock_acquire(FREED_LOCK);
+}
+
+TU_TASK_TEST(lock_freed_after_handing_over, -EIDRM)
+{
+    (void)arg;
+    FREED_LOCK = tt_lock_new();
+    ck_assert_int_eq(tt_lock_acquire(FREED_LOCK), 0);
+    tt_future *w = tt_spawn(lock_waiter, NULL);
+    ck_assert_int_eq(tt_yield(), 0);            /* the waiter parks */
+    ck_assert_int_eq(tt_lock_release(FREED_LOCK), 0); /* hands it the lock; it has not run yet */
+    tt_lock_free(FREED_LOCK);
+    return tt_await(w); /* it must not touch the freed lock */
+}
+
+static intptr_t queue_getter(void *arg)
+{
+    void **slot = arg;
+    return tt_queue_get(FREED_QUEUE, slot);
+}
+
+TU_TASK_TEST(queue_freed_after_waking_a_getter, -EIDRM)
+{
+    (void)arg;
+    void *got = (void *)1;
+    FREED_QUEUE = tt_queue_new(0);
+    tt_future *g = tt_spawn(queue_getter, &got);
+    ck_assert_int_eq(tt_yield(), 0);
+    ck_assert_int_eq(tt_queue_try_put(FREED_QUEUE, (void *)7), 0); /* wakes the getter */
+    tt_queue_free(FREED_QUEUE);
+    intptr_t r = tt_await(g);
+    ck_assert_ptr_eq(got, (void *)1); /* nothing written through a freed queue */
+    return r;
+}
+
+static intptr_t sem_waiter(void *arg)
+{
+    (void)arg;
+    return tt_semaphore_acquire(FREED_SEM);
+}
+
+TU_TASK_TEST(semaphore_freed_after_handing_a_unit, -EIDRM)
+{
+    (void)arg;
+    FREED_SEM = tt_semaphore_new(0);
+    tt_future *w = tt_spawn(sem_waiter, NULL);
+    ck_assert_int_eq(tt_yield(), 0);
+    ck_assert_int_eq(tt_semaphore_release(FREED_SEM), 0);
+    tt_semaphore_free(FREED_SEM);
+    return tt_await(w);
+}
+
+/* ------------------------------------------------------ the loop's own callbacks */
+
 static Suite *sync_suite(void)
 {
     Suite *s = suite_create("sync");
@@ -676,6 +662,9 @@ static Suite *sync_suite(void)
     tcase_add_test(tc, queue_cancelled_put_adds_nothing);
     tcase_add_test(tc, queue_many_producers_consumers);
     tcase_add_test(tc, queue_misc_and_bad_input);
+    tcase_add_test(tc, lock_freed_after_handing_over);
+    tcase_add_test(tc, queue_freed_after_waking_a_getter);
+    tcase_add_test(tc, semaphore_freed_after_handing_a_unit);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -55,7 +55,7 @@ START_TEST(spawn_without_loop_is_eperm)
 }
 END_TEST
 
-static intptr_t main_spawn_einval(void *arg)
+TU_TASK_TEST(spawn_null_fn_is_einval, 11)
 {
     (void)arg;
     errno = 0;
@@ -66,13 +66,6 @@ static intptr_t main_spawn_einval(void *arg)
     ck_assert_int_eq(errno, EINVAL);
     return 11;
 }
-
-START_TEST(spawn_null_fn_is_einval)
-{
-    ck_assert_int_eq(tu_run(main_spawn_einval, NULL), 11);
-    tu_assert_no_leaks();
-}
-END_TEST
 
 typedef struct foreign_spawn {
     tt_loop *loop;
@@ -124,7 +117,7 @@ static intptr_t report_name(void *arg)
     return (intptr_t)strdup(n);
 }
 
-static intptr_t main_names(void *arg)
+TU_TASK_TEST(task_names, 0)
 {
     (void)arg;
     char name[32];
@@ -156,13 +149,6 @@ static intptr_t main_names(void *arg)
     return 0;
 }
 
-START_TEST(task_names)
-{
-    ck_assert_int_eq(tu_run(main_names, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
 /* Recursion that really uses its frames: ~1 KiB per level, not a tail call. */
 static __attribute__((noinline)) long deep(int depth)
 {
@@ -184,7 +170,7 @@ static intptr_t deep_body(void *arg)
     return r + deep(depth);
 }
 
-static intptr_t main_deep(void *arg)
+TU_TASK_TEST(deep_recursion_with_256k_stack, 0)
 {
     (void)arg;
     /* ~170 KiB of frames: needs the 256 KiB option (the default stack is 64 KiB). */
@@ -203,16 +189,9 @@ static intptr_t main_deep(void *arg)
     return 0;
 }
 
-START_TEST(deep_recursion_with_256k_stack)
-{
-    ck_assert_int_eq(tu_run(main_deep, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
 /* ------------------------------------------------------------ scheduling */
 
-static intptr_t main_lazy_fifo(void *arg)
+TU_TASK_TEST(tasks_start_lazily_fifo, 0)
 {
     (void)arg;
     trace_reset();
@@ -231,14 +210,7 @@ static intptr_t main_lazy_fifo(void *arg)
     return 0;
 }
 
-START_TEST(tasks_start_lazily_fifo)
-{
-    ck_assert_int_eq(tu_run(main_lazy_fifo, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
-static intptr_t main_await_done(void *arg)
+TU_TASK_TEST(await_done_future_does_not_suspend, 0)
 {
     (void)arg;
     trace_reset();
@@ -255,13 +227,6 @@ static intptr_t main_await_done(void *arg)
     return 0;
 }
 
-START_TEST(await_done_future_does_not_suspend)
-{
-    ck_assert_int_eq(tu_run(main_await_done, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
 static intptr_t sleep_then(void *arg)
 {
     ck_assert_int_eq(tt_sleep(TT_MS(5)), 0);
@@ -271,7 +236,7 @@ static intptr_t sleep_then(void *arg)
 /* Awaits the future passed as arg (consuming it). */
 static intptr_t await_arg(void *arg) { return tt_await(arg); }
 
-static intptr_t main_await_results(void *arg)
+TU_TASK_TEST(await_results_and_errors, 0)
 {
     (void)arg;
     ck_assert_int_eq(tt_await(tt_spawn(sleep_then, (void *)-EIO)), -EIO);
@@ -293,13 +258,6 @@ static intptr_t main_await_results(void *arg)
     ck_assert_int_eq(tt_future_set(self, 1), -EINVAL);
     return 0;
 }
-
-START_TEST(await_results_and_errors)
-{
-    ck_assert_int_eq(tu_run(main_await_results, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
 
 START_TEST(await_outside_task_is_eperm_and_consumes)
 {
@@ -329,7 +287,7 @@ static intptr_t sleeper_trace(void *arg)
     return 0;
 }
 
-static intptr_t main_sleep_order(void *arg)
+TU_TASK_TEST(sleep_wakes_in_deadline_order, 0)
 {
     (void)arg;
     trace_reset();
@@ -341,13 +299,6 @@ static intptr_t main_sleep_order(void *arg)
     return 0;
 }
 
-START_TEST(sleep_wakes_in_deadline_order)
-{
-    ck_assert_int_eq(tu_run(main_sleep_order, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
 static intptr_t equal_sleeper(void *arg)
 {
     ck_assert_int_eq(tt_sleep(TT_MS(10)), 0);
@@ -355,7 +306,7 @@ static intptr_t equal_sleeper(void *arg)
     return 0;
 }
 
-static intptr_t main_equal_sleeps(void *arg)
+TU_TASK_TEST(equal_sleeps_wake_fifo, 0)
 {
     (void)arg;
     trace_reset();
@@ -368,13 +319,6 @@ static intptr_t main_equal_sleeps(void *arg)
     return 0;
 }
 
-START_TEST(equal_sleeps_wake_fifo)
-{
-    ck_assert_int_eq(tu_run(main_equal_sleeps, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
 static intptr_t yielder(void *arg)
 {
     for (int i = 0; i < 3; i++) {
@@ -384,7 +328,7 @@ static intptr_t yielder(void *arg)
     return 0;
 }
 
-static intptr_t main_yield(void *arg)
+TU_TASK_TEST(yield_interleaves, 0)
 {
     (void)arg;
     trace_reset();
@@ -397,13 +341,6 @@ static intptr_t main_yield(void *arg)
     ck_assert_str_eq(TRACE, "ab|abab");
     return 0;
 }
-
-START_TEST(yield_interleaves)
-{
-    ck_assert_int_eq(tu_run(main_yield, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
 
 static tt_future *SPAWNED;
 static intptr_t check_current(void *arg)
@@ -447,7 +384,7 @@ static intptr_t long_sleeper(void *arg)
     return r; /* -ECANCELED propagates: the task ends cancelled */
 }
 
-static intptr_t main_cancel_sleeping(void *arg)
+TU_TASK_TEST(cancel_sleeping_task, 0)
 {
     (void)arg;
     tt_future *t = tt_spawn(long_sleeper, NULL);
@@ -468,14 +405,7 @@ static intptr_t main_cancel_sleeping(void *arg)
     return 0;
 }
 
-START_TEST(cancel_sleeping_task)
-{
-    ck_assert_int_eq(tu_run(main_cancel_sleeping, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
-static intptr_t main_cancel_before_start(void *arg)
+TU_TASK_TEST(cancel_before_start_never_runs_body, 0)
 {
     (void)arg;
     BODY_RAN = 0;
@@ -488,13 +418,6 @@ static intptr_t main_cancel_before_start(void *arg)
     tt_unref(t);
     return 0;
 }
-
-START_TEST(cancel_before_start_never_runs_body)
-{
-    ck_assert_int_eq(tu_run(main_cancel_before_start, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
 
 static intptr_t self_cancel_return(void *arg)
 {
@@ -515,7 +438,7 @@ static intptr_t self_cancel_yield(void *arg)
     return 6;                                 /* swallowed: a normal result */
 }
 
-static intptr_t main_self_cancel(void *arg)
+TU_TASK_TEST(self_cancel, 0)
 {
     (void)arg;
     tt_future *a = tt_spawn(self_cancel_return, NULL);
@@ -530,13 +453,6 @@ static intptr_t main_self_cancel(void *arg)
     tt_unref(b);
     return 0;
 }
-
-START_TEST(self_cancel)
-{
-    ck_assert_int_eq(tu_run(main_self_cancel, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
 
 static intptr_t returns_ecanceled(void *arg)
 {
@@ -567,7 +483,7 @@ static intptr_t swallower(void *arg)
     return 42;
 }
 
-static intptr_t main_swallow(void *arg)
+TU_TASK_TEST(cancellation_can_be_swallowed, 0)
 {
     (void)arg;
     tt_future *t = tt_spawn(swallower, NULL);
@@ -579,13 +495,6 @@ static intptr_t main_swallow(void *arg)
     tt_unref(t);
     return 0;
 }
-
-START_TEST(cancellation_can_be_swallowed)
-{
-    ck_assert_int_eq(tu_run(main_swallow, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
 
 static intptr_t counts_body(void *arg)
 {
@@ -613,7 +522,7 @@ static intptr_t counts_body(void *arg)
     return 3;
 }
 
-static intptr_t main_counts(void *arg)
+TU_TASK_TEST(cancelling_and_uncancel_counts, 0)
 {
     (void)arg;
     tt_future *t = tt_spawn(counts_body, NULL);
@@ -631,13 +540,6 @@ static intptr_t main_counts(void *arg)
     return 0;
 }
 
-START_TEST(cancelling_and_uncancel_counts)
-{
-    ck_assert_int_eq(tu_run(main_counts, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
 static tt_future *AWAITED;
 static intptr_t await_awaited(void *arg)
 {
@@ -645,7 +547,7 @@ static intptr_t await_awaited(void *arg)
     return tt_await(tt_ref(AWAITED));
 }
 
-static intptr_t main_cancel_beats_wakeup(void *arg)
+TU_TASK_TEST(cancel_beats_pending_wakeup, 0)
 {
     (void)arg;
     AWAITED = tt_future_new(NULL);
@@ -662,14 +564,7 @@ static intptr_t main_cancel_beats_wakeup(void *arg)
     return 0;
 }
 
-START_TEST(cancel_beats_pending_wakeup)
-{
-    ck_assert_int_eq(tu_run(main_cancel_beats_wakeup, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
-static intptr_t main_cancel_propagates(void *arg)
+TU_TASK_TEST(cancel_reaches_awaited_future, 0)
 {
     (void)arg;
     AWAITED = tt_future_new(NULL);
@@ -686,13 +581,6 @@ static intptr_t main_cancel_propagates(void *arg)
     tt_unref(AWAITED);
     return 0;
 }
-
-START_TEST(cancel_reaches_awaited_future)
-{
-    ck_assert_int_eq(tu_run(main_cancel_propagates, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
 
 /* ------------------------------------------------------------ lifetime */
 

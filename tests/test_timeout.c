@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "testutil.h"
 
+#include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,7 +29,7 @@ START_TEST(now_is_clock_monotonic)
 }
 END_TEST
 
-static intptr_t main_expiry(void *arg)
+TU_TASK_TEST(expiry_gives_etimedout_and_task_goes_on, 'A')
 {
     (void)arg;
     tt_timeout t;
@@ -49,14 +50,7 @@ static intptr_t main_expiry(void *arg)
     return 'A';
 }
 
-START_TEST(expiry_gives_etimedout_and_task_goes_on)
-{
-    ck_assert_int_eq(tu_run(main_expiry, NULL), 'A');
-    tu_assert_no_leaks();
-}
-END_TEST
-
-static intptr_t main_not_reached(void *arg)
+TU_TASK_TEST(not_reached_and_no_deadline, 0)
 {
     (void)arg;
     tt_timeout t;
@@ -78,14 +72,7 @@ static intptr_t main_not_reached(void *arg)
     return 0;
 }
 
-START_TEST(not_reached_and_no_deadline)
-{
-    ck_assert_int_eq(tu_run(main_not_reached, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
-static intptr_t main_nested(void *arg)
+TU_TASK_TEST(nested_scopes_own_their_cancellation, 0)
 {
     (void)arg;
     /* (a) outer 500 ms, inner 10 ms: the inner times out, the outer carries on. */
@@ -122,14 +109,7 @@ static intptr_t main_nested(void *arg)
     return 0;
 }
 
-START_TEST(nested_scopes_own_their_cancellation)
-{
-    ck_assert_int_eq(tu_run(main_nested, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
-static intptr_t main_zero(void *arg)
+TU_TASK_TEST(zero_and_past_deadlines, 0)
 {
     (void)arg;
     tt_timeout t;
@@ -150,14 +130,7 @@ static intptr_t main_zero(void *arg)
     return 0;
 }
 
-START_TEST(zero_and_past_deadlines)
-{
-    ck_assert_int_eq(tu_run(main_zero, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
-static intptr_t main_foreign(void *arg)
+TU_TASK_TEST(foreign_errors_and_swallowed_cancellation, 0)
 {
     (void)arg;
     tt_timeout t;
@@ -180,14 +153,7 @@ static intptr_t main_foreign(void *arg)
     return 0;
 }
 
-START_TEST(foreign_errors_and_swallowed_cancellation)
-{
-    ck_assert_int_eq(tu_run(main_foreign, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
-static intptr_t main_reschedule(void *arg)
+TU_TASK_TEST(reschedule, 0)
 {
     (void)arg;
     tt_timeout t;
@@ -214,16 +180,9 @@ static intptr_t main_reschedule(void *arg)
     return 0;
 }
 
-START_TEST(reschedule)
-{
-    ck_assert_int_eq(tu_run(main_reschedule, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
 static void cancel_cb(void *arg) { tt_cancel(arg, "outside"); }
 
-static intptr_t main_outside(void *arg)
+TU_TASK_TEST(outside_cancellation_passes_through, -ECANCELED)
 {
     (void)arg;
     tt_timeout t;
@@ -248,14 +207,7 @@ static intptr_t main_outside(void *arg)
     return -ECANCELED;
 }
 
-START_TEST(outside_cancellation_passes_through)
-{
-    ck_assert_int_eq(tu_run(main_outside, NULL), -ECANCELED);
-    tu_assert_no_leaks();
-}
-END_TEST
-
-static intptr_t main_already_cancelled(void *arg)
+TU_TASK_TEST(baseline_count_at_enter, 0)
 {
     (void)arg;
     /* A count that was already 1 at enter (a cancel caught earlier) is the baseline. */
@@ -270,14 +222,7 @@ static intptr_t main_already_cancelled(void *arg)
     return 0;
 }
 
-START_TEST(baseline_count_at_enter)
-{
-    ck_assert_int_eq(tu_run(main_already_cancelled, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
-static intptr_t main_pending_outside_wins(void *arg)
+TU_TASK_TEST(pending_outside_cancel_wins_over_deadline, 0)
 {
     (void)arg;
     /* An outside request still undelivered when the deadline fires: the one delivery that
@@ -297,20 +242,13 @@ static intptr_t main_pending_outside_wins(void *arg)
     return 0;
 }
 
-START_TEST(pending_outside_cancel_wins_over_deadline)
-{
-    ck_assert_int_eq(tu_run(main_pending_outside_wins, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
 static intptr_t wait_forever(void *arg)
 {
     (void)arg;
     return tt_sleep(TT_SEC(10));
 }
 
-static intptr_t main_timeout_await(void *arg)
+TU_TASK_TEST(timeout_around_await, 0)
 {
     (void)arg;
     /* Around tt_await of a task: the task awaited is cancelled with us. */
@@ -324,14 +262,7 @@ static intptr_t main_timeout_await(void *arg)
     return 0;
 }
 
-START_TEST(timeout_around_await)
-{
-    ck_assert_int_eq(tu_run(main_timeout_await, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
-static intptr_t main_withdraw(void *arg)
+TU_TASK_TEST(undelivered_request_is_withdrawn, 0)
 {
     (void)arg;
     /* The deadline fires in the same loop pass as the IO completes: the task resumes with the
@@ -350,13 +281,6 @@ static intptr_t main_withdraw(void *arg)
     close(p[1]);
     return 0;
 }
-
-START_TEST(undelivered_request_is_withdrawn)
-{
-    ck_assert_int_eq(tu_run(main_withdraw, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
 
 static tt_timeout SHARED;
 static intptr_t exit_other(void *arg)
@@ -407,6 +331,51 @@ START_TEST(bad_input_and_wrong_place)
 }
 END_TEST
 
+/* --------------------------------------------------------- durations near INT64_MAX */
+
+static intptr_t naps(void *arg)
+{
+    return tt_sleep((int64_t)(intptr_t)arg) == 0 ? 5 : -1;
+}
+
+static intptr_t wait_huge(void *arg)
+{
+    tt_future *f = arg;
+    return tt_wait(&f, 1, TT_ALL_COMPLETED, INT64_MAX);
+}
+
+TU_TASK_TEST(huge_timeouts_saturate, 0)
+{
+    (void)arg;
+    /* A huge timeout is as good as none: no wrap into the past. */
+    int64_t t0 = tt_now();
+    ck_assert_int_eq(tt_wait_for(tt_spawn(naps, (void *)(intptr_t)TT_MS(30)), INT64_MAX), 5);
+    ck_assert_int_ge(tt_now() - t0, TT_MS(25));
+    /* A waiter with a huge deadline does not stop the loop's other timers. */
+    tt_future *never = tt_future_new(NULL);
+    tt_future *w = tt_spawn(wait_huge, never);
+    t0 = tt_now();
+    ck_assert_int_eq(tt_sleep(TT_MS(10)), 0);
+    ck_assert_int_lt(tt_now() - t0, TT_SEC(2));
+    ck_assert_int_eq(tt_future_set(never, 1), 0);
+    ck_assert_int_eq(tt_await(w), 1);
+    tt_unref(never);
+    /* Sleeping and calling back "for ever" can still be cancelled. */
+    tt_future *s = tt_spawn(naps, (void *)(intptr_t)INT64_MAX);
+    ck_assert_int_eq(tt_yield(), 0);
+    ck_assert_int_eq(tt_cancel(s, NULL), 1);
+    ck_assert_int_eq(tt_await(s), -1);
+    uint64_t id = tt_call_later(tt_loop_current(), INT64_MAX, free, NULL);
+    ck_assert_uint_ne(id, 0);
+    ck_assert_int_eq(tt_call_cancel(tt_loop_current(), id), 1);
+    tt_timeout t;
+    ck_assert_int_eq(tt_timeout_enter(&t, INT64_MAX), 0);
+    ck_assert_int_eq(tt_timeout_when(&t), INT64_MAX);
+    ck_assert_int_eq(tt_sleep(TT_MS(1)), 0);
+    ck_assert_int_eq(tt_timeout_exit(&t, 0), 0);
+    return 0;
+}
+
 static Suite *timeout_suite(void)
 {
     Suite *s = suite_create("timeout");
@@ -425,6 +394,7 @@ static Suite *timeout_suite(void)
     tcase_add_test(tc, timeout_around_await);
     tcase_add_test(tc, undelivered_request_is_withdrawn);
     tcase_add_test(tc, bad_input_and_wrong_place);
+    tcase_add_test(tc, huge_timeouts_saturate);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -50,7 +50,7 @@ static intptr_t finish(tt_future *t) { return tt_await(t); }
 
 /* ============================================================================ tt_wait */
 
-static intptr_t main_wait_all(void *arg)
+TU_TASK_TEST(wait_all_completed_never_raises, 7)
 {
     (void)arg;
     static spec a = SPEC(30, 1), b = SPEC(10, E1), c = SPEC(20, 3);
@@ -66,14 +66,7 @@ static intptr_t main_wait_all(void *arg)
     return 7;
 }
 
-START_TEST(wait_all_completed_never_raises)
-{
-    ck_assert_int_eq(tu_run(main_wait_all, NULL), 7);
-    tu_assert_no_leaks();
-}
-END_TEST
-
-static intptr_t main_wait_first_completed(void *arg)
+TU_TASK_TEST(wait_first_completed, 0)
 {
     (void)arg;
     static spec a = SPEC(10, 1), b = SPEC(1000, 2);
@@ -89,14 +82,7 @@ static intptr_t main_wait_first_completed(void *arg)
     return 0;
 }
 
-START_TEST(wait_first_completed)
-{
-    ck_assert_int_eq(tu_run(main_wait_first_completed, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
-static intptr_t main_wait_first_exception(void *arg)
+TU_TASK_TEST(wait_first_exception_returns_at_first_error, 0)
 {
     (void)arg;
     static spec a = SPEC(10, 1), b = SPEC(50, E1), c = SPEC(300, 3);
@@ -113,14 +99,7 @@ static intptr_t main_wait_first_exception(void *arg)
     return 0;
 }
 
-START_TEST(wait_first_exception_returns_at_first_error)
-{
-    ck_assert_int_eq(tu_run(main_wait_first_exception, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
-static intptr_t main_wait_first_exception_cancel(void *arg)
+TU_TASK_TEST(wait_first_exception_ignores_cancellation, 0)
 {
     (void)arg;
     static spec a = SPEC(10, 1), b = SPEC(1000, 2), c = SPEC(40, 3);
@@ -138,14 +117,7 @@ static intptr_t main_wait_first_exception_cancel(void *arg)
     return 0;
 }
 
-START_TEST(wait_first_exception_ignores_cancellation)
-{
-    ck_assert_int_eq(tu_run(main_wait_first_exception_cancel, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
-static intptr_t main_wait_timeout(void *arg)
+TU_TASK_TEST(wait_timeout_is_not_an_error, 0)
 {
     (void)arg;
     static spec a = SPEC(1000, 1), b = SPEC(5, 2);
@@ -166,14 +138,7 @@ static intptr_t main_wait_timeout(void *arg)
     return 0;
 }
 
-START_TEST(wait_timeout_is_not_an_error)
-{
-    ck_assert_int_eq(tu_run(main_wait_timeout, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
-static intptr_t main_wait_duplicates(void *arg)
+TU_TASK_TEST(wait_counts_duplicate_entries, 0)
 {
     (void)arg;
     static spec t = SPEC(10, 't'), u = SPEC(20, 'u');
@@ -192,13 +157,6 @@ static intptr_t main_wait_duplicates(void *arg)
     return 0;
 }
 
-START_TEST(wait_counts_duplicate_entries)
-{
-    ck_assert_int_eq(tu_run(main_wait_duplicates, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
 static tt_future *WAITED;
 
 static intptr_t waiter_body(void *arg)
@@ -207,7 +165,7 @@ static intptr_t waiter_body(void *arg)
     return tt_wait(&WAITED, 1, TT_ALL_COMPLETED, TT_FOREVER);
 }
 
-static intptr_t main_wait_cancel_waiter(void *arg)
+TU_TASK_TEST(cancelled_waiter_does_not_cancel_waited, 0)
 {
     (void)arg;
     static spec a = SPEC(200, 'a');
@@ -223,13 +181,6 @@ static intptr_t main_wait_cancel_waiter(void *arg)
     return 0;
 }
 
-START_TEST(cancelled_waiter_does_not_cancel_waited)
-{
-    ck_assert_int_eq(tu_run(main_wait_cancel_waiter, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
 /* Counts the loop turns (yields) another task takes until f is done. */
 typedef struct turn_counter {
     tt_future *f;
@@ -244,7 +195,7 @@ static intptr_t count_turns(void *arg)
     return 0;
 }
 
-static intptr_t main_wait_turns(void *arg)
+TU_TASK_TEST(wait_suspends_even_when_all_done, 0)
 {
     (void)arg;
     tt_future *f = tt_future_new(NULL);
@@ -265,13 +216,6 @@ static intptr_t main_wait_turns(void *arg)
     tt_unref(other);
     return 0;
 }
-
-START_TEST(wait_suspends_even_when_all_done)
-{
-    ck_assert_int_eq(tu_run(main_wait_turns, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
 
 static intptr_t main_wait_errors(void *arg)
 {
@@ -317,7 +261,7 @@ START_TEST(wait_bad_input)
 }
 END_TEST
 
-static intptr_t main_wait_many(void *arg)
+TU_TASK_TEST(wait_many_futures, 0)
 {
     (void)arg;
     enum { N = 300 };
@@ -335,16 +279,9 @@ static intptr_t main_wait_many(void *arg)
     return 0;
 }
 
-START_TEST(wait_many_futures)
-{
-    ck_assert_int_eq(tu_run(main_wait_many, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
 /* ====================================================================== as_completed */
 
-static intptr_t main_ac_order(void *arg)
+TU_TASK_TEST(as_completed_completion_order, 0)
 {
     (void)arg;
     static spec a = SPEC(300, 'a'), b = SPEC(100, 'b'), c = SPEC(200, 'c'); /* wide gaps: sanitizers */
@@ -370,14 +307,7 @@ static intptr_t main_ac_order(void *arg)
     return 0;
 }
 
-START_TEST(as_completed_completion_order)
-{
-    ck_assert_int_eq(tu_run(main_ac_order, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
-static intptr_t main_ac_errors_in_line(void *arg)
+TU_TASK_TEST(as_completed_error_at_its_position, 0)
 {
     (void)arg;
     static spec x = SPEC(40, 'x'), e = SPEC(10, E1), z = SPEC(25, 'z');
@@ -397,14 +327,7 @@ static intptr_t main_ac_errors_in_line(void *arg)
     return 0;
 }
 
-START_TEST(as_completed_error_at_its_position)
-{
-    ck_assert_int_eq(tu_run(main_ac_errors_in_line, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
-static intptr_t main_ac_empty_dups(void *arg)
+TU_TASK_TEST(as_completed_empty_and_duplicates, 0)
 {
     (void)arg;
     intptr_t err = 99;
@@ -435,14 +358,7 @@ static intptr_t main_ac_empty_dups(void *arg)
     return 0;
 }
 
-START_TEST(as_completed_empty_and_duplicates)
-{
-    ck_assert_int_eq(tu_run(main_ac_empty_dups, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
-static intptr_t main_ac_timeout(void *arg)
+TU_TASK_TEST(as_completed_timeout_sticks, 0)
 {
     (void)arg;
     static spec a = SPEC(10, 'a'), b = SPEC(1000, 'b');
@@ -473,13 +389,6 @@ static intptr_t main_ac_timeout(void *arg)
     return 0;
 }
 
-START_TEST(as_completed_timeout_sticks)
-{
-    ck_assert_int_eq(tu_run(main_ac_timeout, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
 static tt_as_completed *AC;
 
 static intptr_t ac_consumer(void *arg)
@@ -490,7 +399,7 @@ static intptr_t ac_consumer(void *arg)
     return *err;
 }
 
-static intptr_t main_ac_cancel(void *arg)
+TU_TASK_TEST(as_completed_cancelled_next, 0)
 {
     (void)arg;
     tt_future *f = tt_future_new(NULL);
@@ -513,13 +422,6 @@ static intptr_t main_ac_cancel(void *arg)
     tt_unref(f);
     return 0;
 }
-
-START_TEST(as_completed_cancelled_next)
-{
-    ck_assert_int_eq(tu_run(main_ac_cancel, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
 
 static intptr_t main_ac_free_early(void *arg)
 {
@@ -589,7 +491,7 @@ END_TEST
 
 /* ========================================================================= wait_for */
 
-static intptr_t main_wait_for_basics(void *arg)
+TU_TASK_TEST(wait_for_basics, 0)
 {
     (void)arg;
     static spec ok = SPEC(10, 'k'), bad = SPEC(10, E1);
@@ -606,14 +508,7 @@ static intptr_t main_wait_for_basics(void *arg)
     return 0;
 }
 
-START_TEST(wait_for_basics)
-{
-    ck_assert_int_eq(tu_run(main_wait_for_basics, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
-static intptr_t main_wait_for_timeout(void *arg)
+TU_TASK_TEST(wait_for_timeout_cancels_and_waits, 0)
 {
     (void)arg;
     static spec slow = SPEC(1000, 1);
@@ -637,13 +532,6 @@ static intptr_t main_wait_for_timeout(void *arg)
     return 0;
 }
 
-START_TEST(wait_for_timeout_cancels_and_waits)
-{
-    ck_assert_int_eq(tu_run(main_wait_for_timeout, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
 static intptr_t quick(void *arg)
 {
     (void)arg;
@@ -657,7 +545,7 @@ static intptr_t mark_started(void *arg)
     return (intptr_t)arg;
 }
 
-static intptr_t main_wait_for_poll(void *arg)
+TU_TASK_TEST(wait_for_zero_polls, 0)
 {
     (void)arg;
     tt_future *f = tt_future_new(NULL);
@@ -695,14 +583,7 @@ static intptr_t main_wait_for_poll(void *arg)
     return 0;
 }
 
-START_TEST(wait_for_zero_polls)
-{
-    ck_assert_int_eq(tu_run(main_wait_for_poll, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
-static intptr_t main_wait_for_swallow(void *arg)
+TU_TASK_TEST(wait_for_swallowed_and_replaced, 0)
 {
     (void)arg;
     /* The inner swallows the timeout's cancellation and returns a value: that value wins. */
@@ -719,20 +600,13 @@ static intptr_t main_wait_for_swallow(void *arg)
     return 0;
 }
 
-START_TEST(wait_for_swallowed_and_replaced)
-{
-    ck_assert_int_eq(tu_run(main_wait_for_swallow, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
 static tt_future *INNER;
 static intptr_t wait_for_inner(void *arg)
 {
     return tt_wait_for(tt_ref(INNER), (int64_t)(intptr_t)arg);
 }
 
-static intptr_t main_wait_for_caller_cancelled(void *arg)
+TU_TASK_TEST(wait_for_cancelled_caller_cancels_inner, 0)
 {
     (void)arg;
     static spec in = SPEC(500, 1);
@@ -748,13 +622,6 @@ static intptr_t main_wait_for_caller_cancelled(void *arg)
     return 0;
 }
 
-START_TEST(wait_for_cancelled_caller_cancels_inner)
-{
-    ck_assert_int_eq(tu_run(main_wait_for_caller_cancelled, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
 static intptr_t stubborn(void *arg)
 {
     (void)arg;
@@ -763,7 +630,7 @@ static intptr_t stubborn(void *arg)
     return 42;
 }
 
-static intptr_t main_wait_for_stubborn(void *arg)
+TU_TASK_TEST(wait_for_stays_cancellable_with_stubborn_inner, 0)
 {
     (void)arg;
     INNER = tt_spawn(stubborn, NULL);
@@ -777,13 +644,6 @@ static intptr_t main_wait_for_stubborn(void *arg)
     ck_assert_int_eq(finish(INNER), 42);
     return 0;
 }
-
-START_TEST(wait_for_stays_cancellable_with_stubborn_inner)
-{
-    ck_assert_int_eq(tu_run(main_wait_for_stubborn, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
 
 static intptr_t main_wait_for_errors(void *arg)
 {
@@ -825,7 +685,7 @@ static intptr_t await_shield_of_inner(void *arg)
     return tt_await(tt_shield(INNER));
 }
 
-static intptr_t main_shield_outer_cancelled(void *arg)
+TU_TASK_TEST(shield_outer_cancelled_inner_runs_on, 0)
 {
     (void)arg;
     static spec in = SPEC(100, 'i');
@@ -842,14 +702,7 @@ static intptr_t main_shield_outer_cancelled(void *arg)
     return 0;
 }
 
-START_TEST(shield_outer_cancelled_inner_runs_on)
-{
-    ck_assert_int_eq(tu_run(main_shield_outer_cancelled, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
-static intptr_t main_shield_pass_through(void *arg)
+TU_TASK_TEST(shield_passes_results_through, 0)
 {
     (void)arg;
     static spec ok = SPEC(5, 7), bad = SPEC(5, E1);
@@ -877,14 +730,7 @@ static intptr_t main_shield_pass_through(void *arg)
     return 0;
 }
 
-START_TEST(shield_passes_results_through)
-{
-    ck_assert_int_eq(tu_run(main_shield_pass_through, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
-static intptr_t main_shield_cancel_outer(void *arg)
+TU_TASK_TEST(shield_cancel_outer_directly, 0)
 {
     (void)arg;
     tt_future *inner = tt_future_new(NULL);
@@ -908,14 +754,7 @@ static intptr_t main_shield_cancel_outer(void *arg)
     return 0;
 }
 
-START_TEST(shield_cancel_outer_directly)
-{
-    ck_assert_int_eq(tu_run(main_shield_cancel_outer, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
-static intptr_t main_shield_wait_for(void *arg)
+TU_TASK_TEST(wait_for_shield_times_out_the_wait_only, 0)
 {
     (void)arg;
     /* wait_for(shield(f)) times out the wait, not the work. */
@@ -928,14 +767,7 @@ static intptr_t main_shield_wait_for(void *arg)
     return 0;
 }
 
-START_TEST(wait_for_shield_times_out_the_wait_only)
-{
-    ck_assert_int_eq(tu_run(main_shield_wait_for, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
-
-static intptr_t main_shield_gather(void *arg)
+TU_TASK_TEST(gather_of_shields_cancelled, 0)
 {
     (void)arg;
     tt_future *c1 = tt_future_new(NULL), *c2 = tt_future_new(NULL);
@@ -952,13 +784,6 @@ static intptr_t main_shield_gather(void *arg)
     tt_unref(c2);
     return 0;
 }
-
-START_TEST(gather_of_shields_cancelled)
-{
-    ck_assert_int_eq(tu_run(main_shield_gather, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
 
 START_TEST(shield_bad_input)
 {
@@ -989,7 +814,7 @@ static intptr_t wf_caller(void *arg)
     return 7;
 }
 
-static intptr_t main_wf_race(void *arg)
+TU_TASK_TEST(wait_for_keeps_a_cancel_that_raced_the_result, 0)
 {
     (void)arg;
     WF_INNER = tt_future_new(NULL);
@@ -1003,13 +828,6 @@ static intptr_t main_wf_race(void *arg)
     tt_unref(WF_INNER);
     return 0;
 }
-
-START_TEST(wait_for_keeps_a_cancel_that_raced_the_result)
-{
-    ck_assert_int_eq(tu_run(main_wf_race, NULL), 0);
-    tu_assert_no_leaks();
-}
-END_TEST
 
 static Suite *wait_suite(void)
 {

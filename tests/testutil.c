@@ -1,7 +1,10 @@
 /* Implementation of the test helpers declared in testutil.h. */
 #include "testutil.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 void tu_assert_no_leaks_at(const char *file, int line)
 {
@@ -40,4 +43,47 @@ int tu_run_suite(Suite *s)
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+intptr_t tu_gate_fn(void *p)
+{
+    tu_gate *g = p;
+    atomic_store(&g->started, 1);
+    for (int i = 0; i < 20000 && !atomic_load(&g->release); i++)
+        usleep(500);
+    if (tt_job_cancelled())
+        atomic_store(&g->saw_cancelled, 1);
+    atomic_store(&g->finished, 1);
+    return g->value;
+}
+
+tt_pool_stats tu_pool_stats(tt_pool *p)
+{
+    tt_pool_stats s;
+    ck_assert_int_eq(tt_pool_stats_get(p, &s), 0);
+    return s;
+}
+
+static char trace_buf[1024];
+static size_t trace_n;
+
+void tu_trace(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(trace_buf + trace_n, sizeof trace_buf - trace_n, fmt, ap);
+    va_end(ap);
+    ck_assert_int_ge(k, 0);
+    ck_assert_uint_lt(trace_n + (size_t)k, sizeof trace_buf);
+    trace_n += (size_t)k;
+}
+
+const char *tu_trace_get(void) { return trace_buf; }
+
+size_t tu_trace_len(void) { return trace_n; }
+
+void tu_trace_reset(void)
+{
+    trace_n = 0;
+    trace_buf[0] = 0;
 }

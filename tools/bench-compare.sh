@@ -13,15 +13,15 @@
 #            -o DIR    where results.txt and table.md go (default /tmp/bench-compare)
 #            -B DIR    tothread build directory (default /tmp/build-bench)
 #            -n        no build: reuse the binaries of an earlier run
+#            -a DIR    the anchors' folder (default: $ANCHORS_DIR, else ../shared/bench/anchors
+#                      next to this checkout)
 # Environment: TT_BENCH overrides the tt-bench binary; GATE_MAX_WAIT_S caps the quiet gate's wait per run (default here 30 s, so a busy
 # machine cannot stretch the sitting past ~15 minutes; bg_cpu_pct in the table shows how busy
-# it was). A line whose median bg_cpu_pct is above 10 should be re-run (RESULTS.md note 9).
+# it was). A line whose median bg_cpu_pct is above 10 should be re-run.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
-ANCH=${ANCHORS_DIR:-$(cd "$ROOT/../shared/bench/anchors" 2>/dev/null && pwd)}
-[ -n "$ANCH" ] && [ -f "$ANCH/common/med3.py" ] || ANCH=/work/shared/bench/anchors
-[ -f "$ANCH/common/med3.py" ] || { echo "bench-compare: anchors not found (set ANCHORS_DIR)" >&2; exit 2; }
+ANCH=${ANCHORS_DIR:-$ROOT/../shared/bench/anchors}
 
 WORKLOADS="W1 W2 W3 W4 W5 W6 W7"
 SYSTEMS="libuv glib floor python go tokio"
@@ -29,7 +29,7 @@ RUNS=3
 OUT=/tmp/bench-compare
 BUILD=/tmp/build-bench
 NOBUILD=0
-while getopts "w:s:r:o:B:nh" opt; do
+while getopts "w:s:r:o:B:a:nh" opt; do
     case $opt in
     w) WORKLOADS=$(echo "$OPTARG" | tr ',a-z' ' A-Z') ;;
     s) SYSTEMS=$(echo "$OPTARG" | tr ',' ' ') ;;
@@ -37,9 +37,12 @@ while getopts "w:s:r:o:B:nh" opt; do
     o) OUT=$OPTARG ;;
     B) BUILD=$OPTARG ;;
     n) NOBUILD=1 ;;
+    a) ANCH=$OPTARG ;;
     *) sed -n '2,20p' "$0"; exit 2 ;;
     esac
 done
+[ -f "$ANCH/common/med3.py" ] || { echo "bench-compare: no anchors in '$ANCH' (-a DIR or ANCHORS_DIR)" >&2; exit 2; }
+ANCH=$(cd "$ANCH" && pwd)
 export GATE_MAX_WAIT_S=${GATE_MAX_WAIT_S:-30}
 BIN=$OUT/bin
 mkdir -p "$BIN"

@@ -1,4 +1,4 @@
-/* tt-bench: shared declarations of the benchmark workloads (W1..W7 of shared/bench/WORKLOADS.md)
+/* tt-bench: shared declarations of the benchmark workloads (W1..W7, listed in tt-bench --help)
  * and the small helpers they use: result-line output, clocks, RSS and CPU readings, and running
  * a function as the main task of a fresh loop. */
 #ifndef TT_BENCH_H
@@ -35,7 +35,7 @@ intptr_t run_main(tt_pool *pool, tt_fn fn, void *arg);
 tt_pool *fixed_pool(unsigned n, const char *name);
 void pool_release(tt_pool *pool);
 
-/* Workloads: n <= 0 means the default count of WORKLOADS.md. Each emits its line(s) and
+/* Workloads: n <= 0 means the default count of tt-bench --help. Each emits its line(s) and
  * returns 0, or non-zero when a check failed. */
 int w1_offload_throughput(long n);
 int w2_offload_latency(long n); /* also emits the IDLE line */

@@ -1,5 +1,5 @@
 /* tt-bench: the offload workloads W1 (throughput), W2 (round-trip latency, then the idle-CPU
- * check) and W3 (blocking sleeps on a 64-thread pool), measured as RESULTS.md describes: a
+ * check) and W3 (blocking sleeps on a 64-thread pool), measured the same way every time: a
  * warm-up batch first so pool threads are already running, in-process monotonic timing. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE

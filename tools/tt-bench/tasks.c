@@ -1,6 +1,6 @@
 /* tt-bench: the task workloads W4 (spawn-join), W5 (switch: tt_yield and tt_event ping-pong),
  * W6 (N tasks sleeping 1 s: wall time and RSS per task) and W7 (N wait_for timeouts), timed
- * in-process from before the first spawn to the last completion, as RESULTS.md describes. */
+ * in-process from before the first spawn to the last completion. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -8,17 +8,6 @@
 #include <string.h>
 
 #include "bench.h"
-
-/* Weak references: tt-bench is also built while parts of the library are still being written
- * (W7's wait_for and W5's event variant); a missing one makes that line say so at run time
- * instead of failing the whole build. tools/CMakeLists.txt links the library's object files
- * (not the archive) so that a weak reference still finds a function that does exist. */
-#pragma weak tt_wait_for
-#pragma weak tt_event_new
-#pragma weak tt_event_set
-#pragma weak tt_event_clear
-#pragma weak tt_event_wait
-#pragma weak tt_event_free
 
 static tt_future **handles(long n)
 {
@@ -99,7 +88,6 @@ int w4_spawn_join(long n)
 typedef struct w5_ctx {
     long n;
     double yield_ns, event_ns;
-    int have_event;
 } w5_ctx;
 
 static intptr_t yielder(void *arg)
@@ -168,18 +156,15 @@ static intptr_t w5_main(void *arg)
     /* Two tasks each yield n times: 2n switches from one task to the other. */
     c->yield_ns = (double)run_pair(yielder, &c->n, yielder, &c->n) / (2.0 * (double)c->n);
 
-    c->have_event = tt_event_new && tt_event_set && tt_event_clear && tt_event_wait && tt_event_free;
-    if (c->have_event) {
-        tt_event *ea = tt_event_new(), *eb = tt_event_new();
-        if (!ea || !eb)
-            die("tt_event_new: %s", strerror(errno));
-        pingpong pa = {.mine = ea, .other = eb, .n = c->n};
-        pingpong pb = {.mine = eb, .other = ea, .n = c->n};
-        /* One round trip = two switches. */
-        c->event_ns = (double)run_pair(ping, &pa, pong, &pb) / (2.0 * (double)c->n);
-        tt_event_free(ea);
-        tt_event_free(eb);
-    }
+    tt_event *ea = tt_event_new(), *eb = tt_event_new();
+    if (!ea || !eb)
+        die("tt_event_new: %s", strerror(errno));
+    pingpong pa = {.mine = ea, .other = eb, .n = c->n};
+    pingpong pb = {.mine = eb, .other = ea, .n = c->n};
+    /* One round trip = two switches. */
+    c->event_ns = (double)run_pair(ping, &pa, pong, &pb) / (2.0 * (double)c->n);
+    tt_event_free(ea);
+    tt_event_free(eb);
     return 0;
 }
 
@@ -191,11 +176,8 @@ int w5_switch(long n)
         die("W5: %s", tt_strerror(rc));
     emit("W5", SYSTEM, "n=%ld ns_per_switch=%.2f ns_per_roundtrip=%.2f", c.n, c.yield_ns,
          2 * c.yield_ns);
-    if (c.have_event)
-        emit("W5", SYSTEM "-event", "n=%ld ns_per_switch=%.2f ns_per_roundtrip=%.2f", c.n,
-             c.event_ns, 2 * c.event_ns);
-    else
-        fprintf(stderr, "tt-bench: W5 event variant skipped: no tt_event in this build\n");
+    emit("W5", SYSTEM "-event", "n=%ld ns_per_switch=%.2f ns_per_roundtrip=%.2f", c.n, c.event_ns,
+         2 * c.event_ns);
     return 0;
 }
 
@@ -304,10 +286,6 @@ static intptr_t w7_main(void *arg)
 
 int w7_timeouts(long n)
 {
-    if (!tt_wait_for) {
-        fprintf(stderr, "tt-bench: W7 skipped: no tt_wait_for in this build\n");
-        return 1;
-    }
     w7_ctx c = {.n = n > 0 ? n : 100000};
     c.ms = malloc((size_t)c.n);
     if (!c.ms)

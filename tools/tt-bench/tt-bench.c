@@ -315,7 +315,7 @@ static void usage(FILE *f)
           "          pool 4; then IDLE: CPU used in 1 s idle)    W3 1000 x usleep(10 ms), pool 64\n"
           "          W4 spawn-join (N=1000000)                   W5 switch (N=1000000 round trips)\n"
           "          W6 idle tasks sleeping 1 s (N=100000)       W7 wait_for timeouts (N=100000)\n"
-          "Each prints one line: <workload> tothread key=value ...; see shared/bench/WORKLOADS.md.\n",
+          "Each prints one line: <workload> tothread key=value ....\n",
           f);
 }
 

@@ -14,7 +14,7 @@ typedef struct gather {
 
 static int gather_cancel(tt_future *f, const char *msg);
 static void gather_destroy(tt_future *f);
-static const future_ops gather_ops = {FK_GATHER, "gather", gather_cancel, gather_destroy};
+static const future_ops gather_ops = {"gather", gather_cancel, gather_destroy};
 
 static void settle(gather *g, tt_future *child)
 {
@@ -126,7 +126,7 @@ tt_future *tt_gather_future(tt_future *const *fs, size_t n, unsigned flags)
         cb_node *c = spare;
         spare = (cb_node *)c->ri.next;
         c->ri.kind = RK_CALLBACK;
-        future_add_cb_node(fs[i], c, CB_DONE, child_done, g, i);
+        future_add_cb_node(fs[i], c, CB_DONE, child_done, g);
         g->children[i] = tt_ref(fs[i]);
         g->n = i + 1;
     }

@@ -1,0 +1,85 @@
+/* The loop's allocator: objects owned by one loop (futures, tasks, jobs, callback nodes) come
+ * from per-size-class freelists fed by slabs, so creating one costs no malloc on the hot path.
+ * The memory goes back only with the loop (its shell: see future.c). */
+#include "internal.h"
+
+#include <sys/mman.h>
+
+struct slab {
+    struct slab *next;
+    size_t bytes;
+    char mem[];
+};
+
+#define SLAB_MIN (64 * 1024)
+#define SLAB_MAX (2 * 1024 * 1024)
+static const uint16_t class_size[SIZE_CLASSES] = {48, 64, 128, 192, 256, 384};
+
+unsigned slab_class(size_t size)
+{
+    unsigned c = 0;
+    while (c < SIZE_CLASSES && class_size[c] < size)
+        c++;
+    return c;
+}
+
+/* Slabs grow geometrically per class and are mapped pre-faulted (MAP_POPULATE): the kernel fills
+ * a whole slab in one call, much cheaper than a page fault per page, and the objects are about
+ * to be used anyway. */
+static void *slab_grow(tt_loop *loop, unsigned cls)
+{
+    size_t bytes = loop->alloc.slab_next[cls] ? loop->alloc.slab_next[cls] : SLAB_MIN;
+    struct slab *s = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (s == MAP_FAILED)
+        return NULL;
+    if (bytes < SLAB_MAX)
+        loop->alloc.slab_next[cls] = bytes * 2;
+    s->bytes = bytes;
+    s->next = loop->alloc.slabs;
+    loop->alloc.slabs = s;
+    size_t sz = class_size[cls], n = (bytes - sizeof *s) / sz;
+    void *p = NULL;
+    /* Thread the objects in address order so consecutive allocations are adjacent. */
+    for (size_t i = n; i-- > 0;) {
+        void *o = s->mem + i * sz;
+        *(void **)o = p;
+        p = o;
+    }
+    return p;
+}
+
+void *slab_get(tt_loop *loop, unsigned cls)
+{
+    void *p = loop->alloc.free_objs[cls];
+    if (TT_UNLIKELY(!p) && !(p = slab_grow(loop, cls)))
+        return NULL;
+    loop->alloc.free_objs[cls] = *(void **)p;
+    return p;
+}
+
+void slab_put(tt_loop *loop, unsigned cls, void *p)
+{
+    *(void **)p = loop->alloc.free_objs[cls];
+    loop->alloc.free_objs[cls] = p;
+}
+
+void slab_free_all(tt_loop *loop)
+{
+    for (struct slab *s = loop->alloc.slabs, *next; s; s = next) {
+        next = s->next;
+        munmap(s, s->bytes);
+    }
+    loop->alloc.slabs = NULL;
+    memset(loop->alloc.free_objs, 0, sizeof loop->alloc.free_objs);
+}
+
+cb_node *cb_node_get(tt_loop *loop)
+{
+    cb_node *n = slab_get(loop, 0);
+    if (TT_LIKELY(n))
+        n->ri.kind = RK_CALLBACK;
+    return n;
+}
+
+void cb_node_put(tt_loop *loop, cb_node *n) { slab_put(loop, 0, n); }
