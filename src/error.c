@@ -2,6 +2,7 @@
  * the hot path bumps with plain stores, summed on demand and folded in when a thread exits. */
 #include "internal.h"
 
+#include <netdb.h>
 #include <stdio.h>
 
 const char *tt_strerror(intptr_t code)
@@ -14,6 +15,8 @@ const char *tt_strerror(intptr_t code)
         if (d)
             return d;
     }
+    if (TT_IS_EAI(code))
+        return gai_strerror((int)(code - TT_EAI_BASE)); /* the server toolkit's name lookups */
     snprintf(buf, sizeof buf, "error %ld", (long)code);
     return buf;
 }
