@@ -489,7 +489,8 @@ int tt_getaddrinfo(const char *host, const char *service, const struct addrinfo 
 
 /* ---- listen and connect. Each returns a new fd (close-on-exec, blocking mode; yours to
  * close) or a negative code: a TT_EAI code for a name that does not resolve, the last address's
- * -errno when none worked, -EINVAL, -ENOMEM, -ECANCELED, -EPERM. Inside a task. */
+ * -errno when none worked, -EINVAL, -ENOMEM, -ECANCELED, -EPERM. Inside a task, except
+ * tt_listen_unix (it neither resolves nor waits: any thread). */
 #define TT_LISTEN_REUSEPORT 1u /* SO_REUSEPORT: several listeners share the port */
 /* A TCP listener on host:port (port "0": any free port, see getsockname). host NULL: every
  * address, IPv6 and IPv4 on one dual-stack socket where the system has IPv6. SO_REUSEADDR is
