@@ -492,6 +492,11 @@ void debug_loop_freed_with_tasks(tt_loop *loop);
 /* Describes what t waits on into buf (for tt_loop_dump). */
 void task_describe_wait(const tt_task *t, char *buf, size_t n);
 
+/* ------------------------------------------------------------------ server toolkit */
+struct addrinfo;
+/* tt_connect_tcp after resolution (net.c): Happy Eyeballs over res (borrowed). In a task. */
+intptr_t net_connect_addrs(const struct addrinfo *res);
+
 /* --------------------------------------------------------------------------- misc */
 char *tt_strdup_or_null(const char *s); /* NULL for NULL; NULL + ENOMEM otherwise on failure */
 

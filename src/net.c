@@ -178,12 +178,12 @@ static intptr_t he_attempt_run(void *arg)
 }
 
 /* RFC 8305 section 4: alternate the families, starting with the first one getaddrinfo gave. */
-static size_t he_order(struct addrinfo *res, he_attempt *out, size_t max)
+static size_t he_order(const struct addrinfo *res, he_attempt *out, size_t max)
 {
     const struct addrinfo *v[2][HE_MAX_ADDRS];
     size_t nv[2] = {0, 0}, n = 0;
     int first = res ? res->ai_family : AF_INET6;
-    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+    for (const struct addrinfo *ai = res; ai; ai = ai->ai_next) {
         int k = ai->ai_family != first;
         if (nv[k] < HE_MAX_ADDRS)
             v[k][nv[k]++] = ai;
@@ -207,6 +207,13 @@ intptr_t tt_connect_tcp(const char *host, const char *port)
     int rc = tt_getaddrinfo(host, port, &hints, &res);
     if (rc < 0)
         return rc;
+    intptr_t r = net_connect_addrs(res);
+    freeaddrinfo(res);
+    return r;
+}
+
+intptr_t net_connect_addrs(const struct addrinfo *res)
+{
     he_attempt att[HE_MAX_ADDRS];
     tt_future *futs[HE_MAX_ADDRS];      /* the attempts started, in order */
     tt_future *running[HE_MAX_ADDRS];   /* those not yet seen to end */
@@ -256,7 +263,6 @@ intptr_t tt_connect_tcp(const char *host, const char *port)
         if ((intptr_t)j != winner && att[j].fd >= 0)
             close(att[j].fd);
     }
-    freeaddrinfo(res);
     if (taken) {
         if (winner >= 0)
             close(att[winner].fd);

@@ -3,6 +3,7 @@
  * abstract), every address tried, refusal, cancellation, and a server's graceful close. */
 #define _GNU_SOURCE
 #include "tkutil.h"
+#include "internal.h" /* net_connect_addrs: Happy Eyeballs without a resolver */
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -123,6 +124,69 @@ TASK_TEST(connect_refused_and_unresolvable)
     ck_assert_int_eq(tt_connect_tcp("127.0.0.1", NULL), -EINVAL);
     ck_assert_int_eq(tt_listen_tcp("127.0.0.1", NULL, 0, 0), -EINVAL);
     ck_assert_int_eq(tt_listen_tcp("127.0.0.1", "0", 0, 2), -EINVAL);
+    return 0;
+}
+
+/* A listener on 127.0.0.1 whose accept queue is full: the kernel drops further SYNs, so a
+ * connect to it hangs (until SYN retries run out). Fills *fill[3]; returns the listener. */
+static int hanging_listener(struct sockaddr_in *a, int fill[3])
+{
+    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    *a = (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ck_assert_int_eq(bind(l, (struct sockaddr *)a, sizeof *a), 0);
+    ck_assert_int_eq(listen(l, 0), 0);
+    socklen_t len = sizeof *a;
+    getsockname(l, (struct sockaddr *)a, &len);
+    for (int i = 0; i < 3; i++) { /* never accepted */
+        fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        connect(fill[i], (struct sockaddr *)a, sizeof *a);
+    }
+    return l;
+}
+
+/* Happy Eyeballs over two addresses (through the resolver-free seam of tt_connect_tcp): the
+ * first hangs, the second is started 250 ms later and wins; the first is cancelled. */
+TASK_TEST(connect_starts_the_next_address_after_250_ms)
+{
+    struct sockaddr_in hang, ok;
+    int fill[3];
+    int lh = hanging_listener(&hang, fill);
+    char port[16];
+    intptr_t lo = tt_listen_tcp("127.0.0.1", "0", 0, 0);
+    port_of((int)lo, port, sizeof port);
+    ok = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(port)),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct addrinfo second = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM,
+                              .ai_addr = (struct sockaddr *)&ok, .ai_addrlen = sizeof ok};
+    struct addrinfo first = second;
+    first.ai_addr = (struct sockaddr *)&hang;
+    first.ai_next = &second;
+    tt_sleep(TT_MS(20)); /* the queue-filling handshakes are done */
+    int64_t t0 = tt_now();
+    intptr_t c = net_connect_addrs(&first);
+    ck_assert_msg(c >= 0, "%s", tt_strerror(c));
+    ck_assert_int_ge(tt_now() - t0, TT_MS(240));
+    struct sockaddr_in peer;
+    socklen_t plen = sizeof peer;
+    ck_assert_int_eq(getpeername((int)c, (struct sockaddr *)&peer, &plen), 0);
+    ck_assert_int_eq(peer.sin_port, ok.sin_port);
+    close((int)c);
+    /* Only the hanging address: a timeout scope ends it, nothing leaks. */
+    first.ai_next = NULL;
+    tt_timeout to;
+    ck_assert_int_eq(tt_timeout_enter(&to, TT_MS(50)), 0);
+    ck_assert_int_eq(tt_timeout_exit(&to, net_connect_addrs(&first)), -ETIMEDOUT);
+    /* A refused first address: the next one is tried at once and connects. */
+    close(lh);
+    for (int i = 0; i < 3; i++)
+        close(fill[i]);
+    first.ai_next = &second;
+    c = net_connect_addrs(&first);
+    ck_assert_int_ge(c, 0);
+    close((int)c);
+    /* Every address refused: the last one's error. */
+    close((int)lo);
+    ck_assert_int_eq(net_connect_addrs(&first), -ECONNREFUSED);
     return 0;
 }
 
@@ -257,7 +321,7 @@ TASK_TEST(serve_three_clients_then_close_gracefully)
     for (int i = 0; i < 3; i++)
         c[i] = client(port);
     for (int i = 0; i < 3; i++) {
-        char msg[16];
+        char msg[32];
         snprintf(msg, sizeof msg, "hello %d\n", i);
         ck_assert_int_eq(tt_write_all(c[i], msg, strlen(msg), NULL), (intptr_t)strlen(msg));
         snprintf(msg, sizeof msg, "HELLO %d\n", i);
@@ -401,6 +465,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, getaddrinfo_results_and_eai_codes);
     tcase_add_test(tc, tcp_ipv4_ipv6_and_dual_stack);
     tcase_add_test(tc, connect_refused_and_unresolvable);
+    tcase_add_test(tc, connect_starts_the_next_address_after_250_ms);
     tcase_add_test(tc, connect_cancelled_at_each_step);
     tcase_add_test(tc, unix_path_and_abstract);
     tcase_add_test(tc, serve_three_clients_then_close_gracefully);
