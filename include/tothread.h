@@ -527,7 +527,8 @@ size_t tt_server_connections(const tt_server *s);
  * -EINVAL, -EPERM (nothing freed). Close every server before its loop ends. */
 int tt_server_close(tt_server *s, int64_t grace);
 
-/* ---- subprocesses. A child started with pipes; its exit awaited through a pidfd. */
+/* ---- subprocesses. A child started with pipes; its exit awaited through a pidfd (where the
+ * kernel has none, by polling waitid with a sleep growing to 50 ms). */
 typedef struct tt_process tt_process;
 #define TT_PIPE_STDIN  1u /* the child's fd 0 is a pipe: tt_process_fd(p, 0) writes to it */
 #define TT_PIPE_STDOUT 2u /* fd 1 is a pipe: tt_process_fd(p, 1) reads from it */
@@ -542,8 +543,8 @@ int tt_process_pid(const tt_process *p);      /* > 0; -EINVAL for NULL */
 int tt_process_fd(const tt_process *p, int child_fd);
 /* Closes the parent's end (e.g. stdin, so the child sees end of file). 0, -EBADF, -EINVAL. */
 int tt_process_close_fd(tt_process *p, int child_fd);
-/* Sends sig through the pidfd (no risk of hitting a recycled pid). 0, -ESRCH once reaped,
- * -EINVAL. */
+/* Sends sig to the child (never to a recycled pid: only p reaps it, and until then the pid is
+ * the child's). 0, -ESRCH once reaped, -EINVAL; 0 as signal checks that it exists. */
 int tt_process_kill(tt_process *p, int sig);
 /* Inside a task: waits for the child to exit and reaps it. Returns its exit code (0..255), or
  * TT_EXIT_SIGNALED + the signal number if a signal killed it; again and again once reaped.

@@ -1,6 +1,7 @@
-/* Subprocesses: posix_spawn with pipes, a pidfd for signals and for awaiting the exit (tt_poll on
- * the pidfd, then waitid with WNOHANG), and a free that never leaves a zombie. Built on the
- * public tt_poll only, so it runs on every backend. */
+/* Subprocesses: posix_spawn with pipes, a pidfd for awaiting the exit (tt_poll on the pidfd,
+ * then waitid with WNOHANG; where pidfds are missing — kernels before 5.3, Valgrind — a polling
+ * waitid with a growing sleep), and a free that never leaves a zombie. Built on the public
+ * tt_poll and tt_sleep only, so it runs on every backend. */
 #include "internal.h"
 
 #include <fcntl.h>
@@ -18,7 +19,7 @@ extern char **environ;
 
 struct tt_process {
     pid_t pid;
-    int pidfd;
+    int pidfd;       /* -1: no pidfds here, wait by polling */
     int fds[3];      /* the parent's ends of the child's 0, 1, 2; -1 if none */
     bool reaped;
     intptr_t status; /* once reaped: exit code, or TT_EXIT_SIGNALED + signal */
@@ -108,7 +109,7 @@ tt_process *tt_process_spawn(char *const argv[], char *const envp[], unsigned fl
     if (rc == 0) {
         /* Not reaped yet, so the pid cannot have been recycled: the pidfd is the child's. */
         p->pidfd = pidfd_open_(pid);
-        if (p->pidfd < 0) {
+        if (p->pidfd < 0 && errno != ENOSYS) {
             rc = -errno;
             kill(pid, SIGKILL);
             waitpid(pid, NULL, 0);
@@ -152,7 +153,7 @@ int tt_process_kill(tt_process *p, int sig)
         return -EINVAL;
     if (p->reaped)
         return -ESRCH;
-    if (syscall(SYS_pidfd_send_signal, p->pidfd, sig, NULL, 0) < 0)
+    if (kill(p->pid, sig) < 0) /* only we reap it: until then the pid is the child's */
         return -errno;
     return 0;
 }
@@ -162,14 +163,17 @@ static int try_reap(tt_process *p, int options)
 {
     siginfo_t si;
     memset(&si, 0, sizeof si);
-    if (waitid((idtype_t)P_PIDFD, (id_t)p->pidfd, &si, WEXITED | options) < 0)
+    int rc = p->pidfd >= 0 ? waitid((idtype_t)P_PIDFD, (id_t)p->pidfd, &si, WEXITED | options)
+                           : waitid(P_PID, (id_t)p->pid, &si, WEXITED | options);
+    if (rc < 0)
         return -errno;
     if (si.si_pid == 0)
         return 0;
     p->reaped = true;
     p->status = si.si_code == CLD_EXITED ? (intptr_t)si.si_status
                                          : (intptr_t)TT_EXIT_SIGNALED + si.si_status;
-    close(p->pidfd);
+    if (p->pidfd >= 0)
+        close(p->pidfd);
     p->pidfd = -1;
     return 1;
 }
@@ -180,10 +184,17 @@ intptr_t tt_process_wait(tt_process *p)
         return -EINVAL;
     if (!task_current())
         return -EPERM;
+    int64_t pause = TT_MS(1);
     while (!p->reaped) {
         /* The pidfd turns readable when the child exits; nothing is consumed before that, so
          * a cancelled wait leaves the child to a later wait or to tt_process_free. */
-        intptr_t r = tt_poll(p->pidfd, POLLIN);
+        intptr_t r;
+        if (p->pidfd >= 0) {
+            r = tt_poll(p->pidfd, POLLIN);
+        } else {
+            r = tt_sleep(pause);
+            pause = pause < TT_MS(50) ? pause * 2 : pause;
+        }
         if (r < 0)
             return r;
         int rc = try_reap(p, WNOHANG);
@@ -200,7 +211,7 @@ void tt_process_free(tt_process *p)
     close_fds(p->fds, 3);
     if (!p->reaped) {
         if (try_reap(p, WNOHANG) == 0) {
-            syscall(SYS_pidfd_send_signal, p->pidfd, SIGKILL, NULL, 0);
+            kill(p->pid, SIGKILL);
             while (try_reap(p, 0) == -EINTR)
                 ;
         }
