@@ -419,6 +419,7 @@ intptr_t tt_shutdown(int fd, int how);
  * threads inherit the mask); a thread that leaves it unblocked gets the signal's default
  * action instead (for SIGTERM: the process ends). Children started by tt_process_spawn start
  * with no signal blocked. */
+#ifdef _POSIX_C_SOURCE /* sigset_t: not in strict ISO C mode (-std=c11 without feature macros) */
 /* Blocks set in the calling thread (pthread_sigmask). 0, or -EINVAL (NULL). Any thread. */
 int tt_signal_block(const sigset_t *set);
 /* Inside a task: blocks set in the calling thread (as tt_signal_block, and leaves it blocked)
@@ -427,6 +428,7 @@ int tt_signal_block(const sigset_t *set);
  * cancelled wait takes none. -EINVAL (NULL, empty set, or only SIGKILL/SIGSTOP), -EMFILE
  * (no fd for the signalfd), -ECANCELED, -EPERM. */
 int tt_signal_wait(const sigset_t *set);
+#endif
 
 /* ---- byte streams over any fd (socket, pipe, tty, file). Sockets are written with
  * MSG_NOSIGNAL (a closed peer is -EPIPE, never SIGPIPE). An fd in non-blocking mode works too:
