@@ -9,6 +9,7 @@
 
 #define STREAM_DEFAULT_LIMIT ((size_t)64 * 1024)
 #define STREAM_MIN_READ 4096 /* room asked of the kernel per read when the buffer is small */
+#define IO_MAX 0x7ffff000      /* the most one read or write moves (Linux's MAX_RW_COUNT) */
 
 struct tt_stream {
     int fd;
@@ -32,6 +33,7 @@ static int fd_is_socket(int fd)
 /* One read of at most n bytes; an fd in non-blocking mode is waited on with tt_poll. */
 static intptr_t fd_read_some(int fd, bool sock, void *buf, size_t n)
 {
+    n = n > IO_MAX ? IO_MAX : n; /* a ring request's length is 32 bits: never let it wrap */
     for (;;) {
         intptr_t r = sock ? tt_recv(fd, buf, n, 0) : tt_read(fd, buf, n, -1);
         if (r != -EAGAIN && r != -EINTR)
@@ -46,6 +48,7 @@ static intptr_t fd_read_some(int fd, bool sock, void *buf, size_t n)
 
 static intptr_t fd_write_some(int fd, bool sock, const void *buf, size_t n)
 {
+    n = n > IO_MAX ? IO_MAX : n;
     for (;;) {
         intptr_t r = sock ? tt_send(fd, buf, n, MSG_NOSIGNAL) : tt_write(fd, buf, n, -1);
         if (r != -EAGAIN && r != -EINTR)
@@ -226,6 +229,8 @@ intptr_t tt_stream_read_exactly(tt_stream *s, void *buf, size_t n)
         return -EINVAL;
     if (!task_current())
         return -EPERM;
+    if (n == 0)
+        return 0;
     while (s->end - s->start < n) {
         intptr_t r = stream_fill(s, n - (s->end - s->start));
         if (r < 0)

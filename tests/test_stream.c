@@ -346,6 +346,10 @@ TASK_TEST(bad_arguments)
     ck_assert_int_eq(tt_stream_read_until(s, NULL, 1, &line), -EINVAL);
     ck_assert_int_eq(tt_stream_read_until(s, "\n", 1, NULL), -EINVAL);
     ck_assert_int_eq(tt_stream_read(s, NULL, 1), -EINVAL);
+    ck_assert_int_eq(tt_stream_read(s, NULL, 0), 0); /* nothing asked, nothing read */
+    ck_assert_int_eq(tt_stream_read_exactly(s, NULL, 0), 0);
+    ck_assert_int_eq(tt_read_exactly(sv[0], NULL, 0, NULL), 0);
+    ck_assert_int_eq(tt_write_all(sv[0], NULL, 0, NULL), 0);
     ck_assert_int_eq(tt_stream_write_all(s, "hi", 2, NULL), 2);
     char buf[2];
     ck_assert_int_eq(tt_read_exactly(sv[1], buf, 2, NULL), 2);
