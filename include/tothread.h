@@ -526,7 +526,8 @@ size_t tt_server_connections(const tt_server *s);
  * until every one has ended and frees the server. Returns 0, the error that had stopped the
  * accept loop (e.g. -EBADF), or -ECANCELED if the caller was cancelled meanwhile (the handlers
  * were then cancelled at once, and still waited for: the server is freed in every case).
- * -EINVAL, -EPERM (nothing freed). Close every server before its loop ends. */
+ * -EINVAL, -EPERM, -EDEADLK from one of the server's own handlers (nothing freed: spawn a task
+ * that closes it). Close every server before its loop ends. */
 int tt_server_close(tt_server *s, int64_t grace);
 
 /* ---- subprocesses. A child started with pipes; its exit awaited through a pidfd (where the

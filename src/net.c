@@ -83,8 +83,10 @@ intptr_t tt_listen_tcp(const char *host, const char *port, int backlog, unsigned
         return -EINVAL;
     if (backlog <= 0)
         backlog = SOMAXCONN;
+    /* No AI_ADDRCONFIG: it would drop "::" on a host whose only IPv6 address is ::1, and
+     * listen_on falls back to IPv4 by itself where IPv6 is missing. */
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | (host ? 0 : AI_ADDRCONFIG)};
+                             .ai_flags = AI_PASSIVE};
     struct addrinfo *res;
     int rc = tt_getaddrinfo(host, port, &hints, &res);
     if (rc < 0)

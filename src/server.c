@@ -175,6 +175,12 @@ int tt_server_close(tt_server *s, int64_t grace)
     tt_task *me = task_current();
     if (!me || me->fut.loop != s->loop)
         return -EPERM;
+    /* Waiting for every handler to end from inside one of them would never return. */
+    if (&me->fut == s->acceptor)
+        return -EDEADLK;
+    for (conn *c = s->conns; c; c = c->next)
+        if (c->task == &me->fut)
+            return -EDEADLK;
     tt_cancel(s->acceptor, NULL);
     if (grace == 0)
         cancel_handlers(s); /* before they get to run, if they have not started yet */

@@ -424,6 +424,37 @@ TASK_TEST(serve_close_cancelled_during_grace)
     return 0;
 }
 
+typedef struct self_closer {
+    tt_server *srv;
+    intptr_t r;
+} self_closer;
+
+static intptr_t self_close_handler(int fd, void *arg)
+{
+    (void)fd;
+    self_closer *sc = arg;
+    sc->r = tt_server_close(sc->srv, 0);
+    return 0;
+}
+
+/* A handler cannot close its own server (it would wait for itself): -EDEADLK, nothing freed. */
+TASK_TEST(serve_close_from_a_handler_is_edeadlk)
+{
+    char port[16];
+    intptr_t l = tt_listen_tcp("127.0.0.1", "0", 0, 0);
+    port_of((int)l, port, sizeof port);
+    self_closer sc = {.r = 1};
+    sc.srv = tt_server_start((int)l, self_close_handler, &sc);
+    int c = client(port);
+    char b;
+    ck_assert_int_eq(tt_recv(c, &b, 1, 0), 0); /* the handler returned: connection closed */
+    ck_assert_int_eq(sc.r, -EDEADLK);
+    ck_assert_int_eq(tt_server_close(sc.srv, 0), 0);
+    close(c);
+    close((int)l);
+    return 0;
+}
+
 /* An accept error that is not transient stops the accept loop; close reports it. */
 TASK_TEST(serve_on_a_socket_that_does_not_listen)
 {
@@ -472,6 +503,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, serve_close_cancels_handlers_after_the_grace_period);
     tcase_add_test(tc, serve_close_right_after_accept);
     tcase_add_test(tc, serve_close_cancelled_during_grace);
+    tcase_add_test(tc, serve_close_from_a_handler_is_edeadlk);
     tcase_add_test(tc, serve_on_a_socket_that_does_not_listen);
     tcase_add_test(tc, outside_a_task_is_eperm);
     suite_add_tcase(s, tc);
