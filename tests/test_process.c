@@ -4,7 +4,12 @@
 #define _GNU_SOURCE
 #include "tkutil.h"
 
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 /* 1 if pid is still a child of ours (running or a zombie), 0 if it is gone. */
@@ -156,6 +161,57 @@ TASK_TEST(spawn_errors)
     return 0;
 }
 
+/* Makes pidfd_open fail with ENOSYS in this (forked test) process, as on kernels before 5.3. */
+static void refuse_pidfd_open(void)
+{
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_pidfd_open, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {.len = sizeof f / sizeof f[0], .filter = f};
+    ck_assert_int_eq(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+    ck_assert_int_eq(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog), 0);
+    ck_assert_int_eq(syscall(__NR_pidfd_open, getpid(), 0), -1);
+    ck_assert_int_eq(errno, ENOSYS);
+}
+
+static intptr_t without_pidfds(void *arg)
+{
+    (void)arg;
+    char *code[] = {"sh", "-c", "sleep 0.05; exit 5", NULL};
+    tt_process *p = tt_process_spawn(code, NULL, 0);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_int_eq(tt_process_wait(p), 5);
+    tt_process_free(p);
+    char *sleeper[] = {"sleep", "30", NULL};
+    p = tt_process_spawn(sleeper, NULL, 0);
+    pid_t pid = tt_process_pid(p);
+    tt_timeout to;
+    ck_assert_int_eq(tt_timeout_enter(&to, TT_MS(20)), 0);
+    ck_assert_int_eq(tt_timeout_exit(&to, tt_process_wait(p)), -ETIMEDOUT);
+    ck_assert_int_eq(tt_process_kill(p, SIGTERM), 0);
+    ck_assert_int_eq(tt_process_wait(p), TT_EXIT_SIGNALED + SIGTERM);
+    tt_process_free(p);
+    ck_assert_int_eq(still_a_child(pid), 0);
+    p = tt_process_spawn(sleeper, NULL, 0);
+    pid = tt_process_pid(p);
+    tt_process_free(p); /* killed and reaped */
+    ck_assert_int_eq(still_a_child(pid), 0);
+    return 0;
+}
+
+/* Where the kernel has no pidfds, waiting polls waitid: the same results, no zombie. Last in
+ * the suite: the filter stays for the rest of the process when tests do not fork. */
+START_TEST(without_pidfds_waiting_polls)
+{
+    refuse_pidfd_open();
+    ck_assert_int_eq(tu_run(without_pidfds, NULL), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
 START_TEST(wait_outside_a_task_is_eperm)
 {
     char *argv[] = {"true", NULL};
@@ -180,6 +236,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, pipes_as_streams);
     tcase_add_test(tc, spawn_errors);
     tcase_add_test(tc, wait_outside_a_task_is_eperm);
+    tcase_add_test(tc, without_pidfds_waiting_polls);
     suite_add_tcase(s, tc);
     return s;
 }
