@@ -39,8 +39,9 @@ static void close_fds(int *fds, int n)
 /* The pipes for the streams asked for: pipes[i] = {parent end, child end}. 0 or -errno. */
 static int make_pipes(unsigned flags, int pipes[3][2])
 {
+    for (int i = 0; i < 3; i++)
+        pipes[i][0] = pipes[i][1] = -1; /* all of them first: the caller closes every one */
     for (int i = 0; i < 3; i++) {
-        pipes[i][0] = pipes[i][1] = -1;
         if (!(flags & (1u << i)))
             continue;
         int p[2];

@@ -4,11 +4,13 @@
 #define _GNU_SOURCE
 #include "tkutil.h"
 
+#include <dirent.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stddef.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -161,6 +163,40 @@ TASK_TEST(spawn_errors)
     return 0;
 }
 
+static int open_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    while (d && readdir(d))
+        n++;
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* Out of fds half-way through making the pipes: EMFILE, and every fd taken is given back. */
+START_TEST(spawn_out_of_fds_leaks_none)
+{
+    int before = open_fds();
+    int probe = dup(0); /* the lowest free fd: the limit is set just past two more */
+    close(probe);
+    struct rlimit old, low;
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+    low = old;
+    low.rlim_cur = (rlim_t)probe + 3; /* one pipe fits, the second does not */
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+    char *argv[] = {"true", NULL};
+    errno = 0;
+    tt_process *p = tt_process_spawn(argv, NULL, TT_PIPE_STDIN | TT_PIPE_STDOUT | TT_PIPE_STDERR);
+    int e = errno;
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+    ck_assert_ptr_null(p);
+    ck_assert_int_eq(e, EMFILE);
+    ck_assert_int_eq(open_fds(), before);
+    tu_assert_no_leaks();
+}
+END_TEST
+
 /* Makes pidfd_open fail with ENOSYS in this (forked test) process, as on kernels before 5.3. */
 static void refuse_pidfd_open(void)
 {
@@ -236,6 +272,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, pipes_as_streams);
     tcase_add_test(tc, spawn_errors);
     tcase_add_test(tc, wait_outside_a_task_is_eperm);
+    tcase_add_test(tc, spawn_out_of_fds_leaks_none);
     tcase_add_test(tc, without_pidfds_waiting_polls);
     suite_add_tcase(s, tc);
     return s;
