@@ -147,6 +147,17 @@ intptr_t tt_poll(int fd, unsigned events)
 /* Vectored and message IO, statx and shutdown: the same shape as the calls above. */
 #define IOV_MAX_RING 1024 /* the kernel's UIO_MAXIOV: more is -EINVAL anyway */
 
+/* Only the r bytes the kernel wrote, spread over the vectors in order. */
+static void mark_iov_defined(const struct iovec *iov, size_t n, intptr_t r)
+{
+    size_t left = r > 0 ? (size_t)r : 0;
+    for (size_t i = 0; left && i < n; i++) {
+        size_t k = left < iov[i].iov_len ? left : iov[i].iov_len;
+        MARK_DEFINED(iov[i].iov_base, k);
+        left -= k;
+    }
+}
+
 intptr_t tt_readv(int fd, const struct iovec *iov, int iovcnt, int64_t off)
 {
     if (fd < 0 || iovcnt < 0 || iovcnt > IOV_MAX_RING || (!iov && iovcnt))
@@ -154,8 +165,7 @@ intptr_t tt_readv(int fd, const struct iovec *iov, int iovcnt, int64_t off)
     IO_PROLOGUE();
     io_uring_prep_readv(sqe, fd, iov, (unsigned)iovcnt, (uint64_t)off);
     intptr_t r = io_wait(loop, t, sqe);
-    for (int i = 0; r > 0 && i < iovcnt; i++) /* only the bytes the kernel wrote */
-        MARK_DEFINED(iov[i].iov_base, (size_t)r < iov[i].iov_len ? (size_t)r : iov[i].iov_len);
+    mark_iov_defined(iov, (size_t)iovcnt, r);
     return r;
 }
 
@@ -190,8 +200,7 @@ intptr_t tt_recvmsg(int fd, struct msghdr *msg, int flags)
             MARK_DEFINED(msg->msg_name, msg->msg_namelen);
         if (msg->msg_control)
             MARK_DEFINED(msg->msg_control, msg->msg_controllen);
-        for (size_t i = 0; r > 0 && i < msg->msg_iovlen; i++)
-            MARK_DEFINED(msg->msg_iov[i].iov_base, msg->msg_iov[i].iov_len);
+        mark_iov_defined(msg->msg_iov, msg->msg_iovlen, r);
     }
     return r;
 }
