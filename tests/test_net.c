@@ -190,33 +190,47 @@ TASK_TEST(connect_starts_the_next_address_after_250_ms)
     return 0;
 }
 
-static intptr_t connect_run(void *arg) { return tt_connect_tcp("127.0.0.1", arg); }
+/* A socket call in a task of its own; the fd goes to out, so that a task ending cancelled
+ * after the call succeeded (its cancel request undelivered) still hands the fd over. */
+typedef struct sock_call {
+    const char *port; /* NULL: listen, else connect to it */
+    intptr_t fd;
+} sock_call;
 
-/* Cancelled before it starts, while the name is resolved on the pool, and by a timeout. */
-TASK_TEST(connect_cancelled_at_each_step)
+static intptr_t sock_call_run(void *arg)
 {
+    sock_call *c = arg;
+    c->fd = c->port ? tt_connect_tcp("127.0.0.1", c->port) : tt_listen_tcp("127.0.0.1", "0", 0, 0);
+    return c->fd < 0 ? c->fd : 0;
+}
+
+/* Cancelled before it starts, while the name is resolved on the pool, while it connects; and
+ * by a timeout: -ECANCELED or a real fd, never a lost socket. */
+TASK_TEST(connect_and_listen_cancelled_at_each_step)
+{
+    int fds_before = tk_open_fds();
     char port[16];
     intptr_t l = tt_listen_tcp("127.0.0.1", "0", 0, 0);
     port_of((int)l, port, sizeof port);
-    for (int yields = 0; yields < 4; yields++) {
-        tt_future *f = tt_spawn(connect_run, port);
-        for (int i = 0; i < yields; i++)
-            tt_yield();
-        tt_cancel(f, NULL);
-        intptr_t r = tt_await(f);
-        if (r >= 0) { /* it had connected already: a real fd, handed over */
-            close((int)r);
-            intptr_t a = tt_accept((int)l, NULL, NULL, 0);
-            ck_assert_int_ge(a, 0);
-            close((int)a);
-        } else {
-            ck_assert_int_eq(r, -ECANCELED);
+    for (int listen = 0; listen < 2; listen++)
+        for (int yields = 0; yields < 5; yields++) {
+            sock_call c = {.port = listen ? NULL : port, .fd = -1};
+            tt_future *f = tt_spawn(sock_call_run, &c);
+            for (int i = 0; i < yields; i++)
+                tt_yield();
+            tt_cancel(f, NULL);
+            intptr_t r = tt_await(f);
+            ck_assert_msg(r == 0 || r == -ECANCELED, "%s", tt_strerror(r));
+            if (c.fd >= 0)
+                close((int)c.fd);
+            else /* -1: cancelled before it started, so it never ran */
+                ck_assert_msg(c.fd == -ECANCELED || (c.fd == -1 && yields == 0), "%ld", (long)c.fd);
         }
-    }
     tt_timeout to;
     ck_assert_int_eq(tt_timeout_enter(&to, 0), 0);
     ck_assert_int_eq(tt_timeout_exit(&to, tt_connect_tcp("127.0.0.1", port)), -ETIMEDOUT);
     close((int)l);
+    ck_assert_int_eq(tk_open_fds(), fds_before);
     return 0;
 }
 
@@ -497,7 +511,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, tcp_ipv4_ipv6_and_dual_stack);
     tcase_add_test(tc, connect_refused_and_unresolvable);
     tcase_add_test(tc, connect_starts_the_next_address_after_250_ms);
-    tcase_add_test(tc, connect_cancelled_at_each_step);
+    tcase_add_test(tc, connect_and_listen_cancelled_at_each_step);
     tcase_add_test(tc, unix_path_and_abstract);
     tcase_add_test(tc, serve_three_clients_then_close_gracefully);
     tcase_add_test(tc, serve_close_cancels_handlers_after_the_grace_period);

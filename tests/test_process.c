@@ -4,7 +4,6 @@
 #define _GNU_SOURCE
 #include "tkutil.h"
 
-#include <dirent.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stddef.h>
@@ -163,21 +162,10 @@ TASK_TEST(spawn_errors)
     return 0;
 }
 
-static int open_fds(void)
-{
-    int n = 0;
-    DIR *d = opendir("/proc/self/fd");
-    while (d && readdir(d))
-        n++;
-    if (d)
-        closedir(d);
-    return n;
-}
-
 /* Out of fds half-way through making the pipes: EMFILE, and every fd taken is given back. */
 START_TEST(spawn_out_of_fds_leaks_none)
 {
-    int before = open_fds();
+    int before = tk_open_fds();
     int probe = dup(0); /* the lowest free fd: the limit is set just past two more */
     close(probe);
     struct rlimit old, low;
@@ -192,7 +180,7 @@ START_TEST(spawn_out_of_fds_leaks_none)
     ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
     ck_assert_ptr_null(p);
     ck_assert_int_eq(e, EMFILE);
-    ck_assert_int_eq(open_fds(), before);
+    ck_assert_int_eq(tk_open_fds(), before);
     tu_assert_no_leaks();
 }
 END_TEST

@@ -6,6 +6,7 @@
 
 #include "testutil.h"
 
+#include <dirent.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -29,6 +30,18 @@ static inline void tk_socketpair(int sv[2], int bufsize)
         ck_assert_int_eq(setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &bufsize, sizeof bufsize), 0);
         ck_assert_int_eq(setsockopt(sv[i], SOL_SOCKET, SO_RCVBUF, &bufsize, sizeof bufsize), 0);
     }
+}
+
+/* How many fds this process has open (to check that nothing leaked one). */
+static inline int tk_open_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    while (d && readdir(d))
+        n++;
+    if (d)
+        closedir(d);
+    return n;
 }
 
 /* A byte of a deterministic pattern, to check long transfers byte for byte. */
