@@ -443,7 +443,7 @@ intptr_t tt_write_all(int fd, const void *buf, size_t n, size_t *done);
  * (may be NULL). -EINVAL, -EPERM. */
 intptr_t tt_read_exactly(int fd, void *buf, size_t n, size_t *done);
 
-/* A buffered reader (asyncio's StreamReader) and writer on one fd. The stream borrows fd: it
+/* A buffered reader (asyncio's StreamReader) and an unbuffered writer on one fd. The stream borrows fd: it
  * never closes it. Every read is cancellation-safe: bytes that arrived stay in the stream's
  * buffer until a call returns them, so a read interrupted by a cancellation or a timeout loses
  * nothing and the next read goes on where it stood. Loop-thread only, one reader at a time. */
@@ -499,7 +499,8 @@ int tt_getaddrinfo(const char *host, const char *service, const struct addrinfo 
  * set; backlog <= 0: SOMAXCONN. */
 intptr_t tt_listen_tcp(const char *host, const char *port, int backlog, unsigned flags);
 /* A Unix stream listener at path (not unlinked first: an existing file is -EADDRINUSE; a path
- * starting with '@' is in the abstract namespace). -ENAMETOOLONG past sun_path. */
+ * starting with '@' is in the abstract namespace; backlog <= 0: SOMAXCONN). -ENAMETOOLONG past
+ * sun_path. */
 intptr_t tt_listen_unix(const char *path, int backlog);
 /* Connects to host:port (TCP_NODELAY set), trying every address getaddrinfo returns: Happy
  * Eyeballs (RFC 8305), each next address started 250 ms after the previous one unless it
