@@ -64,6 +64,7 @@
 #define TOTHREAD_H
 
 #include <errno.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -389,6 +390,174 @@ int tt_queue_try_put(tt_queue *q, void *item);  /* -EAGAIN when full */
 int tt_queue_try_get(tt_queue *q, void **item); /* -EAGAIN when empty */
 size_t tt_queue_size(const tt_queue *q);
 void tt_queue_free(tt_queue *q);
+
+/* ================================================================ server toolkit */
+/* What a network server or a supervisor of child processes needs beyond the raw ring calls:
+ * more IO calls, signals, byte streams, name resolution, listen/connect, a serve helper and
+ * subprocesses. Everything except the IO calls themselves is built on the IO calls above and
+ * tt_to_thread, so it behaves the same whatever the loop's backend. Every call here that
+ * suspends runs inside a task (-EPERM outside), may be cancelled or put in a timeout scope
+ * (-ECANCELED, which tt_timeout_exit turns into -ETIMEDOUT), and says below what a
+ * cancellation leaves behind. */
+
+/* ---- more IO on the ring: same rules as the IO calls above (cqe->res, cancellation).
+ * iovcnt is 0..1024 (-EINVAL beyond). tt_statx fills *out (0) and takes statx(2)'s flags and
+ * mask. tt_shutdown's how is SHUT_RD, SHUT_WR or SHUT_RDWR (-EINVAL otherwise). */
+struct iovec;
+struct statx;
+intptr_t tt_readv(int fd, const struct iovec *iov, int iovcnt, int64_t off);
+intptr_t tt_writev(int fd, const struct iovec *iov, int iovcnt, int64_t off);
+intptr_t tt_sendmsg(int fd, const struct msghdr *msg, int flags);
+intptr_t tt_recvmsg(int fd, struct msghdr *msg, int flags);
+intptr_t tt_statx(int dfd, const char *path, int flags, unsigned mask, struct statx *out);
+intptr_t tt_shutdown(int fd, int how);
+
+/* ---- signals. A signal is received by waiting for it, never by a handler: the set must be
+ * blocked in every thread, so that the kernel keeps it pending until a task reads it. Threads
+ * the library creates (pool workers) block every signal. The application blocks the set in its
+ * own threads — simplest, with tt_signal_block in main before it creates any thread (new
+ * threads inherit the mask); a thread that leaves it unblocked gets the signal's default
+ * action instead (for SIGTERM: the process ends). Children started by tt_process_spawn start
+ * with no signal blocked. */
+#ifdef _POSIX_C_SOURCE /* sigset_t: not in strict ISO C mode (-std=c11 without feature macros) */
+/* Blocks set in the calling thread (pthread_sigmask). 0, or -EINVAL (NULL). Any thread. */
+int tt_signal_block(const sigset_t *set);
+/* Inside a task: blocks set in the calling thread (as tt_signal_block, and leaves it blocked)
+ * and suspends until one of its signals is pending; takes that one signal and returns its
+ * number (> 0). A signal that arrives while nobody waits stays pending for the next wait; a
+ * cancelled wait takes none. -EINVAL (NULL, empty set, or only SIGKILL/SIGSTOP), -EMFILE
+ * (no fd for the signalfd), -ECANCELED, -EPERM. */
+int tt_signal_wait(const sigset_t *set);
+#endif
+
+/* ---- byte streams over any fd (socket, pipe, tty, file). Sockets are written with
+ * MSG_NOSIGNAL (a closed peer is -EPIPE, never SIGPIPE). An fd in non-blocking mode works too:
+ * the calls wait for readiness with tt_poll. */
+
+/* Inside a task: writes all n bytes. Returns n, or the first error; *done (may be NULL) gets the
+ * count written before the error or the cancellation (the bytes already sent are not taken
+ * back). -EINVAL (fd < 0, NULL buf with n > 0), -EPIPE, -ECANCELED, -EPERM. */
+intptr_t tt_write_all(int fd, const void *buf, size_t n, size_t *done);
+/* Inside a task: reads exactly n bytes into buf. Returns n; -ENODATA if end of file came first
+ * (*done tells how many bytes arrived, all in buf); any error or -ECANCELED likewise with *done
+ * (may be NULL). -EINVAL, -EPERM. */
+intptr_t tt_read_exactly(int fd, void *buf, size_t n, size_t *done);
+
+/* A buffered reader (asyncio's StreamReader) and an unbuffered writer on one fd. The stream borrows fd: it
+ * never closes it. Every read is cancellation-safe: bytes that arrived stay in the stream's
+ * buffer until a call returns them, so a read interrupted by a cancellation or a timeout loses
+ * nothing and the next read goes on where it stood. Loop-thread only, one reader at a time. */
+typedef struct tt_stream tt_stream;
+/* limit: the longest line tt_stream_read_until accepts (delimiter included); 0: 64 KiB.
+ * NULL + errno: EINVAL (fd < 0), EBADF (fd not open), ENOMEM. Any thread (no IO). */
+tt_stream *tt_stream_new(int fd, size_t limit);
+/* Frees the buffer (buffered bytes are dropped); the fd stays open. NULL is fine. */
+void tt_stream_free(tt_stream *s);
+int tt_stream_fd(const tt_stream *s);           /* the fd; -EINVAL for NULL */
+size_t tt_stream_buffered(const tt_stream *s);  /* bytes read from fd and not yet returned */
+/* Inside a task: up to n bytes, buffered ones first (reads fd only when the buffer is empty).
+ * Returns the count, 0 at end of file (or for n == 0), -errno, -ECANCELED, -EINVAL, -EPERM. */
+intptr_t tt_stream_read(tt_stream *s, void *buf, size_t n);
+/* Inside a task: exactly n bytes. n, or -ENODATA at end of file with fewer than n buffered (they
+ * stay buffered); on a cancellation or an error nothing is copied and nothing is lost. The
+ * buffer grows to n if needed (-ENOMEM). */
+intptr_t tt_stream_read_exactly(tt_stream *s, void *buf, size_t n);
+/* Inside a task: reads up to and including the first occurrence of delim (dlen >= 1 bytes).
+ * Returns the length, delimiter included, with *line pointing at the bytes inside the stream's
+ * buffer: valid until the next call on s. 0 at end of file with nothing buffered.
+ * -EMSGSIZE: no delimiter within the stream's limit (the bytes stay buffered; tt_stream_read
+ * drains them); -ENODATA: end of file in the middle of a line (the partial line stays buffered);
+ * -ECANCELED, -errno (bytes stay buffered); -EINVAL (NULL, dlen 0); -EPERM. */
+intptr_t tt_stream_read_until(tt_stream *s, const void *delim, size_t dlen, const char **line);
+/* tt_stream_read_until(s, "\n", 1, line). */
+intptr_t tt_stream_readline(tt_stream *s, const char **line);
+/* Inside a task: tt_write_all on the stream's fd. */
+intptr_t tt_stream_write_all(tt_stream *s, const void *buf, size_t n, size_t *done);
+
+/* ---- names. getaddrinfo runs on the loop's default pool. Its EAI_* codes become outcomes
+ * TT_EAI(EAI_NONAME)... in [TT_EAI_BASE - 255, TT_EAI_BASE - 1], far below every -errno, and
+ * tt_strerror names them with gai_strerror; EAI_SYSTEM becomes the -errno it carries. */
+struct addrinfo;
+#define TT_EAI_BASE (-20000)
+#define TT_EAI(eai) ((intptr_t)TT_EAI_BASE + (eai)) /* glibc's EAI_* are negative */
+#define TT_IS_EAI(r) ((r) <= (intptr_t)TT_EAI_BASE - 1 && (r) >= (intptr_t)TT_EAI_BASE - 255)
+/* Inside a task: getaddrinfo(host, service, hints) on the pool. 0 with *res (free it with
+ * freeaddrinfo), a TT_EAI code, -ENOMEM, -EINVAL (res NULL, or host and service both NULL),
+ * -ECANCELED (a lookup already running is waited for, as every default-mode job is:
+ * getaddrinfo cannot be interrupted, its own resolver timeouts bound it; its result is freed),
+ * -EPERM. */
+int tt_getaddrinfo(const char *host, const char *service, const struct addrinfo *hints,
+                   struct addrinfo **res);
+
+/* ---- listen and connect. Each returns a new fd (close-on-exec, blocking mode; yours to
+ * close) or a negative code: a TT_EAI code for a name that does not resolve, the last address's
+ * -errno when none worked, -EINVAL, -ENOMEM, -ECANCELED, -EPERM. Inside a task, except
+ * tt_listen_unix (it neither resolves nor waits: any thread). */
+#define TT_LISTEN_REUSEPORT 1u /* SO_REUSEPORT: several listeners share the port */
+/* A TCP listener on host:port (port "0": any free port, see getsockname). host NULL: every
+ * address, IPv6 and IPv4 on one dual-stack socket where the system has IPv6. SO_REUSEADDR is
+ * set; backlog <= 0: SOMAXCONN. */
+intptr_t tt_listen_tcp(const char *host, const char *port, int backlog, unsigned flags);
+/* A Unix stream listener at path (not unlinked first: an existing file is -EADDRINUSE; a path
+ * starting with '@' is in the abstract namespace; backlog <= 0: SOMAXCONN). -ENAMETOOLONG past
+ * sun_path. */
+intptr_t tt_listen_unix(const char *path, int backlog);
+/* Connects to host:port (TCP_NODELAY set), trying every address getaddrinfo returns: Happy
+ * Eyeballs (RFC 8305), each next address started 250 ms after the previous one unless it
+ * failed sooner; the first to connect wins and the others are cancelled and closed. */
+intptr_t tt_connect_tcp(const char *host, const char *port);
+intptr_t tt_connect_unix(const char *path);
+
+/* ---- serving (asyncio.start_server). A server accepts on a listening fd in a task of its own
+ * and runs handler(conn_fd, arg) as a new task per connection; the server owns conn_fd and
+ * closes it when the handler returns (the handler may shut it down, not close it). A handler's
+ * outcome is ignored: one failing connection never stops the others. The handlers are the
+ * server's task group: tt_server_close stops accepting, gives them a grace period, cancels the
+ * rest and waits until all have ended. Accept errors from resource exhaustion (EMFILE, ENFILE,
+ * ENOBUFS, ENOMEM) pause the accept loop for 100 ms; ECONNABORTED is skipped. */
+typedef struct tt_server tt_server;
+typedef intptr_t (*tt_conn_fn)(int conn_fd, void *arg);
+/* Inside a task: starts serving listen_fd (borrowed: close it after tt_server_close). NULL +
+ * errno: EINVAL, EPERM (outside a task), ENOMEM. */
+tt_server *tt_server_start(int listen_fd, tt_conn_fn handler, void *arg);
+/* Connections whose handler is running. 0 for NULL. */
+size_t tt_server_connections(const tt_server *s);
+/* Inside a task of the server's loop: stops accepting at once, waits up to grace (TT_FOREVER:
+ * no limit; 0: none) for the running handlers to return, cancels those still running, waits
+ * until every one has ended and frees the server. Returns 0, the error that had stopped the
+ * accept loop (e.g. -EBADF), or -ECANCELED if the caller was cancelled meanwhile (the handlers
+ * were then cancelled at once, and still waited for: the server is freed in every case).
+ * -EINVAL, -EPERM, -EDEADLK from one of the server's own handlers (nothing freed: spawn a task
+ * that closes it). Close every server before its loop ends. */
+int tt_server_close(tt_server *s, int64_t grace);
+
+/* ---- subprocesses. A child started with pipes; its exit awaited through a pidfd (where the
+ * kernel has none, by polling waitid with a sleep growing to 50 ms). */
+typedef struct tt_process tt_process;
+#define TT_PIPE_STDIN  1u /* the child's fd 0 is a pipe: tt_process_fd(p, 0) writes to it */
+#define TT_PIPE_STDOUT 2u /* fd 1 is a pipe: tt_process_fd(p, 1) reads from it */
+#define TT_PIPE_STDERR 4u /* fd 2 likewise */
+/* Starts argv[0] (searched in PATH when it has no '/') with argv and envp (NULL: this
+ * process's environment); fds not piped are inherited. The child starts with no signal blocked
+ * and default dispositions. NULL + errno: EINVAL (NULL argv or argv[0], unknown flags), ENOENT
+ * and the other exec errors, EMFILE, ENOMEM. Any thread (no suspension). */
+tt_process *tt_process_spawn(char *const argv[], char *const envp[], unsigned flags);
+int tt_process_pid(const tt_process *p);      /* > 0; -EINVAL for NULL */
+/* The parent's end of the child's fd 0, 1 or 2 (owned by p), or -EBADF if not piped or closed. */
+int tt_process_fd(const tt_process *p, int child_fd);
+/* Closes the parent's end (e.g. stdin, so the child sees end of file). 0, -EBADF, -EINVAL. */
+int tt_process_close_fd(tt_process *p, int child_fd);
+/* Sends sig to the child (never to a recycled pid: only p reaps it, and until then the pid is
+ * the child's). 0, -ESRCH once reaped, -EINVAL; 0 as signal checks that it exists. */
+int tt_process_kill(tt_process *p, int sig);
+/* Inside a task: waits for the child to exit and reaps it. Returns its exit code (0..255), or
+ * TT_EXIT_SIGNALED + the signal number if a signal killed it; again and again once reaped.
+ * -ECANCELED leaves the child running and p intact (wait again, or free it); -EPERM, -EINVAL. */
+intptr_t tt_process_wait(tt_process *p);
+#define TT_EXIT_SIGNALED 256
+/* Closes the pipes; a child not yet reaped is killed (SIGKILL) and reaped here, so no zombie is
+ * ever left behind (Tokio's kill_on_drop): wait first to let it finish. NULL is fine. */
+void tt_process_free(tt_process *p);
 
 /* ================================================================ debug and counters */
 

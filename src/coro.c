@@ -14,6 +14,7 @@ static _Thread_local tt_ctx *tls_leaving;
 #endif
 
 #ifdef TT_CORO_UCONTEXT
+#include <signal.h>
 #include <ucontext.h>
 struct uctx_box {
     ucontext_t uc;
@@ -139,6 +140,10 @@ static inline void raw_switch(tt_ctx *from, tt_ctx *to)
 #ifdef TT_CORO_UCONTEXT
     struct uctx_box *t = to->uctx;
     tls_starting = t;
+    /* swapcontext also installs the mask saved in the target context: keep the signal mask a
+     * property of the thread (as with the assembly switch), so that a set a task blocks for
+     * tt_signal_wait stays blocked when the loop or another task runs. */
+    pthread_sigmask(SIG_SETMASK, NULL, &t->uc.uc_sigmask);
     swapcontext(&((struct uctx_box *)from->uctx)->uc, &t->uc);
 #else
     tt__ctx_switch(&from->sp, to->sp);

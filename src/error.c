@@ -1,6 +1,7 @@
 /* Outcome codes to text, and the small string helper the error paths share. */
 #include "internal.h"
 
+#include <netdb.h>
 #include <stdio.h>
 
 const char *tt_strerror(intptr_t code)
@@ -13,6 +14,8 @@ const char *tt_strerror(intptr_t code)
         if (d)
             return d;
     }
+    if (TT_IS_EAI(code))
+        return gai_strerror((int)(code - TT_EAI_BASE)); /* the server toolkit's name lookups */
     snprintf(buf, sizeof buf, "error %ld", (long)code);
     return buf;
 }

@@ -581,6 +581,11 @@ void debug_warn(tt_loop *loop, const char *fmt, ...) __attribute__((format(print
 /* Debug mode's never-retrieved check of a released future (task_name: NULL for other kinds). */
 void debug_unretrieved(tt_future *f, const char *task_name);
 
+/* ------------------------------------------------------------------ server toolkit (net.c) */
+struct addrinfo;
+/* tt_connect_tcp after resolution (net.c): Happy Eyeballs over res (borrowed). In a task. */
+intptr_t net_connect_addrs(const struct addrinfo *res);
+
 /* --------------------------------------------------------------------------- misc (error.c) */
 char *tt_strdup_or_null(const char *s); /* NULL for NULL; NULL + ENOMEM otherwise on failure */
 

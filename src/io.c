@@ -177,3 +177,87 @@ intptr_t tt_poll(int fd, unsigned events)
     io_uring_prep_poll_add(sqe, fd, events);
     return io_wait(loop, t, sqe);
 }
+
+/* Vectored and message IO, statx and shutdown: the same shape as the calls above. */
+#define IOV_MAX_RING 1024 /* the kernel's UIO_MAXIOV: more is -EINVAL anyway */
+
+/* Only the r bytes the kernel wrote, spread over the vectors in order. */
+static void mark_iov_defined(const struct iovec *iov, size_t n, intptr_t r)
+{
+    size_t left = r > 0 ? (size_t)r : 0;
+    for (size_t i = 0; left && i < n; i++) {
+        size_t k = left < iov[i].iov_len ? left : iov[i].iov_len;
+        MARK_DEFINED(iov[i].iov_base, k);
+        left -= k;
+    }
+}
+
+intptr_t tt_readv(int fd, const struct iovec *iov, int iovcnt, int64_t off)
+{
+    if (fd < 0 || iovcnt < 0 || iovcnt > IOV_MAX_RING || (!iov && iovcnt))
+        return -EINVAL;
+    IO_PROLOGUE();
+    io_uring_prep_readv(sqe, fd, iov, (unsigned)iovcnt, (uint64_t)off);
+    intptr_t r = io_wait(loop, t, sqe);
+    mark_iov_defined(iov, (size_t)iovcnt, r);
+    return r;
+}
+
+intptr_t tt_writev(int fd, const struct iovec *iov, int iovcnt, int64_t off)
+{
+    if (fd < 0 || iovcnt < 0 || iovcnt > IOV_MAX_RING || (!iov && iovcnt))
+        return -EINVAL;
+    IO_PROLOGUE();
+    io_uring_prep_writev(sqe, fd, iov, (unsigned)iovcnt, (uint64_t)off);
+    return io_wait(loop, t, sqe);
+}
+
+intptr_t tt_sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+    if (fd < 0 || !msg)
+        return -EINVAL;
+    IO_PROLOGUE();
+    io_uring_prep_sendmsg(sqe, fd, msg, (unsigned)flags);
+    return io_wait(loop, t, sqe);
+}
+
+intptr_t tt_recvmsg(int fd, struct msghdr *msg, int flags)
+{
+    if (fd < 0 || !msg)
+        return -EINVAL;
+    IO_PROLOGUE();
+    io_uring_prep_recvmsg(sqe, fd, msg, (unsigned)flags);
+    intptr_t r = io_wait(loop, t, sqe);
+    if (r >= 0) {
+        MARK_DEFINED(msg, sizeof *msg);
+        if (msg->msg_name)
+            MARK_DEFINED(msg->msg_name, msg->msg_namelen);
+        if (msg->msg_control)
+            MARK_DEFINED(msg->msg_control, msg->msg_controllen);
+        mark_iov_defined(msg->msg_iov, msg->msg_iovlen, r);
+    }
+    return r;
+}
+
+intptr_t tt_statx(int dfd, const char *path, int flags, unsigned mask, struct statx *out)
+{
+    if (!path || !out)
+        return -EINVAL;
+    IO_PROLOGUE();
+    io_uring_prep_statx(sqe, dfd, path, flags, mask, out);
+    intptr_t r = io_wait(loop, t, sqe);
+    if (r == 0)
+        MARK_DEFINED(out, sizeof *out);
+    return r;
+}
+
+intptr_t tt_shutdown(int fd, int how)
+{
+    if (fd < 0)
+        return -EBADF;
+    if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
+        return -EINVAL;
+    IO_PROLOGUE();
+    io_uring_prep_shutdown(sqe, fd, how);
+    return io_wait(loop, t, sqe);
+}

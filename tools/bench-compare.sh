@@ -6,7 +6,7 @@
 #
 #   tools/bench-compare.sh                       every workload, every anchor that builds here
 #   tools/bench-compare.sh -w W1,W2 -s libuv     chosen workloads / anchor systems
-#   options: -w LIST   workloads (W1..W7; default all)
+#   options: -w LIST   workloads (W1..W9; default all; W8/W9 are the network ones)
 #            -s LIST   anchor systems: libuv glib floor python go tokio (default: all; go and
 #                      tokio only when their toolchains are installed)
 #            -r K      runs per measurement (default 3)
@@ -15,6 +15,10 @@
 #            -n        no build: reuse the binaries of an earlier run
 #            -a DIR    the anchors' folder (default: $ANCHORS_DIR, else ../shared/bench/anchors
 #                      next to this checkout)
+# W8 (TCP echo) and W9 (echo + checksum on a 4-thread pool) run tools/examples/echo-server
+# against the anchors of anchors/net (epoll floor, libuv, Tokio, Go, asyncio), all built out of
+# tree into OUT/bin/net with the anchors' netload client and serve_and_load.sh; knobs as
+# anchors/net/run.sh: CONNS=100 SIZE=128 DUR=5 WORK=1. TT_SERVER overrides the echo-server binary.
 # Environment: TT_BENCH overrides the tt-bench binary; GATE_MAX_WAIT_S caps the quiet gate's wait per run (default here 30 s, so a busy
 # machine cannot stretch the sitting past ~15 minutes; bg_cpu_pct in the table shows how busy
 # it was). A line whose median bg_cpu_pct is above 10 should be re-run.
@@ -23,7 +27,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 ANCH=${ANCHORS_DIR:-$ROOT/../shared/bench/anchors}
 
-WORKLOADS="W1 W2 W3 W4 W5 W6 W7"
+WORKLOADS="W1 W2 W3 W4 W5 W6 W7 W8 W9"
 SYSTEMS="libuv glib floor python go tokio"
 RUNS=3
 OUT=/tmp/bench-compare
@@ -38,7 +42,7 @@ while getopts "w:s:r:o:B:a:nh" opt; do
     B) BUILD=$OPTARG ;;
     n) NOBUILD=1 ;;
     a) ANCH=$OPTARG ;;
-    *) sed -n '2,20p' "$0"; exit 2 ;;
+    *) sed -n '2,/^set -u/{/^#/p}' "$0"; exit 2 ;;
     esac
 done
 [ -f "$ANCH/common/med3.py" ] || { echo "bench-compare: no anchors in '$ANCH' (-a DIR or ANCHORS_DIR)" >&2; exit 2; }
@@ -94,6 +98,48 @@ build_all() {
         ACTIVE="$ACTIVE $s"
     done
 }
+# The network anchors, mirrored under $NET (serve_and_load.sh finds netload in its bin/, and
+# the asyncio server its libfnv.so in ../bin/): the anchors' directory stays read-only.
+NET=$BIN/net
+NETSYS=""
+build_net() {
+    local A=$ANCH/net s
+    if [ $NOBUILD = 1 ]; then
+        for s in epoll $SYSTEMS; do
+            case $s in
+            epoll | libuv | tokio | go) [ -x "$NET/bin/server_$s" ] ;;
+            python) [ -f "$NET/python/server.py" ] ;;
+            *) false ;;
+            esac && NETSYS="$NETSYS $s"
+        done
+        return
+    fi
+    mkdir -p "$NET/bin" "$NET/python"
+    if [ -z "${TT_SERVER:-}" ]; then
+        cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DTT_BUILD_TESTS=OFF >/dev/null &&
+            cmake --build "$BUILD" --target example-echo-server -j2 >/dev/null || { log "echo-server build failed"; exit 1; }
+    fi
+    cp "$A/serve_and_load.sh" "$NET/" && cp "$A/python/server.py" "$NET/python/" &&
+        cc $CFLAGS_ANCHOR -o "$NET/bin/netload" "$A/netload.c" &&
+        cc $CFLAGS_ANCHOR -shared -fPIC -o "$NET/bin/libfnv.so" "$A/fnv_so.c" || { log "netload build failed"; exit 1; }
+    for s in epoll $SYSTEMS; do
+        case $s in
+        epoll) cc $CFLAGS_ANCHOR -o "$NET/bin/server_epoll" "$A/server_epoll.c" -lpthread || continue ;;
+        libuv) pkg-config --exists libuv && cc $CFLAGS_ANCHOR $(pkg-config --cflags libuv) -o "$NET/bin/server_libuv" \
+                   "$A/server_libuv.c" $(pkg-config --libs libuv) || continue ;;
+        tokio) command -v cargo >/dev/null && (cd "$A/tokio" && CARGO_TARGET_DIR=$OUT/tokio-net-target cargo build --release --offline -q) >&2 &&
+                   cp "$OUT/tokio-net-target/release/server-tokio" "$NET/bin/server_tokio" || continue ;;
+        go) command -v go >/dev/null && (cd "$A/go" && GOFLAGS=-mod=mod GOPROXY=off GOCACHE=$OUT/gocache go build -o "$NET/bin/server_go" .) >&2 || continue ;;
+        python) python3 -c 'import sys; assert sys.version_info[:2] >= (3, 11)' 2>/dev/null || continue ;;
+        *) continue ;;
+        esac
+        NETSYS="$NETSYS $s"
+    done
+    log "network anchors built:$NETSYS"
+}
+if want W8 || want W9; then
+    build_net
+fi
 if [ $NOBUILD = 1 ]; then
     for s in $SYSTEMS; do
         case $s in
@@ -173,6 +219,28 @@ if want W7; then
     act go && M -- "$BIN/anchors-go" w7ctx
     act tokio && M -- "$BIN/anchors-tokio" w7 ct
 fi
+# W8/W9: one server per run, started inside the measured command (anchors/net/run.sh's way).
+NETARGS="--port {port} --mode {mode} --work ${WORK:-1} --size ${SIZE:-128}"
+net_cmd() { # SYSTEM -> "line name|server command"
+    case $1 in
+    tothread) echo "tothread|${TT_SERVER:-$BUILD/tools/example-echo-server} $NETARGS" ;;
+    epoll) echo "epoll-floor|$NET/bin/server_epoll $NETARGS" ;;
+    libuv) echo "libuv|env UV_THREADPOOL_SIZE=4 $NET/bin/server_libuv $NETARGS" ;;
+    tokio) echo "tokio1.24.2-ct|$NET/bin/server_tokio $NETARGS" ;;
+    go) echo "go-gmp1|env GOMAXPROCS=1 $NET/bin/server_go $NETARGS" ;;
+    python) echo "python-asyncio|python3 $NET/python/server.py --hash c $NETARGS" ;;
+    esac
+}
+for W in W8 W9; do
+    want $W || continue
+    [ $W = W8 ] && mode=echo || mode=offload
+    for s in tothread $NETSYS; do
+        sp=$(net_cmd "$s")
+        cmd=${sp#*|}
+        M -- "$NET/serve_and_load.sh" "${cmd//\{mode\}/$mode}" $W --conns "${CONNS:-100}" \
+            --size "${SIZE:-128}" --duration "${DUR:-5}" --work "${WORK:-1}" --system "${sp%%|*}"
+    done
+done
 log "measured in $(( $(date +%s) - T_START )) s; raw lines in $RES"
 
 # ------------------------------------------------------------------------------ table
@@ -316,6 +384,32 @@ if "W7" in wanted:
         "≤ 1.2×(50 ms + W4 time for 100k) = %s s (ratio to it)" % (f(lim) if lim else "?"),
         ok, bg(tt, uv))
 
+NET_PEERS = ("libuv", "tokio", "go")
+if "W8" in wanted:
+    tt, fl = find("W8", "tothread"), find("W8", "epoll-floor")
+    r = ratio(num(tt, "srv_us_per_req"), num(fl, "srv_us_per_req"))
+    row("W8", "server CPU µs/request", tt, "srv_us_per_req", "epoll floor", fl, "srv_us_per_req",
+        r, "≤ 0.85× floor", None if r is None else r <= 0.85, bg(tt, fl))
+    peers = [(rs, kv) for rw, rs, kv in rows if rw == "W8" and rs.startswith(NET_PEERS)
+             and num(kv, "srv_us_per_req") is not None]
+    best = min(peers, key=lambda p: num(p[1], "srv_us_per_req")) if peers else None
+    r = ratio(num(tt, "srv_us_per_req"), num(best[1], "srv_us_per_req")) if best else None
+    row("W8", "server CPU µs/request", tt, "srv_us_per_req", best[0] if best else "libuv/Tokio/Go",
+        best[1] if best else None, "srv_us_per_req", r, "≤ best of libuv/Tokio/Go",
+        None if r is None else r <= 1.0, bg(tt, best[1] if best else None))
+if "W9" in wanted:
+    tt = find("W9", "tothread")
+    peers = [(rs, kv) for rw, rs, kv in rows if rw == "W9" and rs.startswith(NET_PEERS + ("python-asyncio",))
+             and num(kv, "req_per_s") is not None]
+    best = max(peers, key=lambda p: num(p[1], "req_per_s")) if peers else None
+    bkv = best[1] if best else None
+    r = ratio(num(tt, "req_per_s"), num(bkv, "req_per_s"))
+    row("W9", "requests/s", tt, "req_per_s", best[0] if best else "libuv/Tokio/Go/asyncio", bkv,
+        "req_per_s", r, "≥ 1.5× best", None if r is None else r >= 1.5, bg(tt, bkv))
+    r = ratio(num(tt, "p99_us"), num(bkv, "p99_us"))
+    row("W9", "p99 µs", tt, "p99_us", best[0] if best else "–", bkv, "p99_us", r,
+        "≤ 0.5× that one's p99", None if r is None else r <= 0.5, bg(tt, bkv))
+
 print("\n".join(out))
 print()
 print("Other anchors measured in this sitting (median; see %s):" % sys.argv[1])
@@ -324,7 +418,8 @@ print("| workload | system | n | headline |")
 print("|---|---|---|---|")
 HEAD = {"W1": ["calls_per_s"], "W2": ["p50_us", "p99_us"], "W3": ["wall_ms", "ratio"],
         "W4": ["tasks_per_s"], "W5": ["ns_per_switch"], "W6": ["wall_s", "peak_rss_mib", "rss_bytes_per_task"],
-        "W7": ["wall_s", "timeouts"], "FCS": ["ns_per_switch"], "IDLE": ["cpu_pct", "loop_wakeups"]}
+        "W7": ["wall_s", "timeouts"], "FCS": ["ns_per_switch"], "IDLE": ["cpu_pct", "loop_wakeups"],
+        "W8": ["req_per_s", "p99_us", "srv_us_per_req"], "W9": ["req_per_s", "p99_us", "srv_us_per_req"]}
 for w, s, kv in rows:
     print("| %s | %s | %s | %s |" % (w, s, kv.get("n", ""), " ".join(
         "%s=%s" % (k, kv[k]) for k in HEAD.get(w, []) if k in kv)))
