@@ -292,12 +292,12 @@ void tt_as_completed_free(tt_as_completed *it);
 
 /* Inside a task: awaits f for at most timeout (0: polls; TT_FOREVER: no limit); consumes f. On
  * timeout cancels f, waits until it has ended, returns -ETIMEDOUT if it ended cancelled, else
- * its own outcome. A cancelled caller cancels f too (once: a second cancel is not forwarded to a
- * stubborn f); if f had already finished, its result is returned so nothing it owns is lost,
- * and the caller's cancellation stays pending for its next suspension point (never swallowed).
- * As in asyncio 3.11 (scenario C048), a caller cancelled while f winds down returns at once with
- * f still running: if f uses memory on the caller's stack, keep a reference and await f's end
- * before returning (while (!tt_done(f)) tt_await(tt_ref(f));). */
+ * its own outcome. A cancelled caller cancels f too and returns -ECANCELED once f has ended
+ * cancelled; if f finished with a value instead (before the cancel, or by swallowing it), that
+ * value is returned so nothing it owns is lost, and the caller's cancellation stays pending for
+ * its next suspension point (never swallowed). It never returns while f still runs (3.12,
+ * scenario C048): a caller cancelled while f winds down forwards every cancel to f and waits
+ * for its end, so f may use memory on the caller's stack. */
 intptr_t tt_wait_for(tt_future *f, int64_t timeout);
 /* A new future that mirrors f; cancelling it leaves f running; f cancelled -> it is cancelled.
  * Borrows f. NULL + errno. */

@@ -389,35 +389,49 @@ static void release_timer_fired(tt_timer *t)
         future_complete(rt->waiter, 0);
 }
 
-/* asyncio's _cancel_and_wait: cancels f and waits until it has ended. 0, or -ECANCELED if
- * the caller was cancelled meanwhile (f may then still be running), or -ENOMEM. */
-static intptr_t cancel_and_wait(tt_future *f)
+/* Waits until f has ended, never returning earlier (3.12's wait_for, bpo-32751): every
+ * cancellation of the caller meanwhile is forwarded to f. Sets *cancelled when there was one.
+ * Without memory for a wake-up future it polls, one loop turn at a time. */
+static void wait_until_ended(tt_future *f, bool *cancelled)
 {
-    tt_future *waiter = tt_future_new(f->loop);
-    if (!waiter)
-        return -ENOMEM;
-    intptr_t r = add_release(f, waiter);
-    if (r == 0) {
-        tt_cancel(f, NULL);
-        r = tt_await(tt_ref(waiter));
-        remove_release(f, waiter);
+    while (f->state != FS_DONE) {
+        tt_future *waiter = tt_future_new(f->loop);
+        intptr_t r;
+        if (waiter && add_release(f, waiter) == 0) {
+            r = tt_await(tt_ref(waiter));
+            remove_release(f, waiter);
+        } else {
+            r = tt_yield();
+        }
+        tt_unref(waiter);
+        if (r == -ECANCELED) {
+            *cancelled = true;
+            future_cancel(f, NULL);
+        }
     }
-    tt_unref(waiter);
+}
+
+/* f has ended after we cancelled it (for a timeout when timed_out, else for the caller's own
+ * cancellation): -ETIMEDOUT or -ECANCELED if it ended cancelled, else its own outcome, which
+ * wins so that nothing it owns is lost; a cancellation of the caller then stays pending for its
+ * next suspension point. Consumes f. */
+static intptr_t ended_outcome(tt_task *me, tt_future *f, bool timed_out, bool cancelled)
+{
+    intptr_t r = take_result(f);
+    if (r == -ECANCELED)
+        return timed_out && !cancelled ? -ETIMEDOUT : -ECANCELED;
+    if (cancelled)
+        me->must_cancel = 1;
     return r;
 }
 
-/* The deadline passed: cancel f, wait for it to end, and answer -ETIMEDOUT if it ended
- * cancelled, else its own outcome (it swallowed the cancellation or failed in cleanup).
- * Consumes f. */
-static intptr_t time_out(tt_future *f)
+/* The deadline passed (or timeout was 0): cancel f and wait until it has ended. Consumes f. */
+static intptr_t time_out(tt_task *me, tt_future *f)
 {
-    intptr_t r = cancel_and_wait(f);
-    if (r < 0) {
-        tt_unref(f);
-        return r;
-    }
-    r = take_result(f);
-    return r == -ECANCELED ? -ETIMEDOUT : r;
+    bool cancelled = false;
+    future_cancel(f, NULL);
+    wait_until_ended(f, &cancelled);
+    return ended_outcome(me, f, true, cancelled);
 }
 
 intptr_t tt_wait_for(tt_future *f, int64_t timeout)
@@ -438,7 +452,7 @@ intptr_t tt_wait_for(tt_future *f, int64_t timeout)
         return tt_await(f); /* TT_FOREVER: no limit, asyncio's timeout=None */
 
     if (timeout == 0)
-        return time_out(f);
+        return time_out(me, f);
 
     tt_future *waiter = tt_future_new(f->loop);
     if (!waiter) {
@@ -466,19 +480,17 @@ intptr_t tt_wait_for(tt_future *f, int64_t timeout)
     /* An inner that has finished wins even over the caller's own cancellation, so a result
      * that owns a resource is never lost (3.11); but the cancellation is not swallowed (3.12):
      * it stays pending for the caller's next suspension point, as after an IO call. */
-    if (f->state == FS_DONE) {
-        if (r == -ECANCELED)
-            me->must_cancel = 1;
-        return take_result(f);
-    }
+    if (f->state == FS_DONE)
+        return ended_outcome(me, f, false, r == -ECANCELED);
     if (r < 0) {
-        /* The caller was cancelled: the inner is cancelled too and must have ended before
-         * we return (bpo-32751), unless the caller is cancelled again meanwhile. */
-        cancel_and_wait(f);
-        tt_unref(f);
-        return r;
+        /* The caller was cancelled: the inner is cancelled too and has ended before we
+         * return, whatever happens meanwhile. */
+        bool cancelled = true;
+        future_cancel(f, NULL);
+        wait_until_ended(f, &cancelled);
+        return ended_outcome(me, f, false, cancelled);
     }
-    return time_out(f);
+    return time_out(me, f);
 }
 
 /* -------------------------------------------------------------------------- tt_shield */

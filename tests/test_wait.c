@@ -755,25 +755,41 @@ START_TEST(wait_for_cancelled_caller_cancels_inner)
 }
 END_TEST
 
+static int STUBBORN_SECOND_SLEEP;
 static intptr_t stubborn(void *arg)
 {
     (void)arg;
     if (tt_sleep(TT_SEC(1)) == -ECANCELED)
-        tt_sleep(TT_MS(200)); /* caught the timeout's cancel: carries on */
-    return 42;
+        STUBBORN_SECOND_SLEEP = tt_sleep(TT_MS(200)); /* caught the timeout's cancel: carries on */
+    return 42; /* and swallows the caller's forwarded cancel too */
+}
+
+static intptr_t WF_STUBBORN_RC, WF_NEXT_SUSPENSION;
+static int WF_INNER_DONE_AT_RETURN;
+static intptr_t wait_for_stubborn_caller(void *arg)
+{
+    (void)arg;
+    WF_STUBBORN_RC = tt_wait_for(tt_ref(INNER), TT_MS(20));
+    WF_INNER_DONE_AT_RETURN = tt_done(INNER);
+    WF_NEXT_SUSPENSION = tt_yield();
+    return 7;
 }
 
 static intptr_t main_wait_for_stubborn(void *arg)
 {
     (void)arg;
     INNER = tt_spawn(stubborn, NULL);
-    tt_future *w = tt_spawn(wait_for_inner, (void *)(intptr_t)TT_MS(20));
+    tt_future *w = tt_spawn(wait_for_stubborn_caller, NULL);
     ck_assert_int_eq(tt_sleep(TT_MS(100)), 0);
     tt_cancel(w, NULL);
-    /* 3.11: the caller's second cancel interrupts the wait for the inner's end and is not
-     * forwarded; the inner goes on and returns its value. */
-    ck_assert_int_eq(finish(w), -ECANCELED);
-    ck_assert(!tt_done(INNER));
+    /* 0.2 (3.12, C048): the caller's second cancel is forwarded to the inner (its second sleep
+     * is interrupted) and tt_wait_for returns only once the inner has ended. The inner swallowed
+     * it and returned 42: the caller gets 42, and its cancellation stays pending. */
+    ck_assert_int_eq(finish(w), 7); /* its body took the delivered cancel and returned 7 */
+    ck_assert_int_eq(STUBBORN_SECOND_SLEEP, -ECANCELED);
+    ck_assert_int_eq(WF_STUBBORN_RC, 42);
+    ck_assert_int_eq(WF_INNER_DONE_AT_RETURN, 1);
+    ck_assert_int_eq(WF_NEXT_SUSPENSION, -ECANCELED);
     ck_assert_int_eq(finish(INNER), 42);
     return 0;
 }
