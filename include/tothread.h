@@ -308,18 +308,31 @@ tt_future *tt_shield(tt_future *f);
 typedef struct tt_group tt_group;
 /* A task group (asyncio.TaskGroup) owned by the current task. NULL + errno (EPERM outside). */
 tt_group *tt_group_new(void);
-/* Spawns fn(arg) as a child (borrowed handle, valid until tt_group_free). NULL + EPERM once
- * join has returned or after the group was aborted; EINVAL; ENOMEM. */
+/* Spawns fn(arg) as a child and hands you a reference to it (release it with tt_unref or
+ * tt_await, like every tt_future * returned). The group holds its own reference only while the
+ * child runs, and keeps failed children for tt_group_errors: a long-lived group (a server's)
+ * costs memory for its live and failed children only. Under a limit (tt_group_set_limit) it
+ * first waits, cancellably, for a place. NULL + errno: EPERM once join has returned or after
+ * the group was aborted (also when that happens while waiting); ECANCELED (cancelled while
+ * waiting); EAGAIN (a place is needed but the caller is not a task of the loop); EINVAL;
+ * ENOMEM. */
 tt_future *tt_group_spawn(tt_group *g, tt_fn fn, void *arg);
+/* At most max_running children run at once (0: no limit, the default): tt_group_spawn then
+ * waits, from the owner or any task of the loop, FIFO, until fewer run — Go's errgroup
+ * SetLimit, the "N items, K in flight" pattern. Raising the limit lets waiters through at once;
+ * lowering it stops no running child. 0, -EINVAL, -EPERM (foreign thread). */
+int tt_group_set_limit(tt_group *g, unsigned max_running);
 /* Cancels every child without it being a failure. 0, -EINVAL, -EPERM. */
 int tt_group_cancel(tt_group *g);
 /* Waits for every child: 0, the first failure, or -ECANCELED (the owner was cancelled from
  * outside and no child failed). Always takes back the owner's cancellation that the group caused
  * (3.12's fix). -EPERM for a second join or from a task other than the owner. */
 int tt_group_join(tt_group *g);
-/* The failed children in completion order (borrowed): fills up to max, returns the total. */
+/* The failed children in completion order (borrowed, valid until tt_group_free): fills up to
+ * max, returns the total. */
 size_t tt_group_errors(tt_group *g, tt_future **failed, size_t max);
-/* Frees the group (cancels and detaches children still running if join was never called). */
+/* Frees the group (cancels and detaches children still running if join was never called;
+ * spawns waiting for a place fail with EINVAL). Handles you hold stay yours. */
 void tt_group_free(tt_group *g);
 
 /* asyncio.timeout / Trio's fail_after, kept on the caller's stack; its fields are private. */

@@ -253,7 +253,7 @@ static intptr_t c078_main(void *arg)
     tt_timeout_enter(&cm, TT_MS(20));
     tt_group *g = tt_group_new();
     for (intptr_t i = 0; i < 3; i++)
-        tt_group_spawn(g, c078_child, (void *)i);
+        tt_unref(tt_group_spawn(g, c078_child, (void *)i));
     int rc = tt_group_join(g);
     tt_group_free(g);
     intptr_t r = tt_timeout_exit(&cm, rc);

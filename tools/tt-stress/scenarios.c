@@ -165,8 +165,10 @@ static intptr_t run_group(loop_ctx *ctx, int depth)
     for (size_t i = 0; i < n; i++) {
         kids[i] = (group_child){ctx, depth, depth < 2 && stress_coin(ctx, 0.15),
                                 stress_coin(ctx, er), stress_coin(ctx, er / 2), 0, 0};
-        if (!tt_group_spawn(g, group_child_task, &kids[i]))
+        tt_future *kid = tt_group_spawn(g, group_child_task, &kids[i]);
+        if (!kid)
             stress_semantic(ctx, "tt_group_spawn failed: %s", tt_strerror(-errno));
+        tt_unref(kid); /* the group keeps what it needs */
     }
     intptr_t rc = tt_group_join(g);
 
