@@ -349,6 +349,19 @@ int64_t tt_timeout_when(const tt_timeout *t);           /* the deadline, or TT_F
 intptr_t tt_timeout_exit(tt_timeout *t, intptr_t rc);
 int tt_timeout_expired(const tt_timeout *t);
 
+/* Shield scopes (Trio's CancelScope(shield=True)), kept on the caller's stack, fields private:
+ * a block that cancellation cannot cut, for cleanup that must finish (a compensating write, a
+ * graceful close). Inside, a cancel request on the current task is held back: awaits, sleeps
+ * and IO are not interrupted, and tt_cancelling() still counts it. At the exit of the outermost
+ * scope a held-back request (or one already pending at enter) is delivered at the next
+ * suspension point. A timeout scope entered inside the shield still fires; one entered outside
+ * it is held back like any other request. Scopes nest and close in LIFO order.
+ * enter: 0, -EPERM outside a task, -EINVAL for NULL. exit: 0, -EINVAL if s was never entered,
+ * -EPERM from another task, twice, or for a scope that is not the innermost. */
+typedef struct tt_shield_scope { uint64_t private_[4]; } tt_shield_scope;
+int tt_shield_enter(tt_shield_scope *s);
+int tt_shield_exit(tt_shield_scope *s);
+
 /* ============================================================ IO on the ring (tasks) */
 
 /* Inside a task: each returns what the kernel returned (cqe->res): a count, an fd, 0, -errno.

@@ -241,6 +241,9 @@ typedef struct tt_task {
     uint8_t state;
     uint8_t wait_kind;
     uint8_t must_cancel;        /* a request to deliver at the next resume */
+    uint8_t cancel_held;        /* a request held back by a shield scope, delivered at exit */
+    uint16_t shield_depth;      /* shield scopes entered and not exited */
+    int held_requests;          /* requests held back since the outermost shield was entered */
     int cancel_requests;        /* cancelling() */
     uint32_t stack_size;        /* 0: the loop's default */
     char *req_msg;              /* message of the first pending request */
@@ -271,6 +274,9 @@ int task_take_cancel(tt_task *t);
 /* Withdraws an undelivered cancel request (must_cancel) without delivering it. */
 void task_withdraw_cancel(tt_task *t);
 void task_cancel_all(tt_loop *loop, const char *msg); /* tt_run's shutdown */
+/* A cancel request from a scope (a timeout) entered at shield depth depth: it passes the
+ * shields entered before that scope, and is held back by those entered inside it. 1 or 0. */
+int task_cancel_from_scope(tt_task *t, unsigned depth);
 void task_free_dead(tt_loop *loop);
 
 /* ---------------------------------------------------------------------- the inbox */

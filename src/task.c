@@ -159,11 +159,18 @@ void task_withdraw_cancel(tt_task *t) { t->must_cancel = 0; }
 
 /* ----------------------------------------------------------------- cancellation */
 
-static int task_cancel_op(tt_future *f, const char *msg)
+/* Counts a cancel request and interrupts what t waits on, unless a shield scope holds the
+ * request back (tt_shield_enter): then it is only counted, and delivered at the scope's exit. */
+static int task_request_cancel(tt_task *t, const char *msg, bool through_shields)
 {
-    tt_task *t = task_of(f);
+    tt_future *f = &t->fut;
     if (t->cancel_requests++ == 0 && msg && !t->req_msg)
         t->req_msg = strdup(msg);
+    if (t->shield_depth && !through_shields) {
+        t->cancel_held = 1;
+        t->held_requests++;
+        return 1;
+    }
     switch (t->wait_kind) {
     case WAIT_FUTURE: {
         tt_future *w = t->waiting_on;
@@ -195,6 +202,18 @@ static int task_cancel_op(tt_future *f, const char *msg)
     }
     t->must_cancel = 1;
     return 1;
+}
+
+static int task_cancel_op(tt_future *f, const char *msg)
+{
+    return task_request_cancel(task_of(f), msg, false);
+}
+
+int task_cancel_from_scope(tt_task *t, unsigned depth)
+{
+    if (t->fut.state == FS_DONE)
+        return 0;
+    return task_request_cancel(t, NULL, t->shield_depth <= depth);
 }
 
 void task_cancel_all(tt_loop *loop, const char *msg)
