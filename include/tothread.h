@@ -282,12 +282,22 @@ typedef enum { TT_ALL_COMPLETED, TT_FIRST_COMPLETED, TT_FIRST_EXCEPTION } tt_whe
 ssize_t tt_wait(tt_future *const *fs, size_t n, tt_when when, int64_t timeout);
 
 typedef struct tt_as_completed tt_as_completed;
-/* An iterator over fs in completion order; timeout is for the whole iteration (TT_FOREVER). */
+/* An iterator over fs in completion order; timeout is for the whole iteration (TT_FOREVER).
+ * Each distinct future is one input (duplicates count once), indexed by its first place in fs.
+ * Borrows fs (the iterator keeps its own references). NULL + errno (EINVAL, EPERM, ENOMEM). */
 tt_as_completed *tt_as_completed_new(tt_future *const *fs, size_t n, int64_t timeout);
-/* Inside a task: the next future to finish (borrowed, one of fs); NULL at the end (*err = 0), on
- * timeout (*err = -ETIMEDOUT, and for every later call), when cancelled (*err = -ECANCELED);
- * err may be NULL; a NULL iterator gives NULL with -EINVAL. */
-tt_future *tt_as_completed_next(tt_as_completed *it, intptr_t *err);
+/* Adds f while the iteration runs (3.13's as_completed over an iterator; "N items, K in
+ * flight": add one each time one finishes). Every call is a new input, even of a future
+ * already added. Returns the input's index (n for the first add, then n + 1, ...), or -EINVAL,
+ * -EPERM (foreign thread, freed), -ETIMEDOUT (the iteration timed out), -ENOMEM. Borrows f. */
+ssize_t tt_as_completed_add(tt_as_completed *it, tt_future *f);
+/* Inside a task: waits for the next input to finish. Returns 1 with the future in *f (borrowed:
+ * valid until the next call or tt_as_completed_free) and its index in *index (either may be
+ * NULL); 0 when every input added so far has been handed out (adding more resumes it);
+ * -ETIMEDOUT on timeout (and for every later call); -ECANCELED; -EBUSY if another task is
+ * already waiting on it; -EINVAL; -EPERM outside a task of its loop; -ENOMEM. The one error
+ * channel is the return value. */
+int tt_as_completed_next(tt_as_completed *it, tt_future **f, size_t *index);
 void tt_as_completed_free(tt_as_completed *it);
 
 /* Inside a task: awaits f for at most timeout (0: polls; TT_FOREVER: no limit); consumes f. On

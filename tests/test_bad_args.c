@@ -71,9 +71,8 @@ START_TEST(null_handles)
     ck_assert_int_eq(tt_pool_free(NULL), -EINVAL);
     ck_assert_int_eq(tt_pool_stats_get(NULL, NULL), -EINVAL);
     ck_assert_ptr_null(tt_as_completed_new(NULL, 1, 0));
-    intptr_t err = 0;
-    ck_assert_ptr_null(tt_as_completed_next(NULL, &err));
-    ck_assert_int_eq(err, -EINVAL);
+    ck_assert_int_eq(tt_as_completed_next(NULL, NULL, NULL), -EINVAL);
+    ck_assert_int_eq(tt_as_completed_add(NULL, NULL), -EINVAL);
     tt_as_completed_free(NULL);
     ck_assert_int_eq(tt_wait_for(NULL, 0), -EINVAL);
     ck_assert_ptr_null(tt_shield(NULL));
