@@ -43,7 +43,7 @@
  * tt_to_thread job does not abandon the job. The job is asked to stop (tt_job_cancelled() turns
  * true, the optional unblock callback runs) and the awaiting task stays suspended until the
  * blocking function returns, so memory it passed (often on its own stack) stays valid. Trio's
- * default. TT_ABANDON_ON_CANCEL gives asyncio's behaviour per call.
+ * default. TT_JOB_ABANDON_ON_CANCEL gives asyncio's behaviour per call.
  *
  * Choices where DESIGN.md was silent (also in README):
  *   - A stack overflow into a task's guard page prints "tothread: stack overflow in task 'NAME'"
@@ -115,14 +115,15 @@ int tt_run(tt_fn main, void *arg, intptr_t *result);
  * one). NULL opts: defaults. When io_uring is refused (seccomp, kernel.io_uring_disabled) this
  * returns NULL with errno set and prints one line naming the cause to stderr. */
 tt_loop *tt_loop_new(const tt_loop_opts *opts);
-/* Frees the loop: -EBUSY (nothing freed) while tasks are alive, -EPERM from a foreign thread.
+/* Frees the loop: -EBUSY (nothing freed) while tasks are alive, -EPERM from a foreign thread,
+ * -EINVAL for NULL (the one call where NULL is not the current loop: freeing must name it).
  * Its queued jobs are cancelled; its running jobs are asked to stop (tt_job_cancelled turns
  * true; unblock is not called) and left to finish — no thread is killed, nothing waits — and
  * their results go to discard on the worker. -EPERM from a task or a callback of the running
  * loop. Callbacks already scheduled run one last time; they cannot spawn tasks. */
 int tt_loop_free(tt_loop *loop);
 /* run_until_complete: runs the loop until f is done; consumes f; returns its outcome.
- * -EPERM from a task or a foreign thread, -EINVAL for NULL or a future of another loop. */
+ * -EPERM from a task or a foreign thread, -EINVAL for a NULL f or a future of another loop. */
 intptr_t tt_loop_run_until(tt_loop *loop, tt_future *f);
 /* One loop iteration: runs what is ready, else waits up to timeout (TT_FOREVER: until
  * something happens; 0: does not wait). Returns how many callbacks and task steps ran, or a
@@ -131,22 +132,26 @@ int tt_loop_run_once(tt_loop *loop, int64_t timeout);
 /* A pollable fd (POLLIN) that turns readable when the loop has completions to process; the host
  * calls tt_loop_run_once(loop, 0) then. Owned by the loop. Timers: see tt_loop_next_deadline. */
 int tt_loop_fd(tt_loop *loop);
-/* The earliest timer deadline (tt_now() clock) or TT_FOREVER; 0 if callbacks are ready now. */
-int64_t tt_loop_next_deadline(tt_loop *loop);
+/* Stores in *deadline the earliest timer deadline (tt_now() clock), TT_FOREVER if none, or 0 if
+ * callbacks are ready now. 0, -EINVAL (NULL deadline), -EPERM (foreign thread, no loop). */
+int tt_loop_next_deadline(tt_loop *loop, int64_t *deadline);
 /* The loop of the calling thread, or NULL. */
 tt_loop *tt_loop_current(void);
 
 /* call_soon: cb(arg) runs on the loop from the ready queue. 0 or -EINVAL/-EPERM/-ENOMEM. */
 int tt_call_soon(tt_loop *loop, void (*cb)(void *), void *arg);
-/* From any thread, also while the loop sleeps (wakes it). 0 or -EINVAL/-ENOMEM. */
+/* From any thread, also while the loop sleeps (wakes it); NULL loop: the calling thread's own.
+ * 0 or -EINVAL/-EPERM (NULL from a thread without a loop)/-ENOMEM. */
 int tt_call_soon_threadsafe(tt_loop *loop, void (*cb)(void *), void *arg);
-/* call_later: a timer id (> 0), or 0 with errno set. delay < 0 counts as 0. */
-uint64_t tt_call_later(tt_loop *loop, int64_t delay, void (*cb)(void *), void *arg);
+/* call_later: a timer id (> 0) or a negative error (-EINVAL, -EPERM, -ENOMEM). delay < 0
+ * counts as 0. */
+int64_t tt_call_later(tt_loop *loop, int64_t delay, void (*cb)(void *), void *arg);
 /* 1 if the timer will not run, 0 if it ran, was cancelled already or is unknown; -EPERM. */
-int tt_call_cancel(tt_loop *loop, uint64_t timer_id);
+int tt_call_cancel(tt_loop *loop, int64_t timer_id);
 
 /* From any thread: run fn(arg) as a task on the loop and get a thread-safe handle
- * (run_coroutine_threadsafe). NULL + errno on failure. */
+ * (run_coroutine_threadsafe). NULL + errno on failure (EPERM for a NULL loop from a thread
+ * without one). */
 typedef struct tt_cfuture tt_cfuture;
 tt_cfuture *tt_loop_submit(tt_loop *loop, tt_fn fn, void *arg);
 /* Blocks the calling (non-loop) thread until the task ends or timeout passes: 0 with the task's
@@ -224,10 +229,11 @@ typedef struct tt_pool_opts {
     const char *name;                  /* thread names "<name>-<n>"; default "tt-worker" */
 } tt_pool_opts;
 
-#define TT_ABANDON_ON_CANCEL 1u
+#define TT_JOB_ABANDON_ON_CANCEL 1u
+#define TT_ABANDON_ON_CANCEL TT_JOB_ABANDON_ON_CANCEL /* the 0.1 name, kept for 0.2 */
 
 typedef struct tt_job_opts {
-    unsigned flags;                              /* TT_ABANDON_ON_CANCEL */
+    unsigned flags;                              /* TT_JOB_ABANDON_ON_CANCEL */
     void (*unblock)(void *arg);                  /* once, on the loop's thread, from the tt_cancel
                                                     of a running job: e.g. shutdown() a socket */
     void (*discard)(intptr_t result, void *arg); /* exactly once for a result nobody will read */
@@ -263,11 +269,13 @@ int tt_pool_stats_get(tt_pool *pool, tt_pool_stats *out);
 
 /* ===================================================================== combinators */
 
-#define TT_RETURN_ERRORS 1u /* gather: return_exceptions=True */
+/* Flags are named after their section: TT_JOB_*, TT_GATHER_*, TT_POOL_*. */
+#define TT_GATHER_RETURN_ERRORS 1u /* gather: return_exceptions=True */
+#define TT_RETURN_ERRORS TT_GATHER_RETURN_ERRORS /* the 0.1 name, kept for 0.2 */
 
 /* Inside a task: waits for all fs; results[i] (may be NULL) gets each outcome in input order.
  * Returns 0, or the first failure at once (a cancelled child counts as -ECANCELED; the other
- * children keep running). With TT_RETURN_ERRORS: waits for all, errors as values, returns 0.
+ * children keep running). With TT_GATHER_RETURN_ERRORS: waits for all, errors as values, returns 0.
  * Cancelling the awaiting task cancels the children and returns -ECANCELED. Borrows fs. */
 int tt_gather(tt_future *const *fs, size_t n, intptr_t *results, unsigned flags);
 /* The same as a future (gather of gathers): succeeds with 0 (read the children's results),
@@ -352,7 +360,8 @@ int64_t tt_now(void); /* CLOCK_MONOTONIC in ns */
 int tt_timeout_enter(tt_timeout *t, int64_t delay);
 int tt_timeout_enter_at(tt_timeout *t, int64_t deadline);
 int tt_timeout_reschedule(tt_timeout *t, int64_t delay); /* -EPERM after exit or expiry */
-int64_t tt_timeout_when(const tt_timeout *t);           /* the deadline, or TT_FOREVER */
+/* Stores the deadline, or TT_FOREVER, in *deadline: 0, or -EINVAL (never entered, NULL). */
+int tt_timeout_when(const tt_timeout *t, int64_t *deadline);
 /* Closes the scope with the block's outcome rc: -ETIMEDOUT if this scope's deadline fired and
  * rc is -ECANCELED caused by it; otherwise rc. Every enter needs its exit before the task ends:
  * the scope's timer lives in the struct on the caller's stack. */

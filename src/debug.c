@@ -69,8 +69,10 @@ void debug_loop_freed_with_tasks(tt_loop *loop)
 
 int tt_loop_dump(tt_loop *loop, FILE *out)
 {
-    if (!loop || !out)
+    if (!out)
         return -EINVAL;
+    if (!loop && !(loop = tls_loop))
+        return -EPERM;
     if (!loop_on_thread(loop))
         return -EPERM;
     fprintf(out, "loop %p: %zu task(s), %zu timer(s), %ld job(s) in flight\n", (void *)loop,

@@ -431,6 +431,8 @@ void loop_shell_free(tt_loop *loop)
 
 intptr_t tt_loop_run_until(tt_loop *loop, tt_future *f)
 {
+    if (!loop)
+        loop = tls_loop;
     if (!loop || !f) {
         if (loop && loop_on_thread(loop))
             tt_unref(f);
@@ -459,8 +461,8 @@ intptr_t tt_loop_run_until(tt_loop *loop, tt_future *f)
 
 int tt_loop_run_once(tt_loop *loop, int64_t timeout)
 {
-    if (!loop)
-        return -EINVAL;
+    if (!loop && !(loop = tls_loop))
+        return -EPERM;
     if (!loop_on_thread(loop) || loop->current || loop->in_run)
         return -EPERM;
     loop->in_run = true;
@@ -490,8 +492,8 @@ int tt_loop_run_once(tt_loop *loop, int64_t timeout)
 
 int tt_loop_fd(tt_loop *loop)
 {
-    if (!loop)
-        return -EINVAL;
+    if (!loop && !(loop = tls_loop))
+        return -EPERM;
     if (!loop_on_thread(loop))
         return -EPERM;
     if (loop->embed_fd < 0) {
@@ -512,23 +514,29 @@ int tt_loop_fd(tt_loop *loop)
     return loop->embed_fd;
 }
 
-int64_t tt_loop_next_deadline(tt_loop *loop)
+int tt_loop_next_deadline(tt_loop *loop, int64_t *deadline)
 {
-    if (!loop)
+    if (!deadline)
         return -EINVAL;
+    if (!loop && !(loop = tls_loop))
+        return -EPERM;
     if (!loop_on_thread(loop))
         return -EPERM;
     if (loop->ready.head || !inbox_empty(&loop->in))
-        return 0;
-    return timer_next_deadline(loop);
+        *deadline = 0;
+    else
+        *deadline = timer_next_deadline(loop);
+    return 0;
 }
 
 tt_loop *tt_loop_current(void) { return tls_loop; }
 
 int tt_call_soon(tt_loop *loop, void (*cb)(void *), void *arg)
 {
-    if (!loop || !cb)
+    if (!cb)
         return -EINVAL;
+    if (!loop && !(loop = tls_loop))
+        return -EPERM;
     if (!loop_on_thread(loop))
         return -EPERM;
     cb_node *n = cb_node_get(loop);

@@ -218,7 +218,7 @@ static tt_future *submit(tt_pool *pool, const tt_job_opts *o, tt_fn fn, void *ar
         errno = EPERM;
         return NULL;
     }
-    if (!fn || (o && (o->flags & ~TT_ABANDON_ON_CANCEL))) {
+    if (!fn || (o && (o->flags & ~TT_JOB_ABANDON_ON_CANCEL))) {
         errno = EINVAL;
         return NULL;
     }
@@ -329,7 +329,7 @@ static int job_cancel_op(tt_future *f, const char *msg)
     const tt_job_opts *o = job_opts(j);
     if (first && running && o && o->unblock)
         o->unblock(j->arg);
-    if (o && (o->flags & TT_ABANDON_ON_CANCEL))
+    if (o && (o->flags & TT_JOB_ABANDON_ON_CANCEL))
         future_complete_cancelled(f, msg);
     return 1;
 }

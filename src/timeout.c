@@ -97,10 +97,13 @@ int tt_timeout_reschedule(tt_timeout *t, int64_t delay)
     return timeout_arm(p, delay < 0 ? TT_FOREVER : deadline_after(delay));
 }
 
-int64_t tt_timeout_when(const tt_timeout *t)
+int tt_timeout_when(const tt_timeout *t, int64_t *deadline)
 {
     timeout_priv *p = priv(t);
-    return p ? p->when : -EINVAL;
+    if (!p || !deadline)
+        return -EINVAL;
+    *deadline = p->when;
+    return 0;
 }
 
 int tt_timeout_expired(const tt_timeout *t)

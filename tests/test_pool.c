@@ -456,7 +456,7 @@ static intptr_t main_abandon(void *arg)
     tt_pool *p = arg;
     pthread_t me = pthread_self();
     gated *x = gated_new(55);
-    tt_job_opts jo = {.flags = TT_ABANDON_ON_CANCEL, .discard = on_discard};
+    tt_job_opts jo = {.flags = TT_JOB_ABANDON_ON_CANCEL, .discard = on_discard};
     tt_future *j = tt_to_thread_on(p, &jo, waits_for_cancel, x);
     WAIT_FOR(atomic_load(&x->g.started));
     ck_assert_int_eq(tt_cancel(j, "give up"), 1);
@@ -508,7 +508,7 @@ typedef struct abandon_task_case {
 static intptr_t awaits_abandonable(void *arg)
 {
     abandon_task_case *c = arg;
-    tt_job_opts jo = {.flags = TT_ABANDON_ON_CANCEL, .discard = on_discard};
+    tt_job_opts jo = {.flags = TT_JOB_ABANDON_ON_CANCEL, .discard = on_discard};
     return tt_await(tt_to_thread_on(c->pool, &jo, waits_for_cancel, c->x));
 }
 

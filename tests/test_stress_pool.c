@@ -25,7 +25,7 @@ typedef struct op {
     uint8_t submitted, resolved, bad_resume, late_cancel_rc;
     intptr_t outcome;
     tt_future *task;
-    uint64_t timer;
+    int64_t timer;
     unsigned spin_us;
 } op;
 
@@ -79,7 +79,7 @@ static tt_pool *POOL;
 static intptr_t op_task(void *arg)
 {
     op *o = arg;
-    tt_job_opts jo = {.flags = o->abandon ? TT_ABANDON_ON_CANCEL : 0, .discard = on_discard};
+    tt_job_opts jo = {.flags = o->abandon ? TT_JOB_ABANDON_ON_CANCEL : 0, .discard = on_discard};
     tt_future *f = tt_to_thread_on(POOL, &jo, job_fn, o);
     if (!f)
         return -errno;

@@ -8,6 +8,15 @@
 #include <time.h>
 #include <unistd.h>
 
+/* tt_timeout_when's deadline, asserting the call itself succeeded. */
+static int64_t when_of(const tt_timeout *t)
+{
+    int64_t d = 12345;
+    ck_assert_int_eq(tt_timeout_when(t, &d), 0);
+    return d;
+}
+
+
 #define E1 (-1001)
 #define E2 (-1002)
 
@@ -34,7 +43,7 @@ static intptr_t main_expiry(void *arg)
     tt_timeout t;
     int64_t t0 = tt_now();
     ck_assert_int_eq(tt_timeout_enter(&t, TT_MS(10)), 0);
-    ck_assert_int_ge(tt_timeout_when(&t), t0 + TT_MS(10));
+    ck_assert_int_ge(when_of(&t), t0 + TT_MS(10));
     ck_assert_int_eq(tt_timeout_expired(&t), 0);
     int rc = tt_sleep(TT_SEC(1));
     ck_assert_int_eq(rc, -ECANCELED); /* the block sees a cancellation */
@@ -62,13 +71,13 @@ static intptr_t main_not_reached(void *arg)
     tt_timeout t;
     ck_assert_int_eq(tt_timeout_enter(&t, TT_MS(60)), 0);
     ck_assert_int_eq(tt_sleep(TT_MS(10)), 0);
-    ck_assert_int_gt(tt_timeout_when(&t), tt_now());
+    ck_assert_int_gt(when_of(&t), tt_now());
     ck_assert_int_eq(tt_timeout_exit(&t, 5), 5);
     ck_assert_int_eq(tt_timeout_expired(&t), 0);
     /* No deadline at all. */
     tt_timeout n;
     ck_assert_int_eq(tt_timeout_enter(&n, TT_FOREVER), 0);
-    ck_assert_int_eq(tt_timeout_when(&n), TT_FOREVER);
+    ck_assert_int_eq(when_of(&n), TT_FOREVER);
     ck_assert_int_eq(tt_sleep(TT_MS(20)), 0);
     ck_assert_int_eq(tt_timeout_exit(&n, 0), 0);
     ck_assert_int_eq(tt_timeout_expired(&n), 0);
@@ -194,8 +203,8 @@ static intptr_t main_reschedule(void *arg)
     ck_assert_int_eq(tt_timeout_enter(&t, TT_FOREVER), 0);
     int64_t t0 = tt_now();
     ck_assert_int_eq(tt_timeout_reschedule(&t, TT_MS(15)), 0);
-    ck_assert_int_ge(tt_timeout_when(&t), t0 + TT_MS(15));
-    ck_assert_int_le(tt_timeout_when(&t), tt_now() + TT_MS(15));
+    ck_assert_int_ge(when_of(&t), t0 + TT_MS(15));
+    ck_assert_int_le(when_of(&t), tt_now() + TT_MS(15));
     ck_assert_int_eq(tt_timeout_exit(&t, tt_sleep(TT_SEC(1))), -ETIMEDOUT);
     ck_assert_int_ge(ms_since(t0), 14);
     /* After expiry and after exit: -EPERM. */
@@ -206,7 +215,7 @@ static intptr_t main_reschedule(void *arg)
     ck_assert_int_eq(tt_sleep(TT_MS(30)), 0);
     /* Removing it. */
     ck_assert_int_eq(tt_timeout_reschedule(&t, TT_FOREVER), 0);
-    ck_assert_int_eq(tt_timeout_when(&t), TT_FOREVER);
+    ck_assert_int_eq(when_of(&t), TT_FOREVER);
     ck_assert_int_eq(tt_timeout_exit(&t, 0), 0);
     ck_assert_int_eq(tt_timeout_expired(&t), 0);
     ck_assert_int_eq(tt_timeout_reschedule(&t, TT_MS(5)), -EPERM);
@@ -379,7 +388,9 @@ static intptr_t main_bad(void *arg)
     ck_assert_int_eq(tt_timeout_enter(NULL, 1), -EINVAL);
     ck_assert_int_eq(tt_timeout_enter_at(NULL, 1), -EINVAL);
     ck_assert_int_eq(tt_timeout_reschedule(NULL, 1), -EINVAL);
-    ck_assert_int_eq(tt_timeout_when(NULL), -EINVAL);
+    int64_t d = 7;
+    ck_assert_int_eq(tt_timeout_when(NULL, &d), -EINVAL);
+    ck_assert_int_eq(d, 7);
     ck_assert_int_eq(tt_timeout_expired(NULL), -EINVAL);
     ck_assert_int_eq(tt_timeout_exit(NULL, 5), -EINVAL);
     tt_timeout z = {{0}};

@@ -309,7 +309,8 @@ static int in_scope(io_side *sd, bool write, uint8_t *buf, size_t n, intptr_t *r
         stress_semantic(ctx, "io: tt_timeout_enter failed");
         return SCOPE_FAILED;
     }
-    int64_t deadline = tt_timeout_when(&t);
+    int64_t deadline = TT_FOREVER;
+    (void)tt_timeout_when(&t, &deadline); /* cannot fail on an entered scope */
     int owed = sd->owe_cancel;
     io_op op;
     *r = write ? stream_write(sd, buf, n, &op) : stream_read(sd, buf, n, &op);
@@ -684,7 +685,8 @@ static void episode_blocked_timeout(io_worker *w)
             stress_semantic(ctx, "io: tt_timeout_enter failed");
             return;
         }
-        int64_t deadline = tt_timeout_when(&t);
+        int64_t deadline = TT_FOREVER;
+        (void)tt_timeout_when(&t, &deadline); /* cannot fail on an entered scope */
         io_op op;
         r = idle_call(w, &op);
         r = tt_timeout_exit(&t, r);

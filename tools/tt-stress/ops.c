@@ -25,7 +25,7 @@ atomic_long stress_late_discards;
 #define IO_BLOCKS 256
 
 /* The blocking call's argument. In the default mode it lives on the awaiting task's stack, as
- * real C code would do; with TT_ABANDON_ON_CANCEL it is on the heap (the caller's promise). */
+ * real C code would do; with TT_JOB_ABANDON_ON_CANCEL it is on the heap (the caller's promise). */
 typedef struct jobarg {
     uint64_t canary_head;
     uint64_t id;
@@ -311,7 +311,7 @@ static void job_discard(intptr_t result, void *arg)
 static void job_opts_init(loop_ctx *ctx)
 {
     ctx->opts_default = (tt_job_opts){0, job_unblock, job_discard};
-    ctx->opts_abandon = (tt_job_opts){TT_ABANDON_ON_CANCEL, job_unblock, job_discard};
+    ctx->opts_abandon = (tt_job_opts){TT_JOB_ABANDON_ON_CANCEL, job_unblock, job_discard};
 }
 
 /* ------------------------------------------------------------------ classification */
@@ -472,7 +472,9 @@ intptr_t stress_do_op(loop_ctx *ctx, const op_spec *spec)
         int rc = tt_timeout_enter(&t, spec->timeout_ns);
         if (rc < 0)
             stress_semantic(ctx, "tt_timeout_enter: %s", tt_strerror(rc));
-        o->deadline = tt_timeout_when(&t);
+        o->deadline = TT_FOREVER;
+        if (rc == 0 && (rc = tt_timeout_when(&t, &o->deadline)) < 0)
+            stress_semantic(ctx, "tt_timeout_when: %s", tt_strerror(rc));
         r = tt_await(f);
         r = tt_timeout_exit(&t, r);
     } else {

@@ -69,7 +69,7 @@ extern atomic_long stress_late_discards;
 typedef enum { WAIT_AWAIT, WAIT_FOR, WAIT_SCOPE } wait_kind;
 
 typedef struct op_spec {
-    int abandon;        /* TT_ABANDON_ON_CANCEL */
+    int abandon;        /* TT_JOB_ABANDON_ON_CANCEL */
     int fail;           /* the job returns an error */
     wait_kind how;
     int64_t timeout_ns; /* WAIT_FOR / WAIT_SCOPE */
