@@ -110,6 +110,11 @@ typedef struct tt_loop_opts {
  * negative set-up error (-ENOMEM, -ENOSYS/-EPERM when io_uring is refused, -EBUSY if this
  * thread already has a loop, -EINVAL for a NULL main). */
 int tt_run(tt_fn main, void *arg, intptr_t *result);
+/* tt_run with loop options (ring size, default pool, debug mode, task stack size; NULL: the
+ * defaults). A pool given in opts is the application's: it is used, not shut down or freed
+ * (its running jobs are left to finish, as tt_loop_free leaves them). The same returns, and
+ * -EINVAL for out-of-range options. */
+int tt_run_with(tt_fn main, void *arg, intptr_t *result, const tt_loop_opts *opts);
 
 /* A new loop bound to the calling thread (one loop per thread: NULL + EBUSY if this thread has
  * one). NULL opts: defaults. When io_uring is refused (seccomp, kernel.io_uring_disabled) this
@@ -137,6 +142,11 @@ int tt_loop_fd(tt_loop *loop);
 int tt_loop_next_deadline(tt_loop *loop, int64_t *deadline);
 /* The loop of the calling thread, or NULL. */
 tt_loop *tt_loop_current(void);
+/* The loop's default pool (what tt_to_thread uses), created now if it was not yet: read its
+ * stats with tt_pool_stats_get, pass it to tt_to_thread_on. Borrowed: the loop owns it (or the
+ * application does, if it came in tt_loop_opts). NULL loop: the current one. NULL + errno
+ * (EPERM: foreign thread or no loop; ENOMEM; EAGAIN). */
+tt_pool *tt_loop_pool(tt_loop *loop);
 
 /* call_soon: cb(arg) runs on the loop from the ready queue. 0 or -EINVAL/-EPERM/-ENOMEM. */
 int tt_call_soon(tt_loop *loop, void (*cb)(void *), void *arg);
@@ -223,7 +233,8 @@ const char *tt_task_name(const tt_future *task);
 
 typedef struct tt_pool_opts {
     unsigned min_threads, max_threads; /* default 0 .. 64; env TT_POOL_MAX overrides the default */
-    int64_t idle_timeout;              /* idle worker retires after this; default 10 s */
+    int64_t idle_timeout;              /* an idle worker beyond min_threads retires after this;
+                                          default 10 s; TT_FOREVER: never */
     size_t queue_limit;                /* 0 unbounded; else tt_to_thread waits for room */
     size_t thread_stack_size;          /* default 8 MiB */
     const char *name;                  /* thread names "<name>-<n>"; default "tt-worker" */
@@ -238,6 +249,10 @@ typedef struct tt_job_opts {
                                                     of a running job: e.g. shutdown() a socket */
     void (*discard)(intptr_t result, void *arg); /* exactly once for a result nobody will read */
 } tt_job_opts;
+/* WHICH THREAD RUNS discard: the loop's thread, from the loop's inbox processing, when a job
+ * whose result nobody will read reaches its loop (abandoned with TT_JOB_ABANDON_ON_CANCEL);
+ * the worker thread, right after fn returns, when the job's loop was freed while it ran (an
+ * orphan: see tt_loop_free). Always after fn has returned, never concurrently with it. */
 
 /* Runs fn(arg) on the current loop's default pool; the future completes with fn's return
  * value. Cancelling it: a queued job never runs and ends cancelled at once; a running job is
@@ -252,6 +267,11 @@ tt_future *tt_try_to_thread(tt_pool *pool, tt_fn fn, void *arg);
 /* Inside a blocking function: 1 once the awaiting side has given up (cooperative stop). */
 int tt_job_cancelled(void);
 
+/* THREAD AFFINITY. The min_threads workers start with the pool and never retire until it is
+ * shut down, whatever idle_timeout says. So a pool with min_threads = max_threads = 1 runs
+ * every job on the same OS thread, for its whole life: the pool for a library bound to the
+ * thread that opened it (an SQLite connection without serialized mode, a thread-local API).
+ * With min_threads = 0 the one worker may retire when idle and a later job runs on a new one. */
 /* A pool shareable by any number of loops. NULL + errno (EINVAL for min > max, ENOMEM). */
 tt_pool *tt_pool_new(const tt_pool_opts *opts);
 #define TT_POOL_CANCEL_QUEUED 1u

@@ -549,13 +549,29 @@ int tt_call_soon(tt_loop *loop, void (*cb)(void *), void *arg)
     return 0;
 }
 
+tt_pool *tt_loop_pool(tt_loop *loop)
+{
+    if (!loop)
+        loop = tls_loop;
+    if (!loop || !loop_on_thread(loop) || loop->closing) {
+        errno = EPERM;
+        return NULL;
+    }
+    return pool_default(loop);
+}
+
 int tt_run(tt_fn main, void *arg, intptr_t *result)
+{
+    return tt_run_with(main, arg, result, NULL);
+}
+
+int tt_run_with(tt_fn main, void *arg, intptr_t *result, const tt_loop_opts *opts)
 {
     if (!main)
         return -EINVAL;
     if (tls_loop)
         return -EBUSY;
-    tt_loop *loop = tt_loop_new(NULL);
+    tt_loop *loop = tt_loop_new(opts);
     if (!loop)
         return -errno;
     tt_task_opts o = {.name = "main", .stack_size = 0};
