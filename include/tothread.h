@@ -7,6 +7,25 @@
  *
  * Read this header top to bottom: it is the manual.
  *
+ * CHANGES SINCE 0.1 (DESIGN.md, "Contract changes for 0.2"):
+ *   - A running job is a task that cannot be interrupted: cancelled, it ends with what fn
+ *     returns (-ECANCELED: cancelled) and its awaiting task receives that value, its own
+ *     cancellation pending; discard is only for abandoned jobs and orphans.
+ *   - tt_wait_for never returns while its inner still runs (3.12, scenario C048).
+ *   - tt_group_spawn hands back a reference (release it); a group keeps its live and failed
+ *     children only; tt_group_set_limit.
+ *   - Shield scopes: tt_shield_scope, tt_shield_enter, tt_shield_exit.
+ *   - tt_as_completed_next(it, &f, &index) returns 1, 0 at the end, or -errno; the index says
+ *     which input finished; tt_as_completed_add grows the set while it runs.
+ *   - A NULL tt_loop * is the current loop in every call (tt_loop_free excepted).
+ *   - One error channel per call: tt_loop_next_deadline(loop, &deadline) and
+ *     tt_timeout_when(t, &deadline) return 0 or -errno; tt_call_later returns an int64_t id > 0
+ *     or -errno (tt_call_cancel takes that int64_t).
+ *   - Flags carry their section's name: TT_JOB_ABANDON_ON_CANCEL, TT_GATHER_RETURN_ERRORS,
+ *     TT_POOL_CANCEL_QUEUED (TT_ABANDON_ON_CANCEL and TT_RETURN_ERRORS stay as aliases in 0.2).
+ *   - tt_run_with (tt_run with loop options), tt_loop_pool (the default pool); the header says
+ *     which thread runs discard, and that a min_threads = max_threads = 1 pool keeps one thread.
+ *
  * VALUES. Every outcome is one intptr_t, the kernel's convention: >= 0 is success (a count, a
  * value, or a pointer cast to intptr_t); < 0 is failure: -errno or an application's own negative
  * code. -ECANCELED means cancelled, -ETIMEDOUT means a deadline passed. tt_strerror() names any
@@ -39,11 +58,14 @@
  * creator next suspends. Done-callbacks and wake-ups run from the ready queue in registration
  * order, never inline. Timers with equal deadlines fire in the order they were set.
  *
- * THE ONE DELIBERATE DIFFERENCE FROM ASYNCIO: cancelling a task that awaits a *running*
- * tt_to_thread job does not abandon the job. The job is asked to stop (tt_job_cancelled() turns
- * true, the optional unblock callback runs) and the awaiting task stays suspended until the
- * blocking function returns, so memory it passed (often on its own stack) stays valid. Trio's
- * default. TT_JOB_ABANDON_ON_CANCEL gives asyncio's behaviour per call.
+ * THE ONE DELIBERATE DIFFERENCE FROM ASYNCIO: a running tt_to_thread job is a task that cannot
+ * be interrupted. Cancelling it (or a task awaiting it) does not abandon it: it is asked to stop
+ * (tt_job_cancelled() turns true, the optional unblock callback runs) and the awaiting task stays
+ * suspended until the blocking function returns, so memory it passed (often on its own stack)
+ * stays valid. The job's future then ends with whatever fn returned (-ECANCELED: cancelled), and
+ * the awaiting task receives that value while its own cancellation stays pending for its next
+ * suspension point: a side effect that happened is never reported as a failure. Trio's default
+ * (abandon_on_cancel=False). TT_JOB_ABANDON_ON_CANCEL gives asyncio's behaviour per call.
  *
  * Choices where DESIGN.md was silent (also in README):
  *   - A stack overflow into a task's guard page prints "tothread: stack overflow in task 'NAME'"
@@ -208,13 +230,17 @@ typedef struct tt_task_opts {
 
 /* create_task on the current loop: fn(arg) becomes a task, started later (FIFO). The task's
  * outcome is fn's return value; -ECANCELED, or returning while a cancel request is undelivered,
- * ends it cancelled. NULL + errno (EINVAL, EPERM without a loop, ENOMEM). */
+ * ends it cancelled — except a request that came back with a value (a job's, or tt_wait_for's
+ * inner's, as in Trio and 3.12): returning that value before the next suspension keeps it.
+ * NULL + errno (EINVAL, EPERM without a loop, ENOMEM). */
 tt_future *tt_spawn(tt_fn fn, void *arg);
 tt_future *tt_spawn_on(tt_loop *loop, const tt_task_opts *o, tt_fn fn, void *arg);
 /* Inside a task: suspends until f is done; consumes f; returns its outcome. If this task is
  * cancelled meanwhile, f is cancelled too; if f ends cancelled (or this task's cancel request
- * beat f's completion) the result is -ECANCELED. A future that is already done returns at once
- * without suspending. -EPERM outside a task, -EINVAL for NULL or a foreign loop's future. */
+ * beat f's completion) the result is -ECANCELED — except for a job (tt_to_thread): it always
+ * hands back what fn returned, and this task's cancellation stays pending for its next
+ * suspension point. A future that is already done returns at once without suspending.
+ * -EPERM outside a task, -EINVAL for NULL or a foreign loop's future. */
 intptr_t tt_await(tt_future *f);
 /* 0, or -ECANCELED. ns <= 0 yields one loop turn. -EPERM outside a task. */
 int tt_sleep(int64_t ns);
@@ -247,7 +273,8 @@ typedef struct tt_job_opts {
     unsigned flags;                              /* TT_JOB_ABANDON_ON_CANCEL */
     void (*unblock)(void *arg);                  /* once, on the loop's thread, from the tt_cancel
                                                     of a running job: e.g. shutdown() a socket */
-    void (*discard)(intptr_t result, void *arg); /* exactly once for a result nobody will read */
+    void (*discard)(intptr_t result, void *arg); /* exactly once for a result nobody can read:
+                                                    abandoned jobs and orphans only */
 } tt_job_opts;
 /* WHICH THREAD RUNS discard: the loop's thread, from the loop's inbox processing, when a job
  * whose result nobody will read reaches its loop (abandoned with TT_JOB_ABANDON_ON_CANCEL);
@@ -256,7 +283,8 @@ typedef struct tt_job_opts {
 
 /* Runs fn(arg) on the current loop's default pool; the future completes with fn's return
  * value. Cancelling it: a queued job never runs and ends cancelled at once; a running job is
- * asked to stop and ends cancelled when fn returns (see the header's top comment).
+ * asked to stop and ends with what fn returns (see the header's top comment); with
+ * TT_JOB_ABANDON_ON_CANCEL it ends cancelled at once and its result goes to discard.
  * NULL + errno: EPERM (no loop on this thread), EINVAL, ENOMEM, EAGAIN (no thread could start),
  * ESHUTDOWN (pool shut down). Inside a task, waits for room when the pool's queue is full. */
 tt_future *tt_to_thread(tt_fn fn, void *arg);
@@ -264,7 +292,8 @@ tt_future *tt_to_thread(tt_fn fn, void *arg);
 tt_future *tt_to_thread_on(tt_pool *pool, const tt_job_opts *o, tt_fn fn, void *arg);
 /* Never waits: NULL + EAGAIN when the pool's bounded queue is full. */
 tt_future *tt_try_to_thread(tt_pool *pool, tt_fn fn, void *arg);
-/* Inside a blocking function: 1 once the awaiting side has given up (cooperative stop). */
+/* Inside a blocking function: 1 once its job was asked to stop (cancelled, or its loop freed):
+ * return early with what you have, or -ECANCELED to end the job cancelled. */
 int tt_job_cancelled(void);
 
 /* THREAD AFFINITY. The min_threads workers start with the pool and never retire until it is
@@ -295,8 +324,10 @@ int tt_pool_stats_get(tt_pool *pool, tt_pool_stats *out);
 
 /* Inside a task: waits for all fs; results[i] (may be NULL) gets each outcome in input order.
  * Returns 0, or the first failure at once (a cancelled child counts as -ECANCELED; the other
- * children keep running). With TT_GATHER_RETURN_ERRORS: waits for all, errors as values, returns 0.
- * Cancelling the awaiting task cancels the children and returns -ECANCELED. Borrows fs. */
+ * children keep running). With TT_GATHER_RETURN_ERRORS: waits for all, errors as values,
+ * returns 0. Cancelling the awaiting task cancels the children and returns -ECANCELED once
+ * they have ended; results[i] still gets each child's outcome (a running job's is fn's value).
+ * Borrows fs. */
 int tt_gather(tt_future *const *fs, size_t n, intptr_t *results, unsigned flags);
 /* The same as a future (gather of gathers): succeeds with 0 (read the children's results),
  * fails with the first failure, ends -ECANCELED when cancelled (cancel reaches the children

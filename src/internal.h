@@ -174,6 +174,17 @@ uintptr_t future_cb_aux(void);
 void future_run_cb(tt_loop *loop, cb_node *n); /* the loop's dispatch of a callback */
 /* Loop-checking for public entry points: 0, or -EINVAL / -EPERM. */
 int future_check(const tt_future *f);
+/* A job is a task that cannot be interrupted: cancelled while it runs, it ends with what fn
+ * returns. A task whose await of it was cancelled receives that value, and its cancellation
+ * stays pending for its next suspension point. These tell the await when that applies. */
+static inline bool job_runs_on(const tt_future *f)
+{
+    return f->ops->kind == FK_JOB && f->state != FS_DONE;
+}
+static inline bool job_value_wins(const tt_future *f)
+{
+    return f->ops->kind == FK_JOB && f->state == FS_DONE && f->result != -ECANCELED;
+}
 
 /* ------------------------------------------------------------------ context switch */
 typedef struct tt_ctx {
@@ -241,6 +252,8 @@ typedef struct tt_task {
     uint8_t state;
     uint8_t wait_kind;
     uint8_t must_cancel;        /* a request to deliver at the next resume */
+    uint8_t cancel_soft;        /* ... that came back with a job's value (or wait_for's): a
+                                   return before the next suspension keeps the task's value */
     uint8_t cancel_held;        /* a request held back by a shield scope, delivered at exit */
     uint16_t shield_depth;      /* shield scopes entered and not exited */
     int held_requests;          /* requests held back since the outermost shield was entered */
@@ -273,6 +286,10 @@ bool task_switch_in(tt_loop *loop, tt_task *t);
 int task_take_cancel(tt_task *t);
 /* Withdraws an undelivered cancel request (must_cancel) without delivering it. */
 void task_withdraw_cancel(tt_task *t);
+/* After handing back a value that answered a cancel (a job's, wait_for's inner's): the request
+ * is delivered at the next suspension point, but returning first keeps the task's own value
+ * (as in Trio, and asyncio 3.12's wait_for). */
+void task_keep_cancel_soft(tt_task *t);
 void task_cancel_all(tt_loop *loop, const char *msg); /* tt_run's shutdown */
 /* A cancel request from a scope (a timeout) entered at shield depth depth: it passes the
  * shields entered before that scope, and is held back by those entered inside it. 1 or 0. */

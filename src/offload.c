@@ -66,15 +66,18 @@ void pool_deliver(tt_loop *loop, inbox_node *n)
     if (j->state == J_DEQUEUED) {
         if (f->state != FS_DONE) /* a shutdown's cancel: tt_cancel settled the others */
             future_complete_cancelled(f, NULL);
-    } else if (f->state == FS_DONE || j->cancel_requested) {
-        /* Abandoned, or asked to stop while it ran: nobody will read this result. */
-        if (f->state != FS_DONE)
-            future_complete_cancelled(f, NULL);
+    } else if (f->state == FS_DONE) {
+        /* Abandoned (TT_JOB_ABANDON_ON_CANCEL): nobody will read this result. */
         const tt_job_opts *o = job_opts(j);
         if (o && o->discard)
             o->discard(j->result, j->arg);
     } else {
-        future_complete(f, j->result);
+        /* A running job is a task that cannot be interrupted: even when asked to stop, it ends
+         * with what fn returned (-ECANCELED: cancelled, keeping the request's message). */
+        if (j->result == -ECANCELED)
+            future_complete_cancelled(f, NULL);
+        else
+            future_complete(f, j->result);
     }
     live_add(LIVE_JOBS, -1);
     tt_unref(f); /* the in-flight reference */
@@ -312,9 +315,10 @@ static int job_cancel_op(tt_future *f, const char *msg)
         return 1;
     }
     int first = !j->cancel_requested;
+    int abandon = job_opts(j) && (job_opts(j)->flags & TT_JOB_ABANDON_ON_CANCEL);
     if (j->state == J_RUNNING || j->state == J_FINISHED) {
         atomic_store_explicit(&j->stop, 1, memory_order_relaxed);
-        if (first && j->state == J_FINISHED) {
+        if (first && abandon && j->state == J_FINISHED) {
             p->completed--; /* finished, but its result will be discarded now */
             p->cancelled++;
         }
@@ -329,7 +333,7 @@ static int job_cancel_op(tt_future *f, const char *msg)
     const tt_job_opts *o = job_opts(j);
     if (first && running && o && o->unblock)
         o->unblock(j->arg);
-    if (o && (o->flags & TT_JOB_ABANDON_ON_CANCEL))
+    if (abandon)
         future_complete_cancelled(f, msg);
-    return 1;
+    return 1; /* else it ends with what fn returns (job_still_running tells the task) */
 }

@@ -201,8 +201,10 @@ static void *worker_main(void *arg)
             j->state = J_FINISHED;
             w->current = NULL;
             p->running--;
-            if (j->orphan || j->cancel_requested) /* orphan first: see pool_detach_loop */
-                p->cancelled++; /* its result goes to discard, never to a reader */
+            const tt_job_opts *o = job_opts(j);
+            if (j->orphan || r == -ECANCELED || /* orphan first: see pool_detach_loop */
+                (j->cancel_requested && o && (o->flags & TT_JOB_ABANDON_ON_CANCEL)))
+                p->cancelled++; /* ended cancelled, or its result goes to discard */
             else
                 p->completed++;
             if (j->orphan) {

@@ -35,7 +35,7 @@ static void unlink_task(tt_loop *loop, tt_task *t)
 
 static void settle(tt_task *t, intptr_t r)
 {
-    if (r == -ECANCELED || t->must_cancel)
+    if (r == -ECANCELED || (t->must_cancel && !t->cancel_soft))
         future_complete_cancelled(&t->fut, t->req_msg);
     else
         future_complete(&t->fut, r);
@@ -151,11 +151,13 @@ int task_take_cancel(tt_task *t)
 {
     if (!t->must_cancel)
         return 0;
-    t->must_cancel = 0;
+    t->must_cancel = t->cancel_soft = 0;
     return -ECANCELED;
 }
 
-void task_withdraw_cancel(tt_task *t) { t->must_cancel = 0; }
+void task_withdraw_cancel(tt_task *t) { t->must_cancel = t->cancel_soft = 0; }
+
+void task_keep_cancel_soft(tt_task *t) { t->must_cancel = t->cancel_soft = 1; }
 
 /* ----------------------------------------------------------------- cancellation */
 
@@ -175,8 +177,10 @@ static int task_request_cancel(tt_task *t, const char *msg, bool through_shields
     case WAIT_FUTURE: {
         tt_future *w = t->waiting_on;
         /* asyncio: if what we wait on accepts the cancel, its outcome decides ours (a task
-         * that swallows the cancellation hands its value back). */
-        if (w && future_cancel(w, msg) == 1)
+         * that swallows the cancellation hands its value back). A running job's value is
+         * handed back too, but the request stays pending (must_cancel) for our next
+         * suspension point. */
+        if (w && future_cancel(w, msg) == 1 && !job_runs_on(w))
             return 1;
         break;
     }
@@ -200,6 +204,9 @@ static int task_request_cancel(tt_task *t, const char *msg, bool through_shields
     default:
         break;
     }
+    /* Soft while we wait on a job: it answers with its value, which we will return. */
+    t->cancel_soft = t->wait_kind == WAIT_FUTURE && t->waiting_on &&
+                     t->waiting_on->ops->kind == FK_JOB;
     t->must_cancel = 1;
     return 1;
 }
@@ -298,14 +305,19 @@ intptr_t tt_await(tt_future *f)
         f->cb_tailp = &t->ri.next;
         if (t->must_cancel) {
             /* A request made while running is delivered by cancelling what we now wait on. */
-            if (future_cancel(f, t->req_msg) == 1)
-                t->must_cancel = 0;
+            int took = future_cancel(f, t->req_msg) == 1;
+            if (took && job_runs_on(f))
+                t->cancel_soft = 1; /* forwarded to a job: answered by its value */
+            else if (took)
+                t->must_cancel = t->cancel_soft = 0;
         }
         task_suspend(t);
         t->wait_kind = WAIT_NONE;
         t->waiting_on = NULL;
-        if (t->must_cancel) {
-            t->must_cancel = 0;
+        /* A job that ran to its end hands back its value even to a cancelled awaiter, so a side
+         * effect that happened is never reported as a failure; the request stays pending. */
+        if (t->must_cancel && !job_value_wins(f)) {
+            t->must_cancel = t->cancel_soft = 0;
             tt_unref(f);
             return -ECANCELED;
         }

@@ -519,7 +519,7 @@ static intptr_t ended_outcome(tt_task *me, tt_future *f, bool timed_out, bool ca
     if (r == -ECANCELED)
         return timed_out && !cancelled ? -ETIMEDOUT : -ECANCELED;
     if (cancelled)
-        me->must_cancel = 1;
+        task_keep_cancel_soft(me);
     return r;
 }
 

@@ -392,7 +392,9 @@ static const char *const scenario_help[SC_COUNT_] = {
         "cancel: cancellation storms: each operation's task is cancelled after a random delay\n"
         "  that lands while the job is queued, running or finishing, in the default mode and\n"
         "  with TT_JOB_ABANDON_ON_CANCEL (--mode). Checks that a running job's argument (on\n"
-        "  the awaiting task's stack, between canaries) stays valid until the job returns.\n",
+        "  the awaiting task's stack, between canaries) stays valid until the job returns, and\n"
+        "  that the result of a job that ran reaches its awaiter (odd ids asked to stop end\n"
+        "  -ECANCELED by choice); only abandoned jobs go to discard.\n",
     [SC_TIMEOUT] =
         "timeout: tt_wait_for and tt_timeout_enter/exit scopes with random deadlines racing\n"
         "  the jobs' completions; checks that a timeout never fires before its deadline.\n",

@@ -1,7 +1,8 @@
 /* tt-stress operations: one offloaded blocking call from submission to its end, with the
  * bookkeeping that proves the runtime's promises — an id and a state byte per operation (ended
- * exactly once, discard called exactly when due), canaries around the job's argument on the
- * awaiting task's stack, and the outcome checks (right value, no early timeout). */
+ * exactly once, discard called exactly when due: only for abandoned jobs), canaries around the
+ * job's argument on the awaiting task's stack, and the outcome checks (right value, no early
+ * timeout, and a job that ran to its end is never reported as cancelled unless it chose to). */
 #define _GNU_SOURCE
 #include "stress.h"
 
@@ -33,7 +34,8 @@ typedef struct jobarg {
     int64_t cost_ns;
     stress_cost kind;
     int fail;
-    atomic_int ran, returned, unblocked;
+    int may_stop;          /* default mode: odd ids asked to stop end -ECANCELED (cooperative) */
+    atomic_int ran, returned, unblocked, chose_cancel;
     unsigned char buf[40]; /* the job writes here while it runs: the caller's memory */
     struct jobarg *next;   /* graveyard link */
     uint64_t canary_tail;
@@ -50,7 +52,7 @@ typedef struct op_rec {
     int64_t t_submit, t_end, deadline;
     intptr_t fut_result, task_result;
     int fut_done, task_done;
-    int ran, unblocked, returned; /* snapshot of the job's flags */
+    int ran, unblocked, returned, chose_cancel; /* snapshot of the job's flags */
 } op_rec;
 
 /* ------------------------------------------------------------------ randomness */
@@ -270,6 +272,11 @@ static intptr_t job_fn(void *arg)
     if (bad)
         atomic_fetch_add(&sh->canary_bad, 1);
     intptr_t r = j->fail ? -(intptr_t)(ERR_BASE + id) : (intptr_t)id;
+    if (j->may_stop && (id & 1) && tt_job_cancelled()) {
+        /* Asked to stop: this job chooses to end cancelled; even ids return their value. */
+        atomic_store_explicit(&j->chose_cancel, 1, memory_order_relaxed);
+        r = -ECANCELED;
+    }
     /* The last touch of the caller's memory: after this store the awaiting task may go. */
     atomic_store_explicit(&j->returned, 1, memory_order_release);
     return r;
@@ -321,6 +328,7 @@ static void snapshot(op_rec *o)
     o->ran = atomic_load_explicit(&o->job->ran, memory_order_acquire);
     o->unblocked = atomic_load_explicit(&o->job->unblocked, memory_order_relaxed);
     o->returned = atomic_load_explicit(&o->job->returned, memory_order_acquire);
+    o->chose_cancel = atomic_load_explicit(&o->job->chose_cancel, memory_order_relaxed);
 }
 
 static void finalize(op_rec *o)
@@ -363,12 +371,16 @@ static void finalize(op_rec *o)
                             (unsigned long long)o->id, (long)fr);
     } else if (tr == -ECANCELED && !o->cancel_expected) {
         stress_semantic(ctx, "op %llu: -ECANCELED that nobody asked for", (unsigned long long)o->id);
-    } else if (tr != -ECANCELED && tr != fr) {
+    } else if (tr != fr) {
+        /* A result the job's future holds reaches the awaiting side, cancelled or not. */
         stress_semantic(ctx, "op %llu: the awaiting side saw %ld, the job's future %ld",
                         (unsigned long long)o->id, (long)tr, (long)fr);
     }
-    if (fr >= 0 && tr == -ECANCELED)
-        rep->cancel_too_late++;
+    if (!o->abandon && fr == -ECANCELED && o->returned && !o->chose_cancel)
+        stress_semantic(ctx, "op %llu: its job ran to the end, yet ended cancelled (result lost)",
+                        (unsigned long long)o->id);
+    if (o->unblocked && fr != -ECANCELED && tr == fr)
+        rep->cancel_too_late++; /* asked to stop while running: answered with its own result */
 
     if (o->abandon) {
         /* A cancelled job may still run (or be about to): its argument stays until the end. */
@@ -394,8 +406,9 @@ static void op_done_cb(tt_future *f, void *arg)
     if (o->abandon || !o->task_done)
         snapshot(o);
     mark_ended(ctx, o->id);
-    if (o->fut_result == -ECANCELED && (o->ran || o->unblocked)) {
-        /* A cancelled job that ran (or was running when cancelled) has a result nobody reads. */
+    if (o->abandon && o->fut_result == -ECANCELED && (o->ran || o->unblocked)) {
+        /* An abandoned job that ran (or was running when cancelled) has a result nobody
+         * reads; in the default mode the awaiting side reads every result. */
         uint8_t *st = op_state(ctx, o->id);
         if (st && !(*st & ST_EXPECT_DISCARD)) {
             *st |= ST_EXPECT_DISCARD;
@@ -429,6 +442,7 @@ intptr_t stress_do_op(loop_ctx *ctx, const op_spec *spec)
     j->kind = ctx->sh->cfg->cost;
     j->cost_ns = stress_sample_cost(ctx);
     j->fail = spec->fail;
+    j->may_stop = !spec->abandon;
 
     memset(o, 0, sizeof *o);
     o->ctx = ctx;

@@ -305,7 +305,7 @@ intptr_t stress_loop_main(void *arg)
         if (fs[i])
             tt_await(fs[i]);
 
-    /* Late results of abandoned or cancelled-while-running jobs still come back to discard,
+    /* Late results of abandoned jobs still come back to discard,
      * and done-callbacks may still be queued: wait for them (bounded) before the loop ends. */
     int64_t limit = tt_now() + TT_SEC(10);
     while ((ctx->ops_open > 0 || ctx->discard_called < ctx->discard_expected) && tt_now() < limit)
