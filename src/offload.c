@@ -335,5 +335,5 @@ static int job_cancel_op(tt_future *f, const char *msg)
         o->unblock(j->arg);
     if (abandon)
         future_complete_cancelled(f, msg);
-    return 1; /* else it ends with what fn returns (job_still_running tells the task) */
+    return 1; /* else it ends with what fn returns (job_runs_on tells an awaiting task) */
 }

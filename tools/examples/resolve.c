@@ -74,7 +74,7 @@ static intptr_t main_task(void *arg)
     if (n == 0)
         for (; n < 2; n++)
             qs[n] = defaults[n];
-    tt_future *fs[16];
+    tt_future *fs[16] = {0};
     for (int i = 0; i < n; i++) {
         fs[i] = tt_to_thread(resolve_blocking, &qs[i]);
         if (!fs[i]) {
@@ -83,7 +83,7 @@ static intptr_t main_task(void *arg)
             return -errno;
         }
     }
-    intptr_t rs[16];
+    intptr_t rs[16] = {0};
     /* Each query reports for itself: a failed lookup is a value here, not the gather's end. */
     int rc = tt_gather(fs, (size_t)n, rs, TT_GATHER_RETURN_ERRORS);
     for (int i = 0; i < n; i++)
