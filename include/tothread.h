@@ -53,6 +53,8 @@
  * THREADS. Everything on a loop (futures, tasks, callbacks, sync primitives) is used only from
  * that loop's thread — the thread that created it. Other threads talk to a loop only through
  * tt_call_soon_threadsafe, tt_loop_submit and the tt_cfuture handle. Pools are thread-safe.
+ * A NULL tt_loop * means the calling thread's loop in every call (tt_loop_free excepted);
+ * with no loop on the thread, that is -EPERM (or NULL + EPERM).
  *
  * SCHEDULING (as asyncio): a new task does not start inside tt_spawn; it starts, FIFO, when its
  * creator next suspends. Done-callbacks and wake-ups run from the ready queue in registration

@@ -433,12 +433,9 @@ intptr_t tt_loop_run_until(tt_loop *loop, tt_future *f)
 {
     if (!loop)
         loop = tls_loop;
-    if (!loop || !f) {
-        if (loop && loop_on_thread(loop))
-            tt_unref(f);
+    if (!f)
         return -EINVAL;
-    }
-    if (!loop_on_thread(loop))
+    if (!loop || !loop_on_thread(loop))
         return -EPERM; /* a foreign thread must not touch reference counts */
     if (loop->current || loop->in_run) {
         tt_unref(f);
