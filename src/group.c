@@ -1,6 +1,7 @@
 /* Task groups (asyncio.TaskGroup, Python 3.11 semantics): children report through done-callbacks;
  * the first failure cancels the siblings and the owner; join waits for every child and takes
- * back the owner's cancellation the group caused, telling it from an outside one by the count. */
+ * back the owner's cancellation the group caused, telling it from an outside one by the count.
+ * A group holds only its running and failed children, and may limit how many run at once. */
 #include "internal.h"
 
 /* The group is a future only for its reference count and the leak counters: a child's
