@@ -350,7 +350,7 @@ tt_as_completed *tt_as_completed_new(tt_future *const *fs, size_t n, int64_t tim
 /* Adds f while the iteration runs (3.13's as_completed over an iterator; "N items, K in
  * flight": add one each time one finishes). Every call is a new input, even of a future
  * already added. Returns the input's index (n for the first add, then n + 1, ...), or -EINVAL,
- * -EPERM (foreign thread, freed), -ETIMEDOUT (the iteration timed out), -ENOMEM. Borrows f. */
+ * -EPERM (foreign thread), -ETIMEDOUT (the iteration timed out), -ENOMEM. Borrows f. */
 ssize_t tt_as_completed_add(tt_as_completed *it, tt_future *f);
 /* Inside a task: waits for the next input to finish. Returns 1 with the future in *f (borrowed:
  * valid until the next call or tt_as_completed_free) and its index in *index (either may be
