@@ -7,6 +7,25 @@
  *
  * Read this header top to bottom: it is the manual.
  *
+ * CHANGES SINCE 0.1 (DESIGN.md, "Contract changes for 0.2"):
+ *   - A running job is a task that cannot be interrupted: cancelled, it ends with what fn
+ *     returns (-ECANCELED: cancelled) and its awaiting task receives that value, its own
+ *     cancellation pending; discard is only for abandoned jobs and orphans.
+ *   - tt_wait_for never returns while its inner still runs (3.12, scenario C048).
+ *   - tt_group_spawn hands back a reference (release it); a group keeps its live and failed
+ *     children only; tt_group_set_limit.
+ *   - Shield scopes: tt_shield_scope, tt_shield_enter, tt_shield_exit.
+ *   - tt_as_completed_next(it, &f, &index) returns 1, 0 at the end, or -errno; the index says
+ *     which input finished; tt_as_completed_add grows the set while it runs.
+ *   - A NULL tt_loop * is the current loop in every call (tt_loop_free excepted).
+ *   - One error channel per call: tt_loop_next_deadline(loop, &deadline) and
+ *     tt_timeout_when(t, &deadline) return 0 or -errno; tt_call_later returns an int64_t id > 0
+ *     or -errno (tt_call_cancel takes that int64_t).
+ *   - Flags carry their section's name: TT_JOB_ABANDON_ON_CANCEL, TT_GATHER_RETURN_ERRORS,
+ *     TT_POOL_CANCEL_QUEUED (TT_ABANDON_ON_CANCEL and TT_RETURN_ERRORS stay as aliases in 0.2).
+ *   - tt_run_with (tt_run with loop options), tt_loop_pool (the default pool); the header says
+ *     which thread runs discard, and that a min_threads = max_threads = 1 pool keeps one thread.
+ *
  * VALUES. Every outcome is one intptr_t, the kernel's convention: >= 0 is success (a count, a
  * value, or a pointer cast to intptr_t); < 0 is failure: -errno or an application's own negative
  * code. -ECANCELED means cancelled, -ETIMEDOUT means a deadline passed. tt_strerror() names any
@@ -34,16 +53,21 @@
  * THREADS. Everything on a loop (futures, tasks, callbacks, sync primitives) is used only from
  * that loop's thread — the thread that created it. Other threads talk to a loop only through
  * tt_call_soon_threadsafe, tt_loop_submit and the tt_cfuture handle. Pools are thread-safe.
+ * A NULL tt_loop * means the calling thread's loop in every call (tt_loop_free excepted);
+ * with no loop on the thread, that is -EPERM (or NULL + EPERM).
  *
  * SCHEDULING (as asyncio): a new task does not start inside tt_spawn; it starts, FIFO, when its
  * creator next suspends. Done-callbacks and wake-ups run from the ready queue in registration
  * order, never inline. Timers with equal deadlines fire in the order they were set.
  *
- * THE ONE DELIBERATE DIFFERENCE FROM ASYNCIO: cancelling a task that awaits a *running*
- * tt_to_thread job does not abandon the job. The job is asked to stop (tt_job_cancelled() turns
- * true, the optional unblock callback runs) and the awaiting task stays suspended until the
- * blocking function returns, so memory it passed (often on its own stack) stays valid. Trio's
- * default. TT_ABANDON_ON_CANCEL gives asyncio's behaviour per call.
+ * THE ONE DELIBERATE DIFFERENCE FROM ASYNCIO: a running tt_to_thread job is a task that cannot
+ * be interrupted. Cancelling it (or a task awaiting it) does not abandon it: it is asked to stop
+ * (tt_job_cancelled() turns true, the optional unblock callback runs) and the awaiting task stays
+ * suspended until the blocking function returns, so memory it passed (often on its own stack)
+ * stays valid. The job's future then ends with whatever fn returned (-ECANCELED: cancelled), and
+ * the awaiting task receives that value while its own cancellation stays pending for its next
+ * suspension point: a side effect that happened is never reported as a failure. Trio's default
+ * (abandon_on_cancel=False). TT_JOB_ABANDON_ON_CANCEL gives asyncio's behaviour per call.
  *
  * Choices asyncio's model leaves open (also in README):
  *   - A stack overflow into a task's guard page prints "tothread: stack overflow in task 'NAME'"
@@ -111,19 +135,25 @@ typedef struct tt_loop_opts {
  * negative set-up error (-ENOMEM, -ENOSYS/-EPERM when io_uring is refused, -EBUSY if this
  * thread already has a loop, -EINVAL for a NULL main). */
 int tt_run(tt_fn main, void *arg, intptr_t *result);
+/* tt_run with loop options (ring size, default pool, debug mode, task stack size; NULL: the
+ * defaults). A pool given in opts is the application's: it is used, not shut down or freed
+ * (its running jobs are left to finish, as tt_loop_free leaves them). The same returns, and
+ * -EINVAL for out-of-range options. */
+int tt_run_with(tt_fn main, void *arg, intptr_t *result, const tt_loop_opts *opts);
 
 /* A new loop bound to the calling thread (one loop per thread: NULL + EBUSY if this thread has
  * one). NULL opts: defaults. When io_uring is refused (seccomp, kernel.io_uring_disabled) this
  * returns NULL with errno set and prints one line naming the cause to stderr. */
 tt_loop *tt_loop_new(const tt_loop_opts *opts);
-/* Frees the loop: -EBUSY (nothing freed) while tasks are alive, -EPERM from a foreign thread.
+/* Frees the loop: -EBUSY (nothing freed) while tasks are alive, -EPERM from a foreign thread,
+ * -EINVAL for NULL (the one call where NULL is not the current loop: freeing must name it).
  * Its queued jobs are cancelled; its running jobs are asked to stop (tt_job_cancelled turns
  * true; unblock is not called) and left to finish — no thread is killed, nothing waits — and
  * their results go to discard on the worker. -EPERM from a task or a callback of the running
  * loop. Callbacks already scheduled run one last time; they cannot spawn tasks. */
 int tt_loop_free(tt_loop *loop);
 /* run_until_complete: runs the loop until f is done; consumes f; returns its outcome.
- * -EPERM from a task or a foreign thread, -EINVAL for NULL or a future of another loop. */
+ * -EPERM from a task or a foreign thread, -EINVAL for a NULL f or a future of another loop. */
 intptr_t tt_loop_run_until(tt_loop *loop, tt_future *f);
 /* One loop iteration: runs what is ready, else waits up to timeout (TT_FOREVER: until
  * something happens; 0: does not wait). Returns how many callbacks and task steps ran, or a
@@ -132,22 +162,31 @@ int tt_loop_run_once(tt_loop *loop, int64_t timeout);
 /* A pollable fd (POLLIN) that turns readable when the loop has completions to process; the host
  * calls tt_loop_run_once(loop, 0) then. Owned by the loop. Timers: see tt_loop_next_deadline. */
 int tt_loop_fd(tt_loop *loop);
-/* The earliest timer deadline (tt_now() clock) or TT_FOREVER; 0 if callbacks are ready now. */
-int64_t tt_loop_next_deadline(tt_loop *loop);
+/* Stores in *deadline the earliest timer deadline (tt_now() clock), TT_FOREVER if none, or 0 if
+ * callbacks are ready now. 0, -EINVAL (NULL deadline), -EPERM (foreign thread, no loop). */
+int tt_loop_next_deadline(tt_loop *loop, int64_t *deadline);
 /* The loop of the calling thread, or NULL. */
 tt_loop *tt_loop_current(void);
+/* The loop's default pool (what tt_to_thread uses), created now if it was not yet: read its
+ * stats with tt_pool_stats_get, pass it to tt_to_thread_on. Borrowed: the loop owns it (or the
+ * application does, if it came in tt_loop_opts). NULL loop: the current one. NULL + errno
+ * (EPERM: foreign thread or no loop; ENOMEM; EAGAIN). */
+tt_pool *tt_loop_pool(tt_loop *loop);
 
 /* call_soon: cb(arg) runs on the loop from the ready queue. 0 or -EINVAL/-EPERM/-ENOMEM. */
 int tt_call_soon(tt_loop *loop, void (*cb)(void *), void *arg);
-/* From any thread, also while the loop sleeps (wakes it). 0 or -EINVAL/-ENOMEM. */
+/* From any thread, also while the loop sleeps (wakes it); NULL loop: the calling thread's own.
+ * 0 or -EINVAL/-EPERM (NULL from a thread without a loop)/-ENOMEM. */
 int tt_call_soon_threadsafe(tt_loop *loop, void (*cb)(void *), void *arg);
-/* call_later: a timer id (> 0), or 0 with errno set. delay < 0 counts as 0. */
-uint64_t tt_call_later(tt_loop *loop, int64_t delay, void (*cb)(void *), void *arg);
+/* call_later: a timer id (> 0) or a negative error (-EINVAL, -EPERM, -ENOMEM). delay < 0
+ * counts as 0. */
+int64_t tt_call_later(tt_loop *loop, int64_t delay, void (*cb)(void *), void *arg);
 /* 1 if the timer will not run, 0 if it ran, was cancelled already or is unknown; -EPERM. */
-int tt_call_cancel(tt_loop *loop, uint64_t timer_id);
+int tt_call_cancel(tt_loop *loop, int64_t timer_id);
 
 /* From any thread: run fn(arg) as a task on the loop and get a thread-safe handle
- * (run_coroutine_threadsafe). NULL + errno on failure. */
+ * (run_coroutine_threadsafe). NULL + errno on failure (EPERM for a NULL loop from a thread
+ * without one). */
 typedef struct tt_cfuture tt_cfuture;
 tt_cfuture *tt_loop_submit(tt_loop *loop, tt_fn fn, void *arg);
 /* Blocks the calling (non-loop) thread until the task ends or timeout passes: 0 with the task's
@@ -194,13 +233,17 @@ typedef struct tt_task_opts {
 
 /* create_task on the current loop: fn(arg) becomes a task, started later (FIFO). The task's
  * outcome is fn's return value; -ECANCELED, or returning while a cancel request is undelivered,
- * ends it cancelled. NULL + errno (EINVAL, EPERM without a loop, ENOMEM). */
+ * ends it cancelled — except a request that came back with a value (a job's, or tt_wait_for's
+ * inner's, as in Trio and 3.12): returning that value before the next suspension keeps it.
+ * NULL + errno (EINVAL, EPERM without a loop, ENOMEM). */
 tt_future *tt_spawn(tt_fn fn, void *arg);
 tt_future *tt_spawn_on(tt_loop *loop, const tt_task_opts *o, tt_fn fn, void *arg);
 /* Inside a task: suspends until f is done; consumes f; returns its outcome. If this task is
  * cancelled meanwhile, f is cancelled too; if f ends cancelled (or this task's cancel request
- * beat f's completion) the result is -ECANCELED. A future that is already done returns at once
- * without suspending. -EPERM outside a task, -EINVAL for NULL or a foreign loop's future. */
+ * beat f's completion) the result is -ECANCELED — except for a job (tt_to_thread): it always
+ * hands back what fn returned, and this task's cancellation stays pending for its next
+ * suspension point. A future that is already done returns at once without suspending.
+ * -EPERM outside a task, -EINVAL for NULL or a foreign loop's future. */
 intptr_t tt_await(tt_future *f);
 /* 0, or -ECANCELED. ns <= 0 yields one loop turn. -EPERM outside a task. */
 int tt_sleep(int64_t ns);
@@ -219,24 +262,32 @@ const char *tt_task_name(const tt_future *task);
 
 typedef struct tt_pool_opts {
     unsigned min_threads, max_threads; /* default 0 .. 64; env TT_POOL_MAX overrides the default */
-    int64_t idle_timeout;              /* idle worker retires after this; default 10 s */
+    int64_t idle_timeout;              /* an idle worker beyond min_threads retires after this;
+                                          default 10 s; TT_FOREVER: never */
     size_t queue_limit;                /* 0 unbounded; else tt_to_thread waits for room */
     size_t thread_stack_size;          /* default 8 MiB */
     const char *name;                  /* thread names "<name>-<n>"; default "tt-worker" */
 } tt_pool_opts;
 
-#define TT_ABANDON_ON_CANCEL 1u
+#define TT_JOB_ABANDON_ON_CANCEL 1u
+#define TT_ABANDON_ON_CANCEL TT_JOB_ABANDON_ON_CANCEL /* the 0.1 name, kept for 0.2 */
 
 typedef struct tt_job_opts {
-    unsigned flags;                              /* TT_ABANDON_ON_CANCEL */
+    unsigned flags;                              /* TT_JOB_ABANDON_ON_CANCEL */
     void (*unblock)(void *arg);                  /* once, on the loop's thread, from the tt_cancel
                                                     of a running job: e.g. shutdown() a socket */
-    void (*discard)(intptr_t result, void *arg); /* exactly once for a result nobody will read */
+    void (*discard)(intptr_t result, void *arg); /* exactly once for a result nobody can read:
+                                                    abandoned jobs and orphans only */
 } tt_job_opts;
+/* WHICH THREAD RUNS discard: the loop's thread, from the loop's inbox processing, when a job
+ * whose result nobody will read reaches its loop (abandoned with TT_JOB_ABANDON_ON_CANCEL);
+ * the worker thread, right after fn returns, when the job's loop was freed while it ran (an
+ * orphan: see tt_loop_free). Always after fn has returned, never concurrently with it. */
 
 /* Runs fn(arg) on the current loop's default pool; the future completes with fn's return
  * value. Cancelling it: a queued job never runs and ends cancelled at once; a running job is
- * asked to stop and ends cancelled when fn returns (see the header's top comment).
+ * asked to stop and ends with what fn returns (see the header's top comment); with
+ * TT_JOB_ABANDON_ON_CANCEL it ends cancelled at once and its result goes to discard.
  * NULL + errno: EPERM (no loop on this thread), EINVAL, ENOMEM, EAGAIN (no thread could start),
  * ESHUTDOWN (pool shut down). Inside a task, waits for room when the pool's queue is full. */
 tt_future *tt_to_thread(tt_fn fn, void *arg);
@@ -244,9 +295,15 @@ tt_future *tt_to_thread(tt_fn fn, void *arg);
 tt_future *tt_to_thread_on(tt_pool *pool, const tt_job_opts *o, tt_fn fn, void *arg);
 /* Never waits: NULL + EAGAIN when the pool's bounded queue is full. */
 tt_future *tt_try_to_thread(tt_pool *pool, tt_fn fn, void *arg);
-/* Inside a blocking function: 1 once the awaiting side has given up (cooperative stop). */
+/* Inside a blocking function: 1 once its job was asked to stop (cancelled, or its loop freed):
+ * return early with what you have, or -ECANCELED to end the job cancelled. */
 int tt_job_cancelled(void);
 
+/* THREAD AFFINITY. The min_threads workers start with the pool and never retire until it is
+ * shut down, whatever idle_timeout says. So a pool with min_threads = max_threads = 1 runs
+ * every job on the same OS thread, for its whole life: the pool for a library bound to the
+ * thread that opened it (an SQLite connection without serialized mode, a thread-local API).
+ * With min_threads = 0 the one worker may retire when idle and a later job runs on a new one. */
 /* A pool shareable by any number of loops. NULL + errno (EINVAL for min > max, ENOMEM). */
 tt_pool *tt_pool_new(const tt_pool_opts *opts);
 #define TT_POOL_CANCEL_QUEUED 1u
@@ -264,12 +321,16 @@ int tt_pool_stats_get(tt_pool *pool, tt_pool_stats *out);
 
 /* ===================================================================== combinators */
 
-#define TT_RETURN_ERRORS 1u /* gather: return_exceptions=True */
+/* Flags are named after their section: TT_JOB_*, TT_GATHER_*, TT_POOL_*. */
+#define TT_GATHER_RETURN_ERRORS 1u /* gather: return_exceptions=True */
+#define TT_RETURN_ERRORS TT_GATHER_RETURN_ERRORS /* the 0.1 name, kept for 0.2 */
 
 /* Inside a task: waits for all fs; results[i] (may be NULL) gets each outcome in input order.
  * Returns 0, or the first failure at once (a cancelled child counts as -ECANCELED; the other
- * children keep running). With TT_RETURN_ERRORS: waits for all, errors as values, returns 0.
- * Cancelling the awaiting task cancels the children and returns -ECANCELED. Borrows fs. */
+ * children keep running). With TT_GATHER_RETURN_ERRORS: waits for all, errors as values,
+ * returns 0. Cancelling the awaiting task cancels the children and returns -ECANCELED once
+ * they have ended; results[i] still gets each child's outcome (a running job's is fn's value).
+ * Borrows fs. */
 int tt_gather(tt_future *const *fs, size_t n, intptr_t *results, unsigned flags);
 /* The same as a future (gather of gathers): succeeds with 0 (read the children's results),
  * fails with the first failure, ends -ECANCELED when cancelled (cancel reaches the children
@@ -283,22 +344,32 @@ typedef enum { TT_ALL_COMPLETED, TT_FIRST_COMPLETED, TT_FIRST_EXCEPTION } tt_whe
 ssize_t tt_wait(tt_future *const *fs, size_t n, tt_when when, int64_t timeout);
 
 typedef struct tt_as_completed tt_as_completed;
-/* An iterator over fs in completion order; timeout is for the whole iteration (TT_FOREVER). */
+/* An iterator over fs in completion order; timeout is for the whole iteration (TT_FOREVER).
+ * Each distinct future is one input (duplicates count once), indexed by its first place in fs.
+ * Borrows fs (the iterator keeps its own references). NULL + errno (EINVAL, EPERM, ENOMEM). */
 tt_as_completed *tt_as_completed_new(tt_future *const *fs, size_t n, int64_t timeout);
-/* Inside a task: the next future to finish (borrowed, one of fs); NULL at the end (*err = 0), on
- * timeout (*err = -ETIMEDOUT, and for every later call), when cancelled (*err = -ECANCELED);
- * err may be NULL; a NULL iterator gives NULL with -EINVAL. */
-tt_future *tt_as_completed_next(tt_as_completed *it, intptr_t *err);
+/* Adds f while the iteration runs (3.13's as_completed over an iterator; "N items, K in
+ * flight": add one each time one finishes). Every call is a new input, even of a future
+ * already added. Returns the input's index (n for the first add, then n + 1, ...), or -EINVAL,
+ * -EPERM (foreign thread), -ETIMEDOUT (the iteration timed out), -ENOMEM. Borrows f. */
+ssize_t tt_as_completed_add(tt_as_completed *it, tt_future *f);
+/* Inside a task: waits for the next input to finish. Returns 1 with the future in *f (borrowed:
+ * valid until the next call or tt_as_completed_free) and its index in *index (either may be
+ * NULL); 0 when every input added so far has been handed out (adding more resumes it);
+ * -ETIMEDOUT on timeout (and for every later call); -ECANCELED; -EBUSY if another task is
+ * already waiting on it; -EINVAL; -EPERM outside a task of its loop; -ENOMEM. The one error
+ * channel is the return value. */
+int tt_as_completed_next(tt_as_completed *it, tt_future **f, size_t *index);
 void tt_as_completed_free(tt_as_completed *it);
 
 /* Inside a task: awaits f for at most timeout (0: polls; TT_FOREVER: no limit); consumes f. On
  * timeout cancels f, waits until it has ended, returns -ETIMEDOUT if it ended cancelled, else
- * its own outcome. A cancelled caller cancels f too (once: a second cancel is not forwarded to a
- * stubborn f); if f had already finished, its result is returned so nothing it owns is lost,
- * and the caller's cancellation stays pending for its next suspension point (never swallowed).
- * As in asyncio 3.11 (scenario C048), a caller cancelled while f winds down returns at once with
- * f still running: if f uses memory on the caller's stack, keep a reference and await f's end
- * before returning (while (!tt_done(f)) tt_await(tt_ref(f));). */
+ * its own outcome. A cancelled caller cancels f too and returns -ECANCELED once f has ended
+ * cancelled; if f finished with a value instead (before the cancel, or by swallowing it), that
+ * value is returned so nothing it owns is lost, and the caller's cancellation stays pending for
+ * its next suspension point (never swallowed). It never returns while f still runs (3.12,
+ * scenario C048): a caller cancelled while f winds down forwards every cancel to f and waits
+ * for its end, so f may use memory on the caller's stack. */
 intptr_t tt_wait_for(tt_future *f, int64_t timeout);
 /* A new future that mirrors f; cancelling it leaves f running; f cancelled -> it is cancelled.
  * Borrows f. NULL + errno. */
@@ -309,18 +380,31 @@ tt_future *tt_shield(tt_future *f);
 typedef struct tt_group tt_group;
 /* A task group (asyncio.TaskGroup) owned by the current task. NULL + errno (EPERM outside). */
 tt_group *tt_group_new(void);
-/* Spawns fn(arg) as a child (borrowed handle, valid until tt_group_free). NULL + EPERM once
- * join has returned or after the group was aborted; EINVAL; ENOMEM. */
+/* Spawns fn(arg) as a child and hands you a reference to it (release it with tt_unref or
+ * tt_await, like every tt_future * returned). The group holds its own reference only while the
+ * child runs, and keeps failed children for tt_group_errors: a long-lived group (a server's)
+ * costs memory for its live and failed children only. Under a limit (tt_group_set_limit) it
+ * first waits, cancellably, for a place. NULL + errno: EPERM once join has returned or after
+ * the group was aborted (also when that happens while waiting); ECANCELED (cancelled while
+ * waiting); EAGAIN (a place is needed but the caller is not a task of the loop); EINVAL;
+ * ENOMEM. */
 tt_future *tt_group_spawn(tt_group *g, tt_fn fn, void *arg);
+/* At most max_running children run at once (0: no limit, the default): tt_group_spawn then
+ * waits, from the owner or any task of the loop, FIFO, until fewer run — Go's errgroup
+ * SetLimit, the "N items, K in flight" pattern. Raising the limit lets waiters through at once;
+ * lowering it stops no running child. 0, -EINVAL, -EPERM (foreign thread). */
+int tt_group_set_limit(tt_group *g, unsigned max_running);
 /* Cancels every child without it being a failure. 0, -EINVAL, -EPERM. */
 int tt_group_cancel(tt_group *g);
 /* Waits for every child: 0, the first failure, or -ECANCELED (the owner was cancelled from
  * outside and no child failed). Always takes back the owner's cancellation that the group caused
  * (3.12's fix). -EPERM for a second join or from a task other than the owner. */
 int tt_group_join(tt_group *g);
-/* The failed children in completion order (borrowed): fills up to max, returns the total. */
+/* The failed children in completion order (borrowed, valid until tt_group_free): fills up to
+ * max, returns the total. */
 size_t tt_group_errors(tt_group *g, tt_future **failed, size_t max);
-/* Frees the group (cancels and detaches children still running if join was never called). */
+/* Frees the group (cancels and detaches children still running if join was never called;
+ * spawns waiting for a place fail with EINVAL). Handles you hold stay yours. */
 void tt_group_free(tt_group *g);
 
 /* asyncio.timeout / Trio's fail_after, kept on the caller's stack; its fields are private. */
@@ -330,12 +414,26 @@ int64_t tt_now(void); /* CLOCK_MONOTONIC in ns */
 int tt_timeout_enter(tt_timeout *t, int64_t delay);
 int tt_timeout_enter_at(tt_timeout *t, int64_t deadline);
 int tt_timeout_reschedule(tt_timeout *t, int64_t delay); /* -EPERM after exit or expiry */
-int64_t tt_timeout_when(const tt_timeout *t);           /* the deadline, or TT_FOREVER */
+/* Stores the deadline, or TT_FOREVER, in *deadline: 0, or -EINVAL (never entered, NULL). */
+int tt_timeout_when(const tt_timeout *t, int64_t *deadline);
 /* Closes the scope with the block's outcome rc: -ETIMEDOUT if this scope's deadline fired and
  * rc is -ECANCELED caused by it; otherwise rc. Every enter needs its exit before the task ends:
  * the scope's timer lives in the struct on the caller's stack. */
 intptr_t tt_timeout_exit(tt_timeout *t, intptr_t rc);
 int tt_timeout_expired(const tt_timeout *t);
+
+/* Shield scopes (Trio's CancelScope(shield=True)), kept on the caller's stack, fields private:
+ * a block that cancellation cannot cut, for cleanup that must finish (a compensating write, a
+ * graceful close). Inside, a cancel request on the current task is held back: awaits, sleeps
+ * and IO are not interrupted, and tt_cancelling() still counts it. At the exit of the outermost
+ * scope a held-back request (or one already pending at enter) is delivered at the next
+ * suspension point. A timeout scope entered inside the shield still fires; one entered outside
+ * it is held back like any other request. Scopes nest and close in LIFO order.
+ * enter: 0, -EPERM outside a task, -EINVAL for NULL. exit: 0, -EINVAL if s was never entered,
+ * -EPERM from another task, twice, or for a scope that is not the innermost. */
+typedef struct tt_shield_scope { uint64_t private_[4]; } tt_shield_scope;
+int tt_shield_enter(tt_shield_scope *s);
+int tt_shield_exit(tt_shield_scope *s);
 
 /* ============================================================ IO on the ring (tasks) */
 

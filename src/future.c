@@ -199,6 +199,21 @@ int future_add_cb(tt_future *f, void (*cb)(tt_future *, void *), void *arg)
     return add_cb(f, CB_DONE, cb, arg);
 }
 
+/* The slot of the callback future_run_cb is running (future_cb_slot). */
+static _Thread_local size_t tls_cb_slot;
+
+size_t future_cb_slot(void) { return tls_cb_slot; }
+
+int future_add_cb_slot(tt_future *f, void (*cb)(tt_future *, void *), void *arg, size_t slot)
+{
+    cb_node *n = cb_node_get(f->loop);
+    if (!n)
+        return -ENOMEM;
+    n->slot = slot;
+    future_add_cb_node(f, n, CB_DONE, cb, arg);
+    return 0;
+}
+
 int future_remove_cb(tt_future *f, void (*cb)(tt_future *, void *), void *arg)
 {
     return remove_cb(f, CB_DONE, cb, arg);
@@ -209,6 +224,7 @@ void future_run_cb(tt_loop *loop, cb_node *n)
 {
     if (n->ri.type & CB_DONE) {
         tt_future *f = n->fut;
+        tls_cb_slot = n->slot;
         n->fn.done(f, n->arg);
         tt_unref(f);
     } else {

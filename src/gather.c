@@ -23,7 +23,7 @@ static void settle(gather *g, tt_future *child)
     child->retrieved = 1;
     if (g->fut.state == FS_DONE)
         return;
-    if (!(g->flags & TT_RETURN_ERRORS) && !g->cancel_requested && child->result < 0) {
+    if (!(g->flags & TT_GATHER_RETURN_ERRORS) && !g->cancel_requested && child->result < 0) {
         if (child->result == -ECANCELED)
             future_complete_cancelled(&g->fut, child->cancel_msg);
         else
@@ -80,7 +80,7 @@ tt_future *tt_gather_future(tt_future *const *fs, size_t n, unsigned flags)
         errno = EPERM;
         return NULL;
     }
-    if ((n && !fs) || (flags & ~TT_RETURN_ERRORS)) {
+    if ((n && !fs) || (flags & ~TT_GATHER_RETURN_ERRORS)) {
         errno = EINVAL;
         return NULL;
     }

@@ -128,7 +128,10 @@ typedef struct cb_node {
     } fn;
     void *arg;
     tt_future *fut;
-    void (*release)(struct cb_node *n); /* CB_EMBEDDED only */
+    union {
+        void (*release)(struct cb_node *n); /* CB_EMBEDDED only */
+        size_t slot; /* CB_DONE: the caller's index, read inside the callback (future_cb_slot) */
+    };
 } cb_node;
 
 /* ----------------------------------------------------------------------- timers (timer.c) */
@@ -228,6 +231,10 @@ int future_cancel(tt_future *f, const char *msg);
 int future_complete_cancelled(tt_future *f, const char *msg);
 /* Adds an internal done-callback (not removable by tt_remove_done). 0 or -ENOMEM. */
 int future_add_cb(tt_future *f, void (*cb)(tt_future *, void *), void *arg);
+/* The same, carrying an index (a group's slot, an iterator's input) that the callback reads
+ * with future_cb_slot: one shared arg for many futures, no per-future allocation. */
+int future_add_cb_slot(tt_future *f, void (*cb)(tt_future *, void *), void *arg, size_t slot);
+size_t future_cb_slot(void); /* valid inside a callback added with future_add_cb_slot */
 /* The same with a node the caller already holds (cb_node_get): cannot fail. */
 void future_add_cb_node(tt_future *f, cb_node *n, uint8_t type,
                         void (*cb)(tt_future *, void *), void *arg);
@@ -237,6 +244,19 @@ void future_run_cb(tt_loop *loop, cb_node *n); /* the loop's dispatch of a callb
 /* Loop-checking for public entry points: 0, or -EINVAL / -EPERM. */
 int future_check(const tt_future *f);
 void future_release(tt_future *f); /* frees f's memory (its last reference went) */
+extern const future_ops job_ops; /* offload.c */
+static inline bool future_is_job(const tt_future *f) { return f && f->ops == &job_ops; }
+/* A job is a task that cannot be interrupted: cancelled while it runs, it ends with what fn
+ * returns. A task whose await of it was cancelled receives that value, and its cancellation
+ * stays pending for its next suspension point. These tell the await when that applies. */
+static inline bool job_runs_on(const tt_future *f)
+{
+    return future_is_job(f) && f->state != FS_DONE;
+}
+static inline bool job_value_wins(const tt_future *f)
+{
+    return future_is_job(f) && f->state == FS_DONE && f->result != -ECANCELED;
+}
 
 /* ------------------------------------------------------------------ context switch (coro.c) */
 typedef struct tt_ctx {
@@ -306,6 +326,11 @@ typedef struct tt_task {
     uint8_t state;
     uint8_t wait_kind;
     uint8_t must_cancel;        /* a request to deliver at the next resume */
+    uint8_t cancel_soft;        /* ... that came back with a job's value (or wait_for's): a
+                                   return before the next suspension keeps the task's value */
+    uint8_t cancel_held;        /* a request held back by a shield scope, delivered at exit */
+    uint16_t shield_depth;      /* shield scopes entered and not exited */
+    int held_requests;          /* requests held back since the outermost shield was entered */
     int cancel_requests;        /* cancelling() */
     uint32_t stack_size;        /* 0: the loop's default */
     char *req_msg;              /* message of the first pending request */
@@ -335,7 +360,14 @@ bool task_switch_in(tt_loop *loop, tt_task *t);
 int task_take_cancel(tt_task *t);
 /* Withdraws an undelivered cancel request (must_cancel) without delivering it. */
 void task_withdraw_cancel(tt_task *t);
+/* After handing back a value that answered a cancel (a job's, wait_for's inner's): the request
+ * is delivered at the next suspension point, but returning first keeps the task's own value
+ * (as in Trio, and asyncio 3.12's wait_for). */
+void task_keep_cancel_soft(tt_task *t);
 void task_cancel_all(tt_loop *loop, const char *msg); /* tt_run's shutdown */
+/* A cancel request from a scope (a timeout) entered at shield depth depth: it passes the
+ * shields entered before that scope, and is held back by those entered inside it. 1 or 0. */
+int task_cancel_from_scope(tt_task *t, unsigned depth);
 void task_free_dead(tt_loop *loop);
 void task_report_alive(tt_loop *loop); /* debug mode: tt_loop_free refused, tasks alive */
 

@@ -59,7 +59,7 @@ static intptr_t io_wait(tt_loop *loop, tt_task *t, struct io_uring_sqe *sqe)
     t->waiter = NULL;
     intptr_t r = io.res;
     if (io.cancel_sent && (r == -ECANCELED || r == -EINTR)) {
-        t->must_cancel = 0;
+        task_withdraw_cancel(t); /* delivered now */
         return -ECANCELED;
     }
     return r; /* if it completed before the cancel took, the request is delivered next time */

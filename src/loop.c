@@ -210,12 +210,11 @@ int tt_loop_free(tt_loop *loop)
 
 intptr_t tt_loop_run_until(tt_loop *loop, tt_future *f)
 {
-    if (!loop || !f) {
-        if (loop && loop_on_thread(loop))
-            tt_unref(f);
+    if (!loop)
+        loop = tls_loop;
+    if (!f)
         return -EINVAL;
-    }
-    if (!loop_on_thread(loop))
+    if (!loop || !loop_on_thread(loop))
         return -EPERM; /* a foreign thread must not touch reference counts */
     if (loop->current || loop->in_run) {
         tt_unref(f);
@@ -238,8 +237,8 @@ intptr_t tt_loop_run_until(tt_loop *loop, tt_future *f)
 
 int tt_loop_run_once(tt_loop *loop, int64_t timeout)
 {
-    if (!loop)
-        return -EINVAL;
+    if (!loop && !(loop = tls_loop))
+        return -EPERM;
     if (!loop_on_thread(loop) || loop->current || loop->in_run)
         return -EPERM;
     loop->in_run = true;
@@ -266,8 +265,8 @@ int tt_loop_run_once(tt_loop *loop, int64_t timeout)
 
 int tt_loop_fd(tt_loop *loop)
 {
-    if (!loop)
-        return -EINVAL;
+    if (!loop && !(loop = tls_loop))
+        return -EPERM;
     if (!loop_on_thread(loop))
         return -EPERM;
     if (loop->wake.embed_fd < 0) {
@@ -286,23 +285,29 @@ int tt_loop_fd(tt_loop *loop)
     return loop->wake.embed_fd;
 }
 
-int64_t tt_loop_next_deadline(tt_loop *loop)
+int tt_loop_next_deadline(tt_loop *loop, int64_t *deadline)
 {
-    if (!loop)
+    if (!deadline)
         return -EINVAL;
+    if (!loop && !(loop = tls_loop))
+        return -EPERM;
     if (!loop_on_thread(loop))
         return -EPERM;
     if (loop->ready.head || !inbox_empty(&loop->wake.in))
-        return 0;
-    return timer_next_deadline(loop);
+        *deadline = 0;
+    else
+        *deadline = timer_next_deadline(loop);
+    return 0;
 }
 
 tt_loop *tt_loop_current(void) { return tls_loop; }
 
 int tt_call_soon(tt_loop *loop, void (*cb)(void *), void *arg)
 {
-    if (!loop || !cb)
+    if (!cb)
         return -EINVAL;
+    if (!loop && !(loop = tls_loop))
+        return -EPERM;
     if (!loop_on_thread(loop))
         return -EPERM;
     cb_node *n = cb_node_get(loop);
@@ -317,11 +322,16 @@ int tt_call_soon(tt_loop *loop, void (*cb)(void *), void *arg)
 
 int tt_run(tt_fn main, void *arg, intptr_t *result)
 {
+    return tt_run_with(main, arg, result, NULL);
+}
+
+int tt_run_with(tt_fn main, void *arg, intptr_t *result, const tt_loop_opts *opts)
+{
     if (!main)
         return -EINVAL;
     if (tls_loop)
         return -EBUSY;
-    tt_loop *loop = tt_loop_new(NULL);
+    tt_loop *loop = tt_loop_new(opts);
     if (!loop)
         return -errno;
     tt_task_opts o = {.name = "main", .stack_size = 0};

@@ -5,7 +5,7 @@
 #include "internal.h"
 
 static int offload_cancel(tt_future *f, const char *msg);
-static const future_ops job_ops = {"job", offload_cancel, NULL};
+const future_ops job_ops = {"job", offload_cancel, NULL};
 static void offload_deliver(tt_loop *loop, inbox_node *n);
 
 /* The loop's side of one pool it has used: this turn's batch, the tasks waiting for room in a
@@ -73,15 +73,18 @@ static void offload_deliver(tt_loop *loop, inbox_node *n)
     if (j->state == J_DEQUEUED) {
         if (f->state != FS_DONE) /* a shutdown's cancel: tt_cancel settled the others */
             future_complete_cancelled(f, NULL);
-    } else if (f->state == FS_DONE || j->cancel_requested) {
-        /* Abandoned, or asked to stop while it ran: nobody will read this result. */
-        if (f->state != FS_DONE)
-            future_complete_cancelled(f, NULL);
+    } else if (f->state == FS_DONE) {
+        /* Abandoned (TT_JOB_ABANDON_ON_CANCEL): nobody will read this result. */
         const tt_job_opts *o = job_opts(j);
         if (o && o->discard)
             o->discard(j->result, j->arg);
     } else {
-        future_complete(f, j->result);
+        /* A running job is a task that cannot be interrupted: even when asked to stop, it ends
+         * with what fn returned (-ECANCELED: cancelled, keeping the request's message). */
+        if (j->result == -ECANCELED)
+            future_complete_cancelled(f, NULL);
+        else
+            future_complete(f, j->result);
     }
     live_add(LIVE_JOBS, -1);
     tt_unref(f); /* the in-flight reference */
@@ -201,6 +204,17 @@ static tt_pool *offload_default_pool(tt_loop *loop)
     return loop->off.pool;
 }
 
+tt_pool *tt_loop_pool(tt_loop *loop)
+{
+    if (!loop)
+        loop = tls_loop;
+    if (!loop || !loop_on_thread(loop) || loop->closing) {
+        errno = EPERM;
+        return NULL;
+    }
+    return offload_default_pool(loop);
+}
+
 void offload_release_default(tt_loop *loop, int64_t timeout)
 {
     tt_pool *p = loop->off.pool;
@@ -235,7 +249,7 @@ static tt_future *offload_submit(tt_pool *pool, const tt_job_opts *o, tt_fn fn, 
         errno = EPERM;
         return NULL;
     }
-    if (!fn || (o && (o->flags & ~TT_ABANDON_ON_CANCEL))) {
+    if (!fn || (o && (o->flags & ~TT_JOB_ABANDON_ON_CANCEL))) {
         errno = EINVAL;
         return NULL;
     }
@@ -314,7 +328,7 @@ static int offload_cancel(tt_future *f, const char *msg)
     const tt_job_opts *o = job_opts(j);
     if (how == JC_STOPPING_NOW && o && o->unblock)
         o->unblock(j->arg);
-    if (o && (o->flags & TT_ABANDON_ON_CANCEL))
+    if (o && (o->flags & TT_JOB_ABANDON_ON_CANCEL))
         future_complete_cancelled(f, msg);
-    return 1;
+    return 1; /* else it ends with what fn returns (job_runs_on tells an awaiting task) */
 }

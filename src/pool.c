@@ -210,8 +210,10 @@ static void *worker_main(void *arg)
             j->state = J_FINISHED;
             w->current = NULL;
             p->running--;
-            if (j->orphan || j->cancel_requested) /* orphan first: see pool_detach */
-                p->cancelled++; /* its result goes to discard, never to a reader */
+            const tt_job_opts *o = job_opts(j);
+            if (j->orphan || r == -ECANCELED || /* orphan first: see pool_detach */
+                (j->cancel_requested && o && (o->flags & TT_JOB_ABANDON_ON_CANCEL)))
+                p->cancelled++; /* ended cancelled, or its result goes to discard */
             else
                 p->completed++;
             if (j->orphan) {
@@ -515,9 +517,11 @@ int pool_cancel(job *j)
         return JC_DEQUEUED;
     }
     int first = !j->cancel_requested;
+    const tt_job_opts *o = job_opts(j);
+    bool abandon = o && (o->flags & TT_JOB_ABANDON_ON_CANCEL);
     if (j->state == J_RUNNING || j->state == J_FINISHED) {
         atomic_store_explicit(&j->stop, 1, memory_order_relaxed);
-        if (first && j->state == J_FINISHED) {
+        if (first && abandon && j->state == J_FINISHED) {
             p->completed--; /* finished, but its result will be discarded now */
             p->cancelled++;
         }

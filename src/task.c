@@ -47,7 +47,7 @@ static void unlink_task(tt_loop *loop, tt_task *t)
 
 static void settle(tt_task *t, intptr_t r)
 {
-    if (r == -ECANCELED || t->must_cancel)
+    if (r == -ECANCELED || (t->must_cancel && !t->cancel_soft))
         future_complete_cancelled(&t->fut, t->req_msg);
     else
         future_complete(&t->fut, r);
@@ -163,25 +163,36 @@ int task_take_cancel(tt_task *t)
 {
     if (!t->must_cancel)
         return 0;
-    t->must_cancel = 0;
+    t->must_cancel = t->cancel_soft = 0;
     return -ECANCELED;
 }
 
-void task_withdraw_cancel(tt_task *t) { t->must_cancel = 0; }
+void task_withdraw_cancel(tt_task *t) { t->must_cancel = t->cancel_soft = 0; }
+
+void task_keep_cancel_soft(tt_task *t) { t->must_cancel = t->cancel_soft = 1; }
 
 /* ----------------------------------------------------------------- cancellation */
 
-static int task_cancel_op(tt_future *f, const char *msg)
+/* Counts a cancel request and interrupts what t waits on, unless a shield scope holds the
+ * request back (tt_shield_enter): then it is only counted, and delivered at the scope's exit. */
+static int task_request_cancel(tt_task *t, const char *msg, bool through_shields)
 {
-    tt_task *t = task_of(f);
+    tt_future *f = &t->fut;
     if (t->cancel_requests++ == 0 && msg && !t->req_msg)
         t->req_msg = strdup(msg);
+    if (t->shield_depth && !through_shields) {
+        t->cancel_held = 1;
+        t->held_requests++;
+        return 1;
+    }
     switch (t->wait_kind) {
     case WAIT_FUTURE: {
         tt_future *w = t->waiting_on;
         /* asyncio: if what we wait on accepts the cancel, its outcome decides ours (a task
-         * that swallows the cancellation hands its value back). */
-        if (w && future_cancel(w, msg) == 1)
+         * that swallows the cancellation hands its value back). A running job's value is
+         * handed back too, but the request stays pending (must_cancel) for our next
+         * suspension point. */
+        if (w && future_cancel(w, msg) == 1 && !job_runs_on(w))
             return 1;
         break;
     }
@@ -197,8 +208,22 @@ static int task_cancel_op(tt_future *f, const char *msg)
     default:
         break;
     }
+    /* Soft while we wait on a job: it answers with its value, which we will return. */
+    t->cancel_soft = t->wait_kind == WAIT_FUTURE && future_is_job(t->waiting_on);
     t->must_cancel = 1;
     return 1;
+}
+
+static int task_cancel_op(tt_future *f, const char *msg)
+{
+    return task_request_cancel(task_of(f), msg, false);
+}
+
+int task_cancel_from_scope(tt_task *t, unsigned depth)
+{
+    if (t->fut.state == FS_DONE)
+        return 0;
+    return task_request_cancel(t, NULL, t->shield_depth <= depth);
 }
 
 void task_cancel_all(tt_loop *loop, const char *msg)
@@ -285,14 +310,19 @@ intptr_t tt_await(tt_future *f)
         f->cb_tailp = &t->ri.next;
         if (t->must_cancel) {
             /* A request made while running is delivered by cancelling what we now wait on. */
-            if (future_cancel(f, t->req_msg) == 1)
-                t->must_cancel = 0;
+            int took = future_cancel(f, t->req_msg) == 1;
+            if (took && job_runs_on(f))
+                t->cancel_soft = 1; /* forwarded to a job: answered by its value */
+            else if (took)
+                t->must_cancel = t->cancel_soft = 0;
         }
         task_suspend(t);
         t->wait_kind = WAIT_NONE;
         t->waiting_on = NULL;
-        if (t->must_cancel) {
-            t->must_cancel = 0;
+        /* A job that ran to its end hands back its value even to a cancelled awaiter, so a side
+         * effect that happened is never reported as a failure; the request stays pending. */
+        if (t->must_cancel && !job_value_wins(f)) {
+            t->must_cancel = t->cancel_soft = 0;
             tt_unref(f);
             return -ECANCELED;
         }
@@ -433,8 +463,10 @@ void task_report_alive(tt_loop *loop)
 
 int tt_loop_dump(tt_loop *loop, FILE *out)
 {
-    if (!loop || !out)
+    if (!out)
         return -EINVAL;
+    if (!loop && !(loop = tls_loop))
+        return -EPERM;
     if (!loop_on_thread(loop))
         return -EPERM;
     fprintf(out, "loop %p: %zu task(s), %zu timer(s), %ld job(s) in flight\n", (void *)loop,

@@ -28,8 +28,10 @@ static void ts_call_arrived(tt_loop *loop, inbox_node *m)
 
 int tt_call_soon_threadsafe(tt_loop *loop, void (*cb)(void *), void *arg)
 {
-    if (!loop || !cb)
+    if (!cb)
         return -EINVAL;
+    if (!loop && !(loop = tls_loop))
+        return -EPERM; /* NULL means this thread's loop, and it has none */
     ts_call *c = malloc(sizeof *c);
     if (!c)
         return -ENOMEM;
@@ -122,8 +124,12 @@ static void cf_cancel_msg(tt_loop *loop, inbox_node *m)
 
 tt_cfuture *tt_loop_submit(tt_loop *loop, tt_fn fn, void *arg)
 {
-    if (!loop || !fn) {
+    if (!fn) {
         errno = EINVAL;
+        return NULL;
+    }
+    if (!loop && !(loop = tls_loop)) {
+        errno = EPERM; /* NULL means this thread's loop, and it has none */
         return NULL;
     }
     tt_cfuture *cf = calloc(1, sizeof *cf);

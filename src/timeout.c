@@ -14,11 +14,13 @@ typedef struct timeout_priv {
     tt_task *task;
     int64_t when;            /* absolute deadline or TT_FOREVER */
     int cancels_at_enter;    /* the task's cancel count when the scope was entered */
+    int held_at_enter;       /* the task's requests held back by shields at enter */
     uint32_t magic;
-    uint8_t state;
-    uint8_t pending_at_enter; /* a cancel request of someone else was undelivered at enter */
-    uint8_t pending_at_fire;  /* ... or when the deadline fired: the delivery that follows is
-                                 that request's, so the outside cancellation wins */
+    uint16_t shield_depth;   /* the task's shield depth at enter: those shields do not stop us */
+    uint8_t state : 3;
+    uint8_t pending_at_enter : 1; /* a cancel request of someone else was undelivered at enter */
+    uint8_t pending_at_fire : 1;  /* ... or when the deadline fired: the delivery that follows
+                                     is that request's, so the outside cancellation wins */
 } timeout_priv;
 
 #define TIMEOUT_MAGIC 0x74746f75u /* "ttou" */
@@ -39,7 +41,7 @@ static void timeout_fired(tt_timer *tm)
         return;
     p->state = TO_EXPIRING;
     p->pending_at_fire = p->task->must_cancel;
-    tt_cancel(&p->task->fut, NULL);
+    task_cancel_from_scope(p->task, p->shield_depth);
 }
 
 /* Arms (or disarms, for TT_FOREVER) the scope's timer for an absolute deadline. */
@@ -67,6 +69,8 @@ int tt_timeout_enter_at(tt_timeout *t, int64_t deadline)
     p->timer.fire = timeout_fired;
     p->task = me;
     p->cancels_at_enter = me->cancel_requests;
+    p->held_at_enter = me->held_requests;
+    p->shield_depth = me->shield_depth;
     p->pending_at_enter = me->must_cancel;
     p->state = TO_ENTERED;
     int rc = timeout_arm(p, deadline);
@@ -93,10 +97,13 @@ int tt_timeout_reschedule(tt_timeout *t, int64_t delay)
     return timeout_arm(p, delay < 0 ? TT_FOREVER : deadline_after(delay));
 }
 
-int64_t tt_timeout_when(const tt_timeout *t)
+int tt_timeout_when(const tt_timeout *t, int64_t *deadline)
 {
     timeout_priv *p = priv(t);
-    return p ? p->when : -EINVAL;
+    if (!p || !deadline)
+        return -EINVAL;
+    *deadline = p->when;
+    return 0;
 }
 
 int tt_timeout_expired(const tt_timeout *t)
@@ -124,7 +131,9 @@ intptr_t tt_timeout_exit(tt_timeout *t, intptr_t rc)
         return rc;
     }
     p->state = TO_EXPIRED;
-    int left = tt_uncancel(&me->fut);
+    /* Requests a shield inside this scope holds back are not delivered here: they do not
+     * count against this scope's own. */
+    int left = tt_uncancel(&me->fut) - (me->held_requests - p->held_at_enter);
     if (left <= p->cancels_at_enter) {
         /* Ours was the only new request; if the block never suspended again it was never
          * delivered, and must not surprise the code after the scope. */

@@ -210,21 +210,17 @@ static void later_fire(tt_timer *t)
     loop_push_ready(lt->loop, &lt->node.ri);
 }
 
-uint64_t tt_call_later(tt_loop *loop, int64_t delay, void (*cb)(void *), void *arg)
+int64_t tt_call_later(tt_loop *loop, int64_t delay, void (*cb)(void *), void *arg)
 {
-    if (!loop || !cb) {
-        errno = EINVAL;
-        return 0;
-    }
-    if (!loop_on_thread(loop)) {
-        errno = EPERM;
-        return 0;
-    }
+    if (!cb)
+        return -EINVAL;
+    if (!loop && !(loop = tls_loop))
+        return -EPERM;
+    if (!loop_on_thread(loop))
+        return -EPERM;
     struct later_timer *lt = calloc(1, sizeof *lt);
-    if (!lt) {
-        errno = ENOMEM;
-        return 0;
-    }
+    if (!lt)
+        return -ENOMEM;
     lt->id = ++loop->timers.later_next_id;
     lt->cb = cb;
     lt->arg = arg;
@@ -237,24 +233,24 @@ uint64_t tt_call_later(tt_loop *loop, int64_t delay, void (*cb)(void *), void *a
     lt->node.release = later_discard;
     if (later_insert(loop, lt) < 0) {
         free(lt);
-        errno = ENOMEM;
-        return 0;
+        return -ENOMEM;
     }
     if (timer_arm(loop, &lt->timer, deadline_after(delay > 0 ? delay : 0)) < 0) {
         later_take(loop, lt->id);
         free(lt);
-        errno = ENOMEM;
-        return 0;
+        return -ENOMEM;
     }
-    return lt->id;
+    return (int64_t)lt->id;
 }
 
-int tt_call_cancel(tt_loop *loop, uint64_t timer_id)
+int tt_call_cancel(tt_loop *loop, int64_t timer_id)
 {
-    if (!loop)
-        return -EINVAL;
+    if (!loop && !(loop = tls_loop))
+        return -EPERM;
     if (!loop_on_thread(loop))
         return -EPERM;
+    if (timer_id <= 0)
+        return 0; /* never an id (an error from tt_call_later, say) */
     struct later_timer *lt = later_take(loop, timer_id);
     if (!lt)
         return 0;

@@ -5,24 +5,35 @@
 
 /* ------------------------------------------------------------------ shared helpers */
 
-/* The distinct futures of fs, in order of first appearance (asyncio works on set(fs)). */
-static int unique_futures(tt_future *const *fs, size_t n, tt_future ***out, size_t *nout)
+/* The distinct futures of fs, in order of first appearance (asyncio works on set(fs)); with
+ * idx, also where each first appears in fs. */
+static int unique_futures(tt_future *const *fs, size_t n, tt_future ***out, size_t *nout,
+                          size_t **idx)
 {
     *out = NULL;
     *nout = 0;
+    if (idx)
+        *idx = NULL;
     if (n == 0)
         return 0;
     tt_future **u = malloc(n * sizeof *u);
-    if (!u)
+    size_t *x = idx ? malloc(n * sizeof *x) : NULL;
+    if (!u || (idx && !x)) {
+        free(u);
+        free(x);
         return -ENOMEM;
+    }
     size_t k = 0;
     if (n <= 16) {
         for (size_t i = 0; i < n; i++) {
             size_t j = 0;
             while (j < k && u[j] != fs[i])
                 j++;
-            if (j == k)
+            if (j == k) {
+                if (x)
+                    x[k] = i;
                 u[k++] = fs[i];
+            }
         }
     } else {
         /* A small open-addressing set keeps big inputs linear. */
@@ -32,6 +43,7 @@ static int unique_futures(tt_future *const *fs, size_t n, tt_future ***out, size
         tt_future **set = calloc(cap, sizeof *set);
         if (!set) {
             free(u);
+            free(x);
             return -ENOMEM;
         }
         for (size_t i = 0; i < n; i++) {
@@ -40,6 +52,8 @@ static int unique_futures(tt_future *const *fs, size_t n, tt_future ***out, size
                 ;
             if (!set[h]) {
                 set[h] = fs[i];
+                if (x)
+                    x[k] = i;
                 u[k++] = fs[i];
             }
         }
@@ -47,6 +61,8 @@ static int unique_futures(tt_future *const *fs, size_t n, tt_future ***out, size
     }
     *out = u;
     *nout = k;
+    if (idx)
+        *idx = x;
     return 0;
 }
 
@@ -153,7 +169,7 @@ ssize_t tt_wait(tt_future *const *fs, size_t n, tt_when when, int64_t timeout)
 
     tt_future **u;
     size_t nu;
-    if ((rc = unique_futures(fs, n, &u, &nu)) < 0)
+    if ((rc = unique_futures(fs, n, &u, &nu, NULL)) < 0)
         return rc;
     wait_fut *w = future_alloc(loop, sizeof *w, &wait_ops);
     if (!w) {
@@ -199,16 +215,30 @@ ssize_t tt_wait(tt_future *const *fs, size_t n, tt_when when, int64_t timeout)
 /* ------------------------------------------------------------------ tt_as_completed */
 
 /* The iterator is a future only for its reference count: done-callbacks that are already
- * scheduled when the user frees it must still find it alive. */
+ * scheduled when the user frees it must still find it alive. Every input has an index (its
+ * place in the first array, then in the order of tt_as_completed_add) kept with it, so next()
+ * says which input finished without a search. It holds pending inputs (in reusable slots, the
+ * slot number carried by the callback), finished ones not yet handed out, and the last one
+ * handed out: a long "N items, K in flight" iteration costs memory for K, not N. */
+typedef struct ac_entry {
+    tt_future *f; /* NULL: a free slot */
+    size_t index;
+} ac_entry;
+
 struct tt_as_completed {
     tt_future fut;
-    tt_future **todo;   /* distinct inputs, each with a reference of ours */
-    size_t ntodo;
+    ac_entry *slots;    /* pending inputs, each with a reference of ours */
+    size_t nslots, capslots;
+    size_t *free_slots; /* a stack of free slot numbers */
+    size_t nfree;
+    size_t nindex;      /* the next index to give */
     size_t remaining;   /* inputs not yet seen complete */
-    tt_future **done;   /* completion order */
-    size_t ndone, pos;  /* appended, handed out */
+    ac_entry *done;     /* completion order: [dhead, dtail) not yet handed out */
+    size_t dhead, dtail, capdone;
+    tt_future *lent;    /* the last one handed out, with our reference until the next call */
     tt_future *waiter;  /* the pending next() call's wake-up */
     tt_timer timer;
+    int64_t deadline;   /* TT_FOREVER: none */
     uint8_t timed_out;
     uint8_t closed;
 };
@@ -216,7 +246,8 @@ struct tt_as_completed {
 static void ac_destroy(tt_future *f)
 {
     tt_as_completed *it = (tt_as_completed *)f;
-    free(it->todo);
+    free(it->slots);
+    free(it->free_slots);
     free(it->done);
 }
 
@@ -232,7 +263,11 @@ static void ac_on_completion(tt_future *f, void *arg)
 {
     tt_as_completed *it = arg;
     if (!it->timed_out && !it->closed) {
-        it->done[it->ndone++] = f;
+        size_t slot = future_cb_slot();
+        it->done[it->dtail++] = it->slots[slot]; /* room reserved by ac_reserve */
+        it->slots[slot].f = NULL;
+        it->free_slots[it->nfree++] = slot;
+        (void)f;
         if (--it->remaining == 0 && timer_armed(&it->timer))
             timer_disarm(it->fut.loop, &it->timer);
         ac_wake(it);
@@ -243,9 +278,10 @@ static void ac_on_completion(tt_future *f, void *arg)
 /* Detaches from every input still pending; what completes after this is not reported. */
 static void ac_detach(tt_as_completed *it)
 {
-    for (size_t i = 0; i < it->ntodo; i++)
-        for (int k = future_remove_cb(it->todo[i], ac_on_completion, it); k > 0; k--)
-            tt_unref(&it->fut);
+    for (size_t i = 0; i < it->nslots; i++)
+        if (it->slots[i].f)
+            for (int k = future_remove_cb(it->slots[i].f, ac_on_completion, it); k > 0; k--)
+                tt_unref(&it->fut);
 }
 
 static void ac_timer_fired(tt_timer *t)
@@ -254,6 +290,64 @@ static void ac_timer_fired(tt_timer *t)
     it->timed_out = 1;
     ac_detach(it);
     ac_wake(it);
+}
+
+/* Room for k more pending inputs, and in done for every pending input finishing before the
+ * next hand-out (callbacks never allocate). 0 or -ENOMEM. */
+static int ac_reserve(tt_as_completed *it, size_t k)
+{
+    size_t in_use = it->nslots - it->nfree;
+    if (in_use + k > it->capslots) {
+        size_t cap = it->capslots ? it->capslots : 4;
+        while (cap < in_use + k)
+            cap *= 2;
+        ac_entry *sl = realloc(it->slots, cap * sizeof *sl);
+        if (!sl)
+            return -ENOMEM;
+        it->slots = sl;
+        size_t *fr = realloc(it->free_slots, cap * sizeof *fr);
+        if (!fr)
+            return -ENOMEM;
+        it->free_slots = fr;
+        it->capslots = cap;
+    }
+    size_t need = (it->dtail - it->dhead) + it->remaining + k;
+    if (it->dtail + it->remaining + k > it->capdone && it->dhead) {
+        memmove(it->done, it->done + it->dhead, (it->dtail - it->dhead) * sizeof *it->done);
+        it->dtail -= it->dhead;
+        it->dhead = 0;
+    }
+    if (need > it->capdone) {
+        size_t cap = it->capdone ? it->capdone : 4;
+        while (cap < need)
+            cap *= 2;
+        ac_entry *d = realloc(it->done, cap * sizeof *d);
+        if (!d)
+            return -ENOMEM;
+        it->done = d;
+        it->capdone = cap;
+    }
+    return 0;
+}
+
+/* Registers one input (room reserved). 0 or -ENOMEM (nothing registered). */
+static int ac_track(tt_as_completed *it, tt_future *f, size_t index)
+{
+    if (it->remaining == 0 && it->deadline >= 0 && !timer_armed(&it->timer) &&
+        timer_arm(it->fut.loop, &it->timer, it->deadline) < 0)
+        return -ENOMEM; /* cannot time the iteration: refuse rather than wait forever */
+    size_t slot = it->nfree ? it->free_slots[--it->nfree] : it->nslots++;
+    tt_ref(&it->fut);
+    if (future_add_cb_slot(f, ac_on_completion, it, slot) < 0) {
+        tt_unref(&it->fut);
+        it->free_slots[it->nfree++] = slot;
+        if (it->remaining == 0 && timer_armed(&it->timer))
+            timer_disarm(it->fut.loop, &it->timer);
+        return -ENOMEM;
+    }
+    it->slots[slot] = (ac_entry){tt_ref(f), index};
+    it->remaining++;
+    return 0;
 }
 
 tt_as_completed *tt_as_completed_new(tt_future *const *fs, size_t n, int64_t timeout)
@@ -275,60 +369,63 @@ tt_as_completed *tt_as_completed_new(tt_future *const *fs, size_t n, int64_t tim
     }
     memset((char *)it + sizeof(tt_future), 0, sizeof *it - sizeof(tt_future));
     it->timer.fire = ac_timer_fired;
-    if ((rc = unique_futures(fs, n, &it->todo, &it->ntodo)) < 0 ||
-        (it->ntodo && !(it->done = malloc(it->ntodo * sizeof *it->done)))) {
-        tt_unref(&it->fut);
-        errno = rc < 0 ? -rc : ENOMEM;
-        return NULL;
-    }
-    for (size_t i = 0; i < it->ntodo; i++) {
-        tt_ref(it->todo[i]);
-        tt_ref(&it->fut);
-        if (future_add_cb(it->todo[i], ac_on_completion, it) < 0) {
-            tt_unref(&it->fut);
-            tt_unref(it->todo[i]);
-            it->ntodo = i; /* free releases the ones registered so far */
-            tt_as_completed_free(it);
-            errno = ENOMEM;
-            return NULL;
-        }
-    }
-    it->remaining = it->ntodo;
-    if (it->ntodo && timeout >= 0 && timer_arm(loop, &it->timer, deadline_after(timeout)) < 0) {
-        tt_as_completed_free(it);
-        errno = ENOMEM;
+    it->deadline = timeout >= 0 ? deadline_after(timeout) : TT_FOREVER;
+    it->nindex = n;
+    tt_future **u = NULL;
+    size_t nu = 0, *idx = NULL;
+    if ((rc = unique_futures(fs, n, &u, &nu, &idx)) == 0 && (rc = ac_reserve(it, nu)) == 0)
+        for (size_t i = 0; i < nu && rc == 0; i++)
+            rc = ac_track(it, u[i], idx[i]);
+    free(u);
+    free(idx);
+    if (rc < 0) {
+        tt_as_completed_free(it); /* releases the inputs registered so far */
+        errno = -rc;
         return NULL;
     }
     return it;
 }
 
-tt_future *tt_as_completed_next(tt_as_completed *it, intptr_t *err)
+ssize_t tt_as_completed_add(tt_as_completed *it, tt_future *f)
 {
-    intptr_t dummy;
-    if (!err)
-        err = &dummy;
-    if (!it) {
-        *err = -EINVAL;
-        errno = EINVAL;
-        return NULL;
-    }
+    if (!it || !f)
+        return -EINVAL;
+    if (!loop_on_thread(it->fut.loop) || it->closed)
+        return -EPERM;
+    int rc = check_inputs(&f, 1, it->fut.loop);
+    if (rc < 0)
+        return rc;
+    if (it->timed_out)
+        return -ETIMEDOUT;
+    if ((rc = ac_reserve(it, 1)) < 0 || (rc = ac_track(it, f, it->nindex)) < 0)
+        return rc;
+    return (ssize_t)it->nindex++;
+}
+
+int tt_as_completed_next(tt_as_completed *it, tt_future **f, size_t *index)
+{
+    if (f)
+        *f = NULL;
+    if (!it)
+        return -EINVAL;
     tt_task *me = task_current();
-    if (!me || me->fut.loop != it->fut.loop || it->closed) {
-        *err = -EPERM;
-        errno = EPERM;
-        return NULL;
-    }
-    if (it->waiter) { /* another task is already waiting on this iterator */
-        *err = -EBUSY;
-        errno = EBUSY;
-        return NULL;
-    }
+    if (!me || me->fut.loop != it->fut.loop || it->closed)
+        return -EPERM;
+    if (it->waiter) /* another task is already waiting on this iterator */
+        return -EBUSY;
     tt_ref(&it->fut); /* stay valid if freed by another task while we sleep */
-    tt_future *out = NULL;
-    intptr_t rc = 0;
+    tt_unref(it->lent); /* the previous hand-out is the caller's business now */
+    it->lent = NULL;
+    int rc = 0;
     for (;;) {
-        if (it->pos < it->ndone) {
-            out = it->done[it->pos++];
+        if (it->dhead < it->dtail) {
+            ac_entry e = it->done[it->dhead++];
+            it->lent = e.f;
+            if (f)
+                *f = e.f;
+            if (index)
+                *index = e.index;
+            rc = 1;
             break;
         }
         if (it->timed_out) {
@@ -347,15 +444,12 @@ tt_future *tt_as_completed_next(tt_as_completed *it, intptr_t *err)
         it->waiter = NULL;
         tt_unref(w);
         if (r < 0) {
-            rc = r;
+            rc = outcome_to_int(r);
             break;
         }
     }
     tt_unref(&it->fut);
-    *err = rc;
-    if (rc < 0)
-        errno = (int)-rc;
-    return out;
+    return rc;
 }
 
 void tt_as_completed_free(tt_as_completed *it)
@@ -369,9 +463,13 @@ void tt_as_completed_free(tt_as_completed *it)
         ac_detach(it);
     if (it->waiter && it->waiter->state == FS_PENDING)
         future_complete_cancelled(it->waiter, NULL);
-    for (size_t i = 0; i < it->ntodo; i++)
-        tt_unref(it->todo[i]);
-    it->ntodo = 0;
+    for (size_t i = 0; i < it->nslots; i++)
+        tt_unref(it->slots[i].f);
+    for (size_t i = it->dhead; i < it->dtail; i++)
+        tt_unref(it->done[i].f);
+    tt_unref(it->lent);
+    it->nslots = it->nfree = it->dhead = it->dtail = 0;
+    it->lent = NULL;
     tt_unref(&it->fut);
 }
 
@@ -389,35 +487,49 @@ static void release_timer_fired(tt_timer *t)
         future_complete(rt->waiter, 0);
 }
 
-/* asyncio's _cancel_and_wait: cancels f and waits until it has ended. 0, or -ECANCELED if
- * the caller was cancelled meanwhile (f may then still be running), or -ENOMEM. */
-static intptr_t cancel_and_wait(tt_future *f)
+/* Waits until f has ended, never returning earlier (3.12's wait_for, bpo-32751): every
+ * cancellation of the caller meanwhile is forwarded to f. Sets *cancelled when there was one.
+ * Without memory for a wake-up future it polls, one loop turn at a time. */
+static void wait_until_ended(tt_future *f, bool *cancelled)
 {
-    tt_future *waiter = tt_future_new(f->loop);
-    if (!waiter)
-        return -ENOMEM;
-    intptr_t r = add_release(f, waiter);
-    if (r == 0) {
-        tt_cancel(f, NULL);
-        r = tt_await(tt_ref(waiter));
-        remove_release(f, waiter);
+    while (f->state != FS_DONE) {
+        tt_future *waiter = tt_future_new(f->loop);
+        intptr_t r;
+        if (waiter && add_release(f, waiter) == 0) {
+            r = tt_await(tt_ref(waiter));
+            remove_release(f, waiter);
+        } else {
+            r = tt_yield();
+        }
+        tt_unref(waiter);
+        if (r == -ECANCELED) {
+            *cancelled = true;
+            future_cancel(f, NULL);
+        }
     }
-    tt_unref(waiter);
+}
+
+/* f has ended after we cancelled it (for a timeout when timed_out, else for the caller's own
+ * cancellation): -ETIMEDOUT or -ECANCELED if it ended cancelled, else its own outcome, which
+ * wins so that nothing it owns is lost; a cancellation of the caller then stays pending for its
+ * next suspension point. Consumes f. */
+static intptr_t ended_outcome(tt_task *me, tt_future *f, bool timed_out, bool cancelled)
+{
+    intptr_t r = take_result(f);
+    if (r == -ECANCELED)
+        return timed_out && !cancelled ? -ETIMEDOUT : -ECANCELED;
+    if (cancelled)
+        task_keep_cancel_soft(me);
     return r;
 }
 
-/* The deadline passed: cancel f, wait for it to end, and answer -ETIMEDOUT if it ended
- * cancelled, else its own outcome (it swallowed the cancellation or failed in cleanup).
- * Consumes f. */
-static intptr_t time_out(tt_future *f)
+/* The deadline passed (or timeout was 0): cancel f and wait until it has ended. Consumes f. */
+static intptr_t time_out(tt_task *me, tt_future *f)
 {
-    intptr_t r = cancel_and_wait(f);
-    if (r < 0) {
-        tt_unref(f);
-        return r;
-    }
-    r = take_result(f);
-    return r == -ECANCELED ? -ETIMEDOUT : r;
+    bool cancelled = false;
+    future_cancel(f, NULL);
+    wait_until_ended(f, &cancelled);
+    return ended_outcome(me, f, true, cancelled);
 }
 
 intptr_t tt_wait_for(tt_future *f, int64_t timeout)
@@ -438,7 +550,7 @@ intptr_t tt_wait_for(tt_future *f, int64_t timeout)
         return tt_await(f); /* TT_FOREVER: no limit, asyncio's timeout=None */
 
     if (timeout == 0)
-        return time_out(f);
+        return time_out(me, f);
 
     tt_future *waiter = tt_future_new(f->loop);
     if (!waiter) {
@@ -466,19 +578,17 @@ intptr_t tt_wait_for(tt_future *f, int64_t timeout)
     /* An inner that has finished wins even over the caller's own cancellation, so a result
      * that owns a resource is never lost (3.11); but the cancellation is not swallowed (3.12):
      * it stays pending for the caller's next suspension point, as after an IO call. */
-    if (f->state == FS_DONE) {
-        if (r == -ECANCELED)
-            me->must_cancel = 1;
-        return take_result(f);
-    }
+    if (f->state == FS_DONE)
+        return ended_outcome(me, f, false, r == -ECANCELED);
     if (r < 0) {
-        /* The caller was cancelled: the inner is cancelled too and must have ended before
-         * we return (bpo-32751), unless the caller is cancelled again meanwhile. */
-        cancel_and_wait(f);
-        tt_unref(f);
-        return r;
+        /* The caller was cancelled: the inner is cancelled too and has ended before we
+         * return, whatever happens meanwhile. */
+        bool cancelled = true;
+        future_cancel(f, NULL);
+        wait_until_ended(f, &cancelled);
+        return ended_outcome(me, f, false, cancelled);
     }
-    return time_out(f);
+    return time_out(me, f);
 }
 
 /* -------------------------------------------------------------------------- tt_shield */

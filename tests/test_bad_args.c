@@ -3,7 +3,14 @@
 #include "testutil.h"
 
 #include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <stdint.h>
+
+/* The 0.1 flag names still compile and mean the same (kept as aliases for 0.2). */
+_Static_assert(TT_ABANDON_ON_CANCEL == TT_JOB_ABANDON_ON_CANCEL, "job flag alias");
+_Static_assert(TT_RETURN_ERRORS == TT_GATHER_RETURN_ERRORS, "gather flag alias");
 
 static void noop_cb(void *arg) { (void)arg; }
 static void noop_done(tt_future *f, void *arg) { (void)f; (void)arg; }
@@ -39,18 +46,22 @@ END_TEST
 /* NULL handles everywhere: -EINVAL, NULL, 0 or nothing, as documented. */
 START_TEST(null_handles)
 {
+    /* 0.2: a NULL loop is the current loop; this thread has none, so -EPERM (the call is made
+     * from the wrong place), except tt_loop_free, which must name its loop. */
     ck_assert_int_eq(tt_loop_free(NULL), -EINVAL);
     ck_assert_int_eq(tt_loop_run_until(NULL, NULL), -EINVAL);
-    ck_assert_int_eq(tt_loop_run_once(NULL, 0), -EINVAL);
-    ck_assert_int_eq(tt_loop_fd(NULL), -EINVAL);
-    ck_assert_int_eq(tt_loop_next_deadline(NULL), -EINVAL);
-    ck_assert_int_eq(tt_call_soon(NULL, noop_cb, NULL), -EINVAL);
-    ck_assert_int_eq(tt_call_soon_threadsafe(NULL, noop_cb, NULL), -EINVAL);
+    ck_assert_int_eq(tt_loop_run_once(NULL, 0), -EPERM);
+    ck_assert_int_eq(tt_loop_fd(NULL), -EPERM);
+    int64_t d = 5;
+    ck_assert_int_eq(tt_loop_next_deadline(NULL, &d), -EPERM);
+    ck_assert_int_eq(d, 5);
+    ck_assert_int_eq(tt_call_soon(NULL, noop_cb, NULL), -EPERM);
+    ck_assert_int_eq(tt_call_soon_threadsafe(NULL, noop_cb, NULL), -EPERM);
+    ck_assert_int_eq(tt_call_later(NULL, 0, noop_cb, NULL), -EPERM);
+    ck_assert_int_eq(tt_call_cancel(NULL, 1), -EPERM);
     errno = 0;
-    ck_assert_uint_eq(tt_call_later(NULL, 0, noop_cb, NULL), 0);
-    ck_assert_int_eq(errno, EINVAL);
-    ck_assert_int_eq(tt_call_cancel(NULL, 1), -EINVAL);
     ck_assert_ptr_null(tt_loop_submit(NULL, body, NULL));
+    ck_assert_int_eq(errno, EPERM);
     ck_assert_int_eq(tt_cfuture_wait(NULL, 0, NULL), -EINVAL);
     ck_assert_int_eq(tt_cfuture_cancel(NULL), -EINVAL);
     tt_cfuture_free(NULL);
@@ -71,9 +82,8 @@ START_TEST(null_handles)
     ck_assert_int_eq(tt_pool_free(NULL), -EINVAL);
     ck_assert_int_eq(tt_pool_stats_get(NULL, NULL), -EINVAL);
     ck_assert_ptr_null(tt_as_completed_new(NULL, 1, 0));
-    intptr_t err = 0;
-    ck_assert_ptr_null(tt_as_completed_next(NULL, &err));
-    ck_assert_int_eq(err, -EINVAL);
+    ck_assert_int_eq(tt_as_completed_next(NULL, NULL, NULL), -EINVAL);
+    ck_assert_int_eq(tt_as_completed_add(NULL, NULL), -EINVAL);
     tt_as_completed_free(NULL);
     ck_assert_int_eq(tt_wait_for(NULL, 0), -EINVAL);
     ck_assert_ptr_null(tt_shield(NULL));
@@ -103,7 +113,7 @@ START_TEST(null_handles)
     ck_assert_int_eq(tt_queue_try_get(NULL, NULL), -EINVAL);
     ck_assert_uint_eq(tt_queue_size(NULL), 0);
     tt_queue_free(NULL);
-    ck_assert_int_eq(tt_loop_dump(NULL, stderr), -EINVAL);
+    ck_assert_int_eq(tt_loop_dump(NULL, stderr), -EPERM); /* NULL: the current loop, none */
     tt_live_get(NULL);
     ck_assert_str_eq(tt_strerror(INTPTR_MIN), "error -9223372036854775808");
     ck_assert_str_eq(tt_strerror(INTPTR_MAX), "success");
@@ -173,14 +183,66 @@ START_TEST(bad_options)
     ck_assert_ptr_nonnull(loop);
     ck_assert_int_eq(tt_call_soon(loop, NULL, NULL), -EINVAL);
     ck_assert_int_eq(tt_call_soon_threadsafe(loop, NULL, NULL), -EINVAL);
-    ck_assert_uint_eq(tt_call_later(loop, 0, NULL, NULL), 0);
+    ck_assert_int_eq(tt_call_later(loop, 0, NULL, NULL), -EINVAL);
     ck_assert_int_eq(tt_call_cancel(loop, 0), 0);
-    ck_assert_int_eq(tt_call_cancel(loop, UINT64_MAX), 0);
+    ck_assert_int_eq(tt_call_cancel(loop, -EINVAL), 0); /* an error is never an id */
+    ck_assert_int_eq(tt_call_cancel(loop, INT64_MAX), 0);
+    int64_t dl = 5;
+    ck_assert_int_eq(tt_loop_next_deadline(loop, NULL), -EINVAL);
+    ck_assert_int_eq(tt_loop_next_deadline(loop, &dl), 0);
+    ck_assert_int_eq(dl, TT_FOREVER);
     ck_assert_ptr_null(tt_loop_submit(loop, NULL, NULL));
     tt_task_opts big = {.stack_size = SIZE_MAX};
     ck_assert_ptr_null(tt_spawn_on(loop, &big, body, NULL));
     ck_assert_int_eq(errno, EINVAL);
     ck_assert_int_eq(tt_loop_run_until(loop, NULL), -EINVAL);
+    ck_assert_int_eq(tt_loop_free(loop), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+/* 0.2: a NULL loop means the current loop in every call that takes one. */
+static int CALLS;
+static void count_cb(void *arg) { (void)arg; CALLS++; }
+static intptr_t count_body(void *arg) { (void)arg; CALLS += 100; return 7; }
+
+START_TEST(null_loop_is_the_current_loop)
+{
+    tt_loop *loop = tt_loop_new(NULL);
+    ck_assert_ptr_nonnull(loop);
+    CALLS = 0;
+    ck_assert_int_eq(tt_call_soon(NULL, count_cb, NULL), 0);
+    ck_assert_int_eq(tt_call_soon_threadsafe(NULL, count_cb, NULL), 0);
+    int64_t d = -5;
+    ck_assert_int_eq(tt_loop_next_deadline(NULL, &d), 0);
+    ck_assert_int_eq(d, 0); /* callbacks are ready */
+    ck_assert_int_ge(tt_loop_run_once(NULL, 0), 1);
+    ck_assert_int_eq(CALLS, 2);
+    int64_t id = tt_call_later(NULL, TT_SEC(10), count_cb, NULL);
+    ck_assert_int_gt(id, 0);
+    int64_t t0 = tt_now();
+    ck_assert_int_eq(tt_loop_next_deadline(NULL, &d), 0);
+    ck_assert_int_ge(d, t0 + TT_SEC(9));
+    ck_assert_int_eq(tt_call_cancel(NULL, id), 1);
+    ck_assert_int_eq(tt_loop_next_deadline(NULL, &d), 0);
+    ck_assert_int_eq(d, TT_FOREVER);
+    int fd = tt_loop_fd(NULL);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(tt_loop_fd(loop), fd);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    ck_assert_int_eq(tt_loop_dump(NULL, out), 0);
+    fclose(out);
+    ck_assert_ptr_nonnull(strstr(buf, "0 task(s)"));
+    free(buf);
+    tt_cfuture *cf = tt_loop_submit(NULL, count_body, NULL);
+    ck_assert_ptr_nonnull(cf);
+    while (CALLS < 102)
+        ck_assert_int_ge(tt_loop_run_once(NULL, TT_MS(100)), 0);
+    tt_cfuture_free(cf);
+    tt_future *f = tt_spawn_on(NULL, NULL, count_body, NULL);
+    ck_assert_int_eq(tt_loop_run_until(NULL, f), 7);
     ck_assert_int_eq(tt_loop_free(loop), 0);
     tu_assert_no_leaks();
 }
@@ -192,6 +254,7 @@ static Suite *bad_args_suite(void)
     TCase *tc = tcase_create("bad_args");
     tcase_add_test(tc, outside_any_loop);
     tcase_add_test(tc, null_handles);
+    tcase_add_test(tc, null_loop_is_the_current_loop);
     tcase_add_test(tc, bad_arguments_in_a_task);
     tcase_add_test(tc, bad_options);
     suite_add_tcase(s, tc);

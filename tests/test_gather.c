@@ -1,4 +1,4 @@
-/* Unit suite for tt_gather and tt_gather_future: input order, TT_RETURN_ERRORS, the first
+/* Unit suite for tt_gather and tt_gather_future: input order, TT_GATHER_RETURN_ERRORS, the first
  * failure returned at once, duplicates, empty input, cancellation fan-out (with its message,
  * ending only after the children), gathers of gathers, and errors counted as retrieved. */
 #define _GNU_SOURCE
@@ -82,9 +82,9 @@ static intptr_t main_plain(void *arg)
     tt_future *fs[2] = {tt_future_new(NULL), tt_future_new(NULL)};
     ck_assert_int_eq(tt_future_set(fs[1], 8), 0);
     /* Plain futures completed by someone else (here a timer) work too. */
-    ck_assert(tt_call_later(loop, TT_MS(5), cancel_cb, fs[0]) != 0);
+    ck_assert(tt_call_later(loop, TT_MS(5), cancel_cb, fs[0]) > 0);
     intptr_t res[2];
-    ck_assert_int_eq(tt_gather(fs, 2, res, TT_RETURN_ERRORS), 0);
+    ck_assert_int_eq(tt_gather(fs, 2, res, TT_GATHER_RETURN_ERRORS), 0);
     ck_assert_int_eq(res[0], -ECANCELED);
     ck_assert_int_eq(res[1], 8);
     unref_all(fs, 2);
@@ -105,7 +105,7 @@ static intptr_t main_return_errors(void *arg)
     ck_assert_int_eq(tt_cancel(fs[2], NULL), 1); /* cancelled before it starts */
     intptr_t res[4];
     int64_t t0 = tt_now();
-    ck_assert_int_eq(tt_gather(fs, 4, res, TT_RETURN_ERRORS), 0);
+    ck_assert_int_eq(tt_gather(fs, 4, res, TT_GATHER_RETURN_ERRORS), 0);
     ck_assert_int_ge(tt_now() - t0, TT_MS(19)); /* waited for all */
     ck_assert_int_eq(res[0], 1);
     ck_assert_int_eq(res[1], -EIO);
@@ -144,7 +144,7 @@ static intptr_t main_cancelled_child(void *arg)
 {
     (void)arg;
     tt_future *fs[2] = {tt_future_new(NULL), tt_future_new(NULL)};
-    ck_assert(tt_call_later(tt_loop_current(), TT_MS(5), cancel_cb, fs[0]) != 0);
+    ck_assert(tt_call_later(tt_loop_current(), TT_MS(5), cancel_cb, fs[0]) > 0);
     ck_assert_int_eq(tt_gather(fs, 2, NULL, 0), -ECANCELED);
     ck_assert_int_eq(tt_cancelled(fs[0]), 1);
     ck_assert_int_eq(tt_done(fs[1]), 0); /* not touched */
@@ -181,7 +181,7 @@ static intptr_t main_empty(void *arg)
     (void)arg;
     ck_assert_int_eq(tt_gather(NULL, 0, NULL, 0), 0);
     intptr_t r;
-    ck_assert_int_eq(tt_gather(NULL, 0, &r, TT_RETURN_ERRORS), 0);
+    ck_assert_int_eq(tt_gather(NULL, 0, &r, TT_GATHER_RETURN_ERRORS), 0);
     tt_future *g = tt_gather_future(NULL, 0, 0);
     ck_assert_ptr_nonnull(g);
     ck_assert_int_eq(tt_done(g), 1);
@@ -263,7 +263,7 @@ END_TEST
 
 START_TEST(cancel_fans_out_return_errors)
 {
-    ck_assert_int_eq(tu_run(main_cancel_fanout, (void *)(uintptr_t)TT_RETURN_ERRORS), 0);
+    ck_assert_int_eq(tu_run(main_cancel_fanout, (void *)(uintptr_t)TT_GATHER_RETURN_ERRORS), 0);
     tu_assert_no_leaks();
 }
 END_TEST
@@ -353,8 +353,8 @@ static intptr_t main_nested(void *arg)
     tt_future *top = tt_gather_future(&inner, 1, 0);
     ck_assert_int_eq(tt_await(tt_ref(top)), -EIO);
     ck_assert_int_eq(tt_result(inner), -EIO);
-    /* With TT_RETURN_ERRORS the gather itself succeeds. */
-    tt_future *lenient = tt_gather_future(u, 2, TT_RETURN_ERRORS);
+    /* With TT_GATHER_RETURN_ERRORS the gather itself succeeds. */
+    tt_future *lenient = tt_gather_future(u, 2, TT_GATHER_RETURN_ERRORS);
     ck_assert_int_eq(tt_await(lenient), 0);
     ck_assert_int_eq(tt_result(u[0]), 1);
     tt_unref(top);
@@ -427,7 +427,9 @@ TU_TASK_TEST(outcomes_below_int_min_stay_failures, 0)
     ck_assert_int_lt(rc, 0); /* a failure must not come back as success */
     tt_unref(c);
     tt_group *g = tt_group_new();
-    ck_assert_ptr_nonnull(tt_group_spawn(g, very_negative, NULL));
+    tt_future *kid = tt_group_spawn(g, very_negative, NULL);
+    ck_assert_ptr_nonnull(kid);
+    tt_unref(kid);
     rc = tt_group_join(g);
     ck_assert_int_lt(rc, 0);
     tt_group_free(g);

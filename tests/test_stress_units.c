@@ -203,7 +203,7 @@ START_TEST(args_help)
     ck_assert_ptr_nonnull(strstr(text, "127.0.0.1"));
     ck_assert_ptr_nonnull(strstr(text, "[mixed-lite|offload|cancel|timeout|group|io|mixed]"));
     stress_help(SC_CANCEL, text, sizeof text);
-    ck_assert_ptr_nonnull(strstr(text, "TT_ABANDON_ON_CANCEL"));
+    ck_assert_ptr_nonnull(strstr(text, "TT_JOB_ABANDON_ON_CANCEL"));
     ck_assert_ptr_nonnull(strstr(text, "--queue-limit"));
     stress_help(SC_COUNT_, text, sizeof text);
     ck_assert_ptr_nonnull(strstr(text, "mixed-lite (the default)"));

@@ -8,6 +8,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* tt_as_completed_next in the 0.1 shape these older tests were written in: the future or NULL,
+ * and the code (0 at the end) in *err. */
+static tt_future *ac_next(tt_as_completed *it, intptr_t *err)
+{
+    tt_future *f = NULL;
+    int rc = tt_as_completed_next(it, &f, NULL);
+    if (err)
+        *err = rc < 0 ? rc : 0;
+    return f;
+}
+
+
 #define E1 (-1001)
 #define E2 (-1002)
 
@@ -292,15 +304,15 @@ TU_TASK_TEST(as_completed_completion_order, 0)
     const intptr_t want[3] = {'b', 'c', 'a'};
     const int idx[3] = {1, 2, 0};
     for (int i = 0; i < 3; i++) {
-        tt_future *f = tt_as_completed_next(it, &err);
+        tt_future *f = ac_next(it, &err);
         ck_assert_ptr_eq(f, fs[idx[i]]); /* the original futures */
         ck_assert_int_eq(err, 0);
         ck_assert_int_eq(tt_result(f), want[i]);
     }
     err = 99;
-    ck_assert_ptr_null(tt_as_completed_next(it, &err));
+    ck_assert_ptr_null(ac_next(it, &err));
     ck_assert_int_eq(err, 0);
-    ck_assert_ptr_null(tt_as_completed_next(it, NULL)); /* err may be NULL */
+    ck_assert_ptr_null(ac_next(it, NULL)); /* err may be NULL */
     tt_as_completed_free(it);
     for (int i = 0; i < 3; i++)
         tt_unref(fs[i]);
@@ -315,11 +327,11 @@ TU_TASK_TEST(as_completed_error_at_its_position, 0)
     tt_as_completed *it = tt_as_completed_new(fs, 3, TT_SEC(5));
     ck_assert_ptr_nonnull(it);
     intptr_t err;
-    ck_assert_int_eq(tt_result(tt_as_completed_next(it, &err)), E1);
-    ck_assert_int_eq(tt_result(tt_as_completed_next(it, &err)), 'z');
-    ck_assert_int_eq(tt_result(tt_as_completed_next(it, &err)), 'x');
+    ck_assert_int_eq(tt_result(ac_next(it, &err)), E1);
+    ck_assert_int_eq(tt_result(ac_next(it, &err)), 'z');
+    ck_assert_int_eq(tt_result(ac_next(it, &err)), 'x');
     ck_assert_int_eq(err, 0);
-    ck_assert_ptr_null(tt_as_completed_next(it, &err));
+    ck_assert_ptr_null(ac_next(it, &err));
     ck_assert_int_eq(err, 0);
     tt_as_completed_free(it);
     for (int i = 0; i < 3; i++)
@@ -333,14 +345,14 @@ TU_TASK_TEST(as_completed_empty_and_duplicates, 0)
     intptr_t err = 99;
     tt_as_completed *it = tt_as_completed_new(NULL, 0, TT_FOREVER);
     ck_assert_ptr_nonnull(it);
-    ck_assert_ptr_null(tt_as_completed_next(it, &err));
+    ck_assert_ptr_null(ac_next(it, &err));
     ck_assert_int_eq(err, 0);
     tt_as_completed_free(it);
     it = tt_as_completed_new(NULL, 0, TT_MS(1));
     ck_assert_ptr_nonnull(it);
     ck_assert_int_eq(tt_sleep(TT_MS(5)), 0);
     err = 99;
-    ck_assert_ptr_null(tt_as_completed_next(it, &err));
+    ck_assert_ptr_null(ac_next(it, &err));
     ck_assert_int_eq(err, 0); /* nothing to wait for cannot time out */
     tt_as_completed_free(it);
 
@@ -348,9 +360,9 @@ TU_TASK_TEST(as_completed_empty_and_duplicates, 0)
     tt_future *ft = tt_spawn(sleeper, &t), *fu = tt_spawn(sleeper, &u);
     tt_future *fs[4] = {ft, ft, fu, ft};
     it = tt_as_completed_new(fs, 4, TT_FOREVER);
-    ck_assert_ptr_eq(tt_as_completed_next(it, &err), ft);
-    ck_assert_ptr_eq(tt_as_completed_next(it, &err), fu);
-    ck_assert_ptr_null(tt_as_completed_next(it, &err));
+    ck_assert_ptr_eq(ac_next(it, &err), ft);
+    ck_assert_ptr_eq(ac_next(it, &err), fu);
+    ck_assert_ptr_null(ac_next(it, &err));
     ck_assert_int_eq(err, 0);
     tt_as_completed_free(it);
     tt_unref(ft);
@@ -368,10 +380,10 @@ TU_TASK_TEST(as_completed_timeout_sticks, 0)
     int64_t t0 = tt_now();
     tt_as_completed *it = tt_as_completed_new(fs, 3, TT_MS(50));
     intptr_t err = 99;
-    ck_assert_ptr_eq(tt_as_completed_next(it, &err), done);
-    ck_assert_ptr_eq(tt_as_completed_next(it, &err), fs[2]);
+    ck_assert_ptr_eq(ac_next(it, &err), done);
+    ck_assert_ptr_eq(ac_next(it, &err), fs[2]);
     ck_assert_int_eq(err, 0);
-    ck_assert_ptr_null(tt_as_completed_next(it, &err));
+    ck_assert_ptr_null(ac_next(it, &err));
     ck_assert_int_eq(err, -ETIMEDOUT);
     int64_t el = ms_since(t0);
     ck_assert_int_ge(el, 49);
@@ -381,7 +393,7 @@ TU_TASK_TEST(as_completed_timeout_sticks, 0)
     ck_assert_int_eq(tt_sleep(TT_MS(5)), 0);
     ck_assert(tt_cancelled(fs[0]));
     err = 99;
-    ck_assert_ptr_null(tt_as_completed_next(it, &err));
+    ck_assert_ptr_null(ac_next(it, &err));
     ck_assert_int_eq(err, -ETIMEDOUT);
     tt_as_completed_free(it);
     for (int i = 0; i < 3; i++)
@@ -394,7 +406,7 @@ static tt_as_completed *AC;
 static intptr_t ac_consumer(void *arg)
 {
     intptr_t *err = arg;
-    tt_future *f = tt_as_completed_next(AC, err);
+    tt_future *f = ac_next(AC, err);
     ck_assert_ptr_null(f);
     return *err;
 }
@@ -409,14 +421,14 @@ TU_TASK_TEST(as_completed_cancelled_next, 0)
     ck_assert_int_eq(tt_yield(), 0);
     /* A second task may not wait on the same iterator meanwhile. */
     intptr_t e2 = 0;
-    ck_assert_ptr_null(tt_as_completed_next(AC, &e2));
+    ck_assert_ptr_null(ac_next(AC, &e2));
     ck_assert_int_eq(e2, -EBUSY);
     tt_cancel(c, NULL);
     ck_assert_int_eq(finish(c), -ECANCELED);
     ck_assert_int_eq(err, -ECANCELED);
     /* Nothing was lost: the completion is still handed out afterwards. */
     tt_future_set(f, 3);
-    ck_assert_ptr_eq(tt_as_completed_next(AC, &e2), f);
+    ck_assert_ptr_eq(ac_next(AC, &e2), f);
     ck_assert_int_eq(e2, 0);
     tt_as_completed_free(AC);
     tt_unref(f);
@@ -449,9 +461,9 @@ static intptr_t main_ac_errors(void *arg)
     ck_assert_ptr_null(tt_as_completed_new(NULL, 1, TT_FOREVER));
     ck_assert_int_eq(errno, EINVAL);
     intptr_t err = 0;
-    ck_assert_ptr_null(tt_as_completed_next(NULL, &err));
+    ck_assert_ptr_null(ac_next(NULL, &err));
     ck_assert_int_eq(err, -EINVAL);
-    ck_assert_ptr_null(tt_as_completed_next(NULL, NULL));
+    ck_assert_ptr_null(ac_next(NULL, NULL));
     tt_unref(fs[0]);
     return 0;
 }
@@ -461,7 +473,7 @@ static intptr_t AC_CB_ERR;
 static void ac_next_from_callback(void *arg)
 {
     (void)arg;
-    ck_assert_ptr_null(tt_as_completed_next(AC_CB, &AC_CB_ERR));
+    ck_assert_ptr_null(ac_next(AC_CB, &AC_CB_ERR));
 }
 
 static intptr_t main_ac_eperm(void *arg)
@@ -485,6 +497,162 @@ START_TEST(as_completed_bad_input)
     ck_assert_int_eq(tu_run(main_ac_errors, NULL), 0);
     ck_assert_int_eq(tu_run(main_ac_eperm, NULL), 0);
     ck_assert_int_eq(tu_run(main_ac_free_early, NULL), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+/* ------------------------------------------------------- as_completed, 0.2: index and growth */
+
+static int IN_FLIGHT, MAX_IN_FLIGHT;
+static intptr_t item(void *arg)
+{
+    intptr_t i = (intptr_t)arg;
+    if (++IN_FLIGHT > MAX_IN_FLIGHT)
+        MAX_IN_FLIGHT = IN_FLIGHT;
+    int rc = tt_sleep(TT_MS(1 + (i * 7) % 5));
+    IN_FLIGHT--;
+    return rc < 0 ? rc : 1000 + i;
+}
+
+static intptr_t main_as_completed_index(void *arg)
+{
+    (void)arg;
+    tt_future *fs[4];
+    for (int i = 0; i < 3; i++)
+        fs[i] = tt_future_new(NULL);
+    fs[3] = fs[1]; /* a duplicate: one input, index 1 */
+    tt_as_completed *it = tt_as_completed_new(fs, 4, TT_FOREVER);
+    ck_assert_ptr_nonnull(it);
+    tt_future_set(fs[2], 20);
+    tt_future_set(fs[0], 0);
+    tt_future_set(fs[1], 10);
+    tt_future *f = NULL;
+    size_t idx = 99;
+    size_t want[3] = {2, 0, 1};
+    for (int k = 0; k < 3; k++) {
+        ck_assert_int_eq(tt_as_completed_next(it, &f, &idx), 1);
+        ck_assert_uint_eq(idx, want[k]);
+        ck_assert_ptr_eq(f, fs[want[k]]);
+        ck_assert_int_eq(tt_result(f), 10 * (intptr_t)want[k]);
+    }
+    ck_assert_int_eq(tt_as_completed_next(it, &f, &idx), 0);
+    ck_assert_ptr_null(f);
+    /* Adding after the end resumes the iteration; every add is a new input. */
+    tt_future *late = tt_future_new(NULL);
+    ck_assert_int_eq(tt_as_completed_add(it, late), 4);
+    ck_assert_int_eq(tt_as_completed_add(it, late), 5);
+    tt_future_set(late, 7);
+    ck_assert_int_eq(tt_as_completed_next(it, NULL, &idx), 1);
+    ck_assert_uint_eq(idx, 4);
+    ck_assert_int_eq(tt_as_completed_next(it, &f, &idx), 1);
+    ck_assert_ptr_eq(f, late);
+    ck_assert_uint_eq(idx, 5);
+    ck_assert_int_eq(tt_as_completed_next(it, NULL, NULL), 0);
+    /* Bad input. */
+    ck_assert_int_eq(tt_as_completed_add(it, NULL), -EINVAL);
+    ck_assert_int_eq(tt_as_completed_add(NULL, late), -EINVAL);
+    tt_as_completed_free(it);
+    tt_unref(late);
+    for (int i = 0; i < 3; i++)
+        tt_unref(fs[i]);
+    return 0;
+}
+
+START_TEST(as_completed_tells_the_index)
+{
+    ck_assert_int_eq(tu_run(main_as_completed_index, NULL), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+/* "N items, K in flight": start K, add one each time one finishes. */
+static long AC_MAX_LIVE;
+static intptr_t main_as_completed_grows(void *arg)
+{
+    (void)arg;
+    enum { N = 1000, K = 4 };
+    static char seen[N];
+    memset(seen, 0, sizeof seen);
+    IN_FLIGHT = MAX_IN_FLIGHT = 0;
+    tt_future *first[K];
+    for (int i = 0; i < K; i++)
+        first[i] = tt_spawn(item, (void *)(intptr_t)i);
+    tt_as_completed *it = tt_as_completed_new(first, K, TT_FOREVER);
+    for (int i = 0; i < K; i++)
+        tt_unref(first[i]); /* the iterator keeps its own references */
+    size_t next_item = K, got = 0, idx;
+    tt_future *f;
+    int rc;
+    while ((rc = tt_as_completed_next(it, &f, &idx)) == 1) {
+        ck_assert_uint_lt(idx, N);
+        ck_assert_int_eq(seen[idx], 0);
+        seen[idx] = 1;
+        ck_assert_int_eq(tt_result(f), 1000 + (intptr_t)idx); /* index i is item i */
+        got++;
+        if (next_item < N) {
+            tt_future *g = tt_spawn(item, (void *)(intptr_t)next_item);
+            ck_assert_int_eq(tt_as_completed_add(it, g), (ssize_t)next_item);
+            tt_unref(g);
+            next_item++;
+        }
+        if (got % 100 == 0) {
+            tt_live l;
+            tt_live_get(&l);
+            if (l.futures > AC_MAX_LIVE)
+                AC_MAX_LIVE = l.futures;
+        }
+    }
+    ck_assert_int_eq(rc, 0);
+    ck_assert_uint_eq(got, N);
+    ck_assert_int_eq(MAX_IN_FLIGHT, K);
+    tt_as_completed_free(it);
+    return 0;
+}
+
+START_TEST(as_completed_over_a_growing_set)
+{
+    AC_MAX_LIVE = 0;
+    ck_assert_int_eq(tu_run(main_as_completed_grows, NULL), 0);
+    ck_assert_int_gt(AC_MAX_LIVE, 0);
+    ck_assert_int_lt(AC_MAX_LIVE, 20); /* K in flight, not N kept */
+    tu_assert_no_leaks();
+}
+END_TEST
+
+static tt_as_completed *AC_GROW;
+static intptr_t adder(void *arg)
+{
+    tt_future *f = arg;
+    ck_assert_int_eq(tt_sleep(TT_MS(5)), 0);
+    ck_assert_int_eq(tt_as_completed_add(AC_GROW, f), 1);
+    tt_future_set(f, 55);
+    return 0;
+}
+
+static intptr_t main_as_completed_add_while_waiting(void *arg)
+{
+    (void)arg;
+    tt_future *slow = tt_future_new(NULL), *added = tt_future_new(NULL);
+    AC_GROW = tt_as_completed_new(&slow, 1, TT_MS(200));
+    tt_future *a = tt_spawn(adder, added);
+    tt_future *f;
+    size_t idx;
+    /* next() is already waiting when the other task adds a future that finishes first. */
+    ck_assert_int_eq(tt_as_completed_next(AC_GROW, &f, &idx), 1);
+    ck_assert_ptr_eq(f, added);
+    ck_assert_uint_eq(idx, 1);
+    ck_assert_int_eq(tt_as_completed_next(AC_GROW, &f, &idx), -ETIMEDOUT);
+    ck_assert_int_eq(tt_as_completed_add(AC_GROW, added), -ETIMEDOUT);
+    ck_assert_int_eq(tt_await(a), 0);
+    tt_as_completed_free(AC_GROW);
+    tt_unref(slow);
+    tt_unref(added);
+    return 0;
+}
+
+START_TEST(as_completed_add_wakes_a_waiting_next)
+{
+    ck_assert_int_eq(tu_run(main_as_completed_add_while_waiting, NULL), 0);
     tu_assert_no_leaks();
 }
 END_TEST
@@ -622,25 +790,41 @@ TU_TASK_TEST(wait_for_cancelled_caller_cancels_inner, 0)
     return 0;
 }
 
+static int STUBBORN_SECOND_SLEEP;
 static intptr_t stubborn(void *arg)
 {
     (void)arg;
     if (tt_sleep(TT_SEC(1)) == -ECANCELED)
-        tt_sleep(TT_MS(200)); /* caught the timeout's cancel: carries on */
-    return 42;
+        STUBBORN_SECOND_SLEEP = tt_sleep(TT_MS(200)); /* caught the timeout's cancel: carries on */
+    return 42; /* and swallows the caller's forwarded cancel too */
+}
+
+static intptr_t WF_STUBBORN_RC, WF_NEXT_SUSPENSION;
+static int WF_INNER_DONE_AT_RETURN;
+static intptr_t wait_for_stubborn_caller(void *arg)
+{
+    (void)arg;
+    WF_STUBBORN_RC = tt_wait_for(tt_ref(INNER), TT_MS(20));
+    WF_INNER_DONE_AT_RETURN = tt_done(INNER);
+    WF_NEXT_SUSPENSION = tt_yield();
+    return 7;
 }
 
 TU_TASK_TEST(wait_for_stays_cancellable_with_stubborn_inner, 0)
 {
     (void)arg;
     INNER = tt_spawn(stubborn, NULL);
-    tt_future *w = tt_spawn(wait_for_inner, (void *)(intptr_t)TT_MS(20));
+    tt_future *w = tt_spawn(wait_for_stubborn_caller, NULL);
     ck_assert_int_eq(tt_sleep(TT_MS(100)), 0);
     tt_cancel(w, NULL);
-    /* 3.11: the caller's second cancel interrupts the wait for the inner's end and is not
-     * forwarded; the inner goes on and returns its value. */
-    ck_assert_int_eq(finish(w), -ECANCELED);
-    ck_assert(!tt_done(INNER));
+    /* 0.2 (3.12, C048): the caller's second cancel is forwarded to the inner (its second sleep
+     * is interrupted) and tt_wait_for returns only once the inner has ended. The inner swallowed
+     * it and returned 42: the caller gets 42, and its cancellation stays pending. */
+    ck_assert_int_eq(finish(w), 7); /* its body took the delivered cancel and returned 7 */
+    ck_assert_int_eq(STUBBORN_SECOND_SLEEP, -ECANCELED);
+    ck_assert_int_eq(WF_STUBBORN_RC, 42);
+    ck_assert_int_eq(WF_INNER_DONE_AT_RETURN, 1);
+    ck_assert_int_eq(WF_NEXT_SUSPENSION, -ECANCELED);
     ck_assert_int_eq(finish(INNER), 42);
     return 0;
 }
@@ -876,6 +1060,9 @@ static Suite *wait_suite(void)
     tcase_add_test(tc, wait_for_shield_times_out_the_wait_only);
     tcase_add_test(tc, gather_of_shields_cancelled);
     tcase_add_test(tc, shield_bad_input);
+    tcase_add_test(tc, as_completed_tells_the_index);
+    tcase_add_test(tc, as_completed_over_a_growing_set);
+    tcase_add_test(tc, as_completed_add_wakes_a_waiting_next);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -15,8 +15,13 @@ typedef struct tt_glib_source {
  * GLib's poll otherwise (-1: only the fd can wake us). */
 static gboolean loop_due(tt_glib_source *s, gint *timeout_ms)
 {
-    int64_t deadline = tt_loop_next_deadline(s->loop);
+    int64_t deadline;
+    int rc = tt_loop_next_deadline(s->loop, &deadline);
     *timeout_ms = -1;
+    if (rc < 0) { /* not the loop's thread: a misuse only the fd can outlast */
+        g_warning("tothread-glib: tt_loop_next_deadline: %s", tt_strerror(rc));
+        return FALSE;
+    }
     if (deadline == 0)
         return TRUE;
     if (deadline < 0) /* TT_FOREVER */

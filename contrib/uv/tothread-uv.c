@@ -20,8 +20,11 @@ static void on_timer(uv_timer_t *h);
 
 static void rearm(tt_uv_source *s)
 {
-    int64_t deadline = tt_loop_next_deadline(s->loop);
-    if (deadline < 0) { /* TT_FOREVER */
+    int64_t deadline;
+    int rc = tt_loop_next_deadline(s->loop, &deadline);
+    if (rc < 0)
+        fprintf(stderr, "tothread-uv: tt_loop_next_deadline: %s\n", tt_strerror(rc));
+    if (rc < 0 || deadline < 0) { /* TT_FOREVER (or a misuse: only the fd wakes us) */
         uv_timer_stop(&s->timer);
         return;
     }

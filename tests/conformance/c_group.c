@@ -60,6 +60,8 @@ static intptr_t c054_main(void *arg)
     cl_log("group exited (join -> %d); results %s %s", rc, (const char *)tt_result(t1),
            (const char *)tt_result(t2));
     tt_group_free(g);
+    tt_unref(t1);
+    tt_unref(t2);
     return 0;
 }
 
@@ -103,6 +105,8 @@ static intptr_t c055_parent(void *arg)
     cl_log("A: %s B: %s", cl_outcome_s(a), cl_outcome_s(bt));
     cl_log("parent cancelling() = %d", tt_cancelling(me));
     tt_group_free(g);
+    tt_unref(a);
+    tt_unref(bt);
     if (tt_sleep(TT_MS(10)) == 0)
         cl_log("parent continued normally after the group");
     return STR("parent-done");
@@ -163,15 +167,15 @@ static intptr_t c057_main(void *arg)
 {
     (void)arg;
     tt_group *g = tt_group_new();
-    tt_group_spawn(g, c057_fail_now, (void *)E1);
-    tt_group_spawn(g, c057_fail_now, (void *)E2);
+    tt_unref(tt_group_spawn(g, c057_fail_now, (void *)E1));
+    tt_unref(tt_group_spawn(g, c057_fail_now, (void *)E2));
     if (tt_group_join(g) < 0)
         cl_log("(a) caught %s", cl_group_errors(g, 0));
     tt_group_free(g);
 
     g = tt_group_new();
-    tt_group_spawn(g, c057_first, NULL);
-    tt_group_spawn(g, c057_second, NULL);
+    tt_unref(tt_group_spawn(g, c057_first, NULL));
+    tt_unref(tt_group_spawn(g, c057_second, NULL));
     if (tt_group_join(g) < 0)
         cl_log("(b) caught %s", cl_group_errors(g, 0));
     tt_group_free(g);
@@ -213,6 +217,8 @@ static intptr_t c059_main(void *arg)
     cl_log("children cancelled: %s %s", cl_bool(tt_cancelled(t1)), cl_bool(tt_cancelled(t2)));
     cl_log("join -> %d", rc); /* C only: tt_group_cancel is not a failure */
     tt_group_free(g);
+    tt_unref(t1);
+    tt_unref(t2);
     return 0;
 }
 
@@ -234,7 +240,7 @@ static intptr_t c060_main(void *arg)
     (void)arg;
     static struct child crash = {.ms = 10, .fail = E1};
     tt_group *g = tt_group_new();
-    tt_group_spawn(g, child_run, &crash);
+    tt_unref(tt_group_spawn(g, child_run, &crash));
     intptr_t body_err = 0;
     if (tt_sleep(TT_SEC(1)) == -ECANCELED) {
         cl_log("body cancelled, raising E0");
@@ -264,9 +270,9 @@ static intptr_t c062_main(void *arg)
     static struct child e1 = {.ms = 10, .fail = E1, .label = "E1"},
                         inner_child = {.ms = 1000, .fail = E2, .label = "INNER-CHILD"};
     tt_group *outer = tt_group_new();
-    tt_group_spawn(outer, child_run, &e1);
+    tt_unref(tt_group_spawn(outer, child_run, &e1));
     tt_group *inner = tt_group_new();
-    tt_group_spawn(inner, child_run, &inner_child);
+    tt_unref(tt_group_spawn(inner, child_run, &inner_child));
     int inner_rc = tt_group_join(inner); /* the outer group's cancellation arrives here */
     int outer_rc = tt_group_join(outer);
     if (outer_rc < 0)
@@ -328,8 +334,8 @@ static intptr_t c063_main(void *arg)
 
     static struct child crash = {.ms = 10, .fail = E1};
     g = tt_group_new();
-    tt_group_spawn(g, child_run, &crash);
-    tt_group_spawn(g, c063_late_spawner, g);
+    tt_unref(tt_group_spawn(g, child_run, &crash));
+    tt_unref(tt_group_spawn(g, c063_late_spawner, g));
     if (tt_group_join(g) < 0)
         cl_log("caught %s", cl_group_errors(g, 0));
     tt_group_free(g);
@@ -358,7 +364,7 @@ static intptr_t c064_runner(void *arg)
     static struct child c = {.ms = 1000, .deliveries = &c064_delivered};
     tt_group *g = tt_group_new();
     for (int i = 0; i < 5; i++)
-        tt_group_spawn(g, child_run, &c);
+        tt_unref(tt_group_spawn(g, child_run, &c));
     if (tt_sleep(TT_SEC(1)) == -ECANCELED)
         cl_log("body cancelled");
     int rc = tt_group_join(g);
@@ -402,7 +408,7 @@ static intptr_t c066_runner(void *arg)
                                 {.ms = 1000, .cleanup_fail = E3}};
     tt_group *g = tt_group_new();
     for (int i = 0; i < 3; i++)
-        tt_group_spawn(g, child_run, &cs[i]);
+        tt_unref(tt_group_spawn(g, child_run, &cs[i]));
     tt_sleep(TT_SEC(1));
     int rc = tt_group_join(g);
     /* Python prints the members sorted (sibling order is a hash-set artefact there); the C
@@ -482,6 +488,9 @@ static intptr_t c067_main(void *arg)
     cl_log("t2: %s", cl_outcome_s(t2));
     cl_log("quitter (raised CancelledError itself): %s", cl_outcome_s(q));
     tt_group_free(g);
+    tt_unref(t1);
+    tt_unref(t2);
+    tt_unref(q);
     return 0;
 }
 

@@ -78,9 +78,12 @@ static intptr_t main_task(void *arg)
     tt_group *g = tt_group_new();
     if (!g)
         return -errno;
-    for (int i = 0; i < l->conns; i++)
-        if (!tt_group_spawn(g, connection, l))
+    for (int i = 0; i < l->conns; i++) {
+        tt_future *c = tt_group_spawn(g, connection, l);
+        if (!c)
             l->errors++;
+        tt_unref(c); /* the group keeps what it needs */
+    }
     intptr_t r = tt_group_join(g);
     tt_group_free(g);
     return r;

@@ -77,11 +77,14 @@ static intptr_t main_task(void *arg)
     tt_as_completed *it = err == 0 ? tt_as_completed_new(fs, spawned, TT_SEC(60)) : NULL;
     size_t done = 0, failed = 0, bytes = 0;
     tt_future *f;
-    while (it != NULL && (f = tt_as_completed_next(it, &err)) != NULL) {
-        file_job *j = &r->jobs[0];
-        for (size_t i = 0; i < spawned; i++)
-            if (fs[i] == f)
-                j = &r->jobs[i];
+    size_t idx;
+    int more;
+    while (it != NULL && (more = tt_as_completed_next(it, &f, &idx)) != 0) {
+        if (more < 0) {
+            err = more;
+            break;
+        }
+        file_job *j = &r->jobs[idx]; /* the inputs are distinct: index i is fs[i] */
         done++;
         if (tt_result(f) < 0) {
             failed++;

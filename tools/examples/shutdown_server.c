@@ -45,6 +45,7 @@ static intptr_t acceptor(void *arg)
         tt_future *t = tt_group_spawn(conns, serve_conn, (void *)fd);
         if (t == NULL)
             close((int)fd);
+        tt_unref(t); /* the group keeps what it needs */
     }
     if (fd == -ECANCELED)
         tt_uncancel(tt_current_task()); /* the shutdown request: handled here */

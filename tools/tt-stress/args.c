@@ -442,8 +442,10 @@ static const char *const scenario_help[SC_COUNT_] = {
     [SC_CANCEL] =
         "cancel: cancellation storms: each operation's task is cancelled after a random delay\n"
         "  that lands while the job is queued, running or finishing, in the default mode and\n"
-        "  with TT_ABANDON_ON_CANCEL (--mode). Checks that a running job's argument (on the\n"
-        "  awaiting task's stack, between canaries) stays valid until the job returns.\n",
+        "  with TT_JOB_ABANDON_ON_CANCEL (--mode). Checks that a running job's argument (on\n"
+        "  the awaiting task's stack, between canaries) stays valid until the job returns, and\n"
+        "  that the result of a job that ran reaches its awaiter (odd ids asked to stop end\n"
+        "  -ECANCELED by choice); only abandoned jobs go to discard.\n",
     [SC_TIMEOUT] =
         "timeout: tt_wait_for and tt_timeout_enter/exit scopes with random deadlines racing\n"
         "  the jobs' completions; checks that a timeout never fires before its deadline.\n",
@@ -491,7 +493,7 @@ void stress_help(stress_scenario s, char *buf, size_t len)
              "      --mean DUR         the cost model's mean duration (io: the delays' scale)\n"
              "      --error-rate P     probability (0..1) that a job or group child fails\n"
              "      --cancel-rate P    probability that an offload/io/mixed operation is cancelled\n"
-             "      --mode M           default|abandon|both: TT_ABANDON_ON_CANCEL or not\n"
+             "      --mode M           default|abandon|both: TT_JOB_ABANDON_ON_CANCEL or not\n"
              "      --loops N          N loops on N threads sharing one pool\n"
              "      --seed N           random seed (default 1), printed in every report: each worker\n"
              "                         draws its operations and cancel points from its own stream of\n"

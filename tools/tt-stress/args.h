@@ -21,7 +21,7 @@ typedef enum {
 typedef enum { COST_FIXED, COST_UNIFORM, COST_EXP, COST_SPIN, COST_READ, COST_FSYNC, COST_COUNT_ } stress_cost;
 
 /* Which cancellation mode jobs run in: the default (awaiter waits for a running job), abandon
- * (TT_ABANDON_ON_CANCEL), or both, chosen per operation at random. */
+ * (TT_JOB_ABANDON_ON_CANCEL), or both, chosen per operation at random. */
 typedef enum { MODE_DEFAULT, MODE_ABANDON, MODE_BOTH } stress_mode;
 
 typedef struct stress_config {

@@ -31,7 +31,7 @@ typedef struct stress_plan {
     int cancel;             /* run it in a child task and cancel that task */
     int cancel_at_once;     /* cancel right after submission (the job is queued) ... */
     int64_t cancel_delay_ns;/* ... or after this delay (running or finishing) */
-    int abandon;            /* TT_ABANDON_ON_CANCEL */
+    int abandon;            /* TT_JOB_ABANDON_ON_CANCEL */
     int fail;               /* the job returns an error */
     int64_t cost_ns;        /* the job's duration under the cost model */
     wait_kind how;
@@ -41,7 +41,7 @@ typedef struct stress_plan {
 /* The cost model's sample: fixed (and spin/read/fsync) = mean, uniform [0, 2*mean],
  * exponential capped at 50 means. */
 int64_t stress_plan_cost(stress_rng *r, const stress_config *cfg);
-/* TT_ABANDON_ON_CANCEL for one operation under --mode. */
+/* TT_JOB_ABANDON_ON_CANCEL for one operation under --mode. */
 int stress_plan_abandon(stress_rng *r, const stress_config *cfg);
 /* An offload worker's next operation (cancelled with probability cancel_rate). */
 void stress_plan_offload(stress_rng *r, const stress_config *cfg, double cancel_rate, stress_plan *p);

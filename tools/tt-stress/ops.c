@@ -1,7 +1,8 @@
 /* tt-stress operations: one offloaded blocking call from submission to its end, with the
  * bookkeeping that proves the runtime's promises — an id and a state byte per operation (ended
- * exactly once, discard called exactly when due), canaries around the job's argument on the
- * awaiting task's stack, and the outcome checks (right value, no early timeout). */
+ * exactly once, discard called exactly when due: only for abandoned jobs), canaries around the
+ * job's argument on the awaiting task's stack, and the outcome checks (right value, no early
+ * timeout, and a job that ran to its end is never reported as cancelled unless it chose to). */
 #define _GNU_SOURCE
 #include "stress.h"
 
@@ -24,7 +25,7 @@ atomic_long stress_late_discards;
 #define IO_BLOCKS 256
 
 /* The blocking call's argument. In the default mode it lives on the awaiting task's stack, as
- * real C code would do; with TT_ABANDON_ON_CANCEL it is on the heap (the caller's promise). */
+ * real C code would do; with TT_JOB_ABANDON_ON_CANCEL it is on the heap (the caller's promise). */
 typedef struct jobarg {
     uint64_t canary_head;
     uint64_t id;
@@ -32,7 +33,8 @@ typedef struct jobarg {
     int64_t cost_ns;
     stress_cost kind;
     int fail;
-    atomic_int ran, returned, unblocked;
+    int may_stop;          /* default mode: odd ids asked to stop end -ECANCELED (cooperative) */
+    atomic_int ran, returned, unblocked, chose_cancel;
     int64_t t_run, t_ret;  /* tt_now() as the job started and as it returned (phases) */
     unsigned char buf[40]; /* the job writes here while it runs: the caller's memory */
     struct jobarg *next;   /* graveyard link */
@@ -50,7 +52,7 @@ typedef struct op_rec {
     int64_t t_submit, t_end, deadline;
     intptr_t fut_result, task_result;
     int fut_done, task_done;
-    int ran, unblocked, returned; /* snapshot of the job's flags */
+    int ran, unblocked, returned, chose_cancel; /* snapshot of the job's flags */
 } op_rec;
 
 /* ------------------------------------------------------------------ state bytes */
@@ -231,6 +233,11 @@ static intptr_t job_fn(void *arg)
     if (bad)
         atomic_fetch_add(&sh->canary_bad, 1);
     intptr_t r = j->fail ? -(intptr_t)(ERR_BASE + id) : (intptr_t)id;
+    if (j->may_stop && (id & 1) && tt_job_cancelled()) {
+        /* Asked to stop: this job chooses to end cancelled; even ids return their value. */
+        atomic_store_explicit(&j->chose_cancel, 1, memory_order_relaxed);
+        r = -ECANCELED;
+    }
     j->t_ret = tt_now();
     /* The last touch of the caller's memory: after this store the awaiting task may go. */
     atomic_store_explicit(&j->returned, 1, memory_order_release);
@@ -273,7 +280,7 @@ static void job_discard(intptr_t result, void *arg)
 static void job_opts_init(loop_ctx *ctx)
 {
     ctx->opts_default = (tt_job_opts){0, job_unblock, job_discard};
-    ctx->opts_abandon = (tt_job_opts){TT_ABANDON_ON_CANCEL, job_unblock, job_discard};
+    ctx->opts_abandon = (tt_job_opts){TT_JOB_ABANDON_ON_CANCEL, job_unblock, job_discard};
 }
 
 /* ------------------------------------------------------------------ classification */
@@ -283,6 +290,7 @@ static void snapshot(op_rec *o)
     o->ran = atomic_load_explicit(&o->job->ran, memory_order_acquire);
     o->unblocked = atomic_load_explicit(&o->job->unblocked, memory_order_relaxed);
     o->returned = atomic_load_explicit(&o->job->returned, memory_order_acquire);
+    o->chose_cancel = atomic_load_explicit(&o->job->chose_cancel, memory_order_relaxed);
 }
 
 static void finalize(op_rec *o)
@@ -325,12 +333,16 @@ static void finalize(op_rec *o)
                             (unsigned long long)o->id, (long)fr);
     } else if (tr == -ECANCELED && !o->cancel_expected) {
         stress_semantic(ctx, "op %llu: -ECANCELED that nobody asked for", (unsigned long long)o->id);
-    } else if (tr != -ECANCELED && tr != fr) {
+    } else if (tr != fr) {
+        /* A result the job's future holds reaches the awaiting side, cancelled or not. */
         stress_semantic(ctx, "op %llu: the awaiting side saw %ld, the job's future %ld",
                         (unsigned long long)o->id, (long)tr, (long)fr);
     }
-    if (fr >= 0 && tr == -ECANCELED)
-        rep->cancel_too_late++;
+    if (!o->abandon && fr == -ECANCELED && o->returned && !o->chose_cancel)
+        stress_semantic(ctx, "op %llu: its job ran to the end, yet ended cancelled (result lost)",
+                        (unsigned long long)o->id);
+    if (o->unblocked && fr != -ECANCELED && tr == fr)
+        rep->cancel_too_late++; /* asked to stop while running: answered with its own result */
 
     if (o->abandon) {
         /* A cancelled job may still run (or be about to): its argument stays until the end. */
@@ -356,8 +368,9 @@ static void op_done_cb(tt_future *f, void *arg)
     if (o->abandon || !o->task_done)
         snapshot(o);
     mark_ended(ctx, o->id);
-    if (o->fut_result == -ECANCELED && (o->ran || o->unblocked)) {
-        /* A cancelled job that ran (or was running when cancelled) has a result nobody reads. */
+    if (o->abandon && o->fut_result == -ECANCELED && (o->ran || o->unblocked)) {
+        /* An abandoned job that ran (or was running when cancelled) has a result nobody
+         * reads; in the default mode the awaiting side reads every result. */
         uint8_t *st = op_state(ctx, o->id);
         if (st && !(*st & ST_EXPECT_DISCARD)) {
             *st |= ST_EXPECT_DISCARD;
@@ -404,6 +417,7 @@ intptr_t stress_do_op(loop_ctx *ctx, const stress_plan *spec, int cancel_expecte
     j->kind = ctx->sh->cfg->cost;
     j->cost_ns = spec->cost_ns;
     j->fail = spec->fail;
+    j->may_stop = !spec->abandon;
 
     memset(o, 0, sizeof *o);
     o->ctx = ctx;
@@ -447,7 +461,9 @@ intptr_t stress_do_op(loop_ctx *ctx, const stress_plan *spec, int cancel_expecte
         int rc = tt_timeout_enter(&t, spec->timeout_ns);
         if (rc < 0)
             stress_semantic(ctx, "tt_timeout_enter: %s", tt_strerror(rc));
-        o->deadline = tt_timeout_when(&t);
+        o->deadline = TT_FOREVER;
+        if (rc == 0 && (rc = tt_timeout_when(&t, &o->deadline)) < 0)
+            stress_semantic(ctx, "tt_timeout_when: %s", tt_strerror(rc));
         r = tt_await(f);
         r = tt_timeout_exit(&t, r);
     } else {

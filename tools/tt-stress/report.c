@@ -212,7 +212,7 @@ void report_print(FILE *out, const stress_report *r)
         fprintf(out, "  groups: %llu joined, %llu failed\n", (unsigned long long)r->groups,
                 (unsigned long long)r->groups_failed);
     if (r->cancel_too_late)
-        fprintf(out, "  cancels that arrived after the job's result: %llu\n",
+        fprintf(out, "  cancels of running jobs answered with the job's own result: %llu\n",
                 (unsigned long long)r->cancel_too_late);
     if (r->io_streams || r->io_bytes)
         fprintf(out, "  io: %llu bytes checked in order, %llu streams closed with matching totals, "

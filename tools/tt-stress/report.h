@@ -14,8 +14,9 @@ typedef enum {
     OUT_OK,
     OUT_ERROR,
     OUT_CANCEL_QUEUED,  /* cancelled before the job started: it never ran */
-    OUT_CANCEL_RUNNING, /* cancelled while running: the awaiter waited for it to return */
-    OUT_ABANDONED,      /* TT_ABANDON_ON_CANCEL: the awaiter went on, the result went to discard */
+    OUT_CANCEL_RUNNING, /* cancelled while running and fn chose -ECANCELED (the awaiter waited
+                           for it to return; one that returned its value counts as OK) */
+    OUT_ABANDONED,      /* TT_JOB_ABANDON_ON_CANCEL: the awaiter went on, the result went to discard */
     OUT_TIMED_OUT,      /* tt_wait_for or a timeout scope answered -ETIMEDOUT */
     OUT_IO_OK,          /* an IO call on the ring returned the kernel's count (io scenario) */
     OUT_IO_CANCELLED,   /* an IO call returned -ECANCELED: its task was cancelled or timed out */

@@ -177,8 +177,10 @@ static intptr_t run_group(loop_ctx *ctx, stress_rng *rng, int depth)
         k->plan.cost_ns = stress_plan_cost(rng, cfg);
         k->plan.how = WAIT_AWAIT;
         k->rng = stress_rng_split(rng);
-        if (!tt_group_spawn(g, group_child_task, &kids[i]))
+        tt_future *kid = tt_group_spawn(g, group_child_task, &kids[i]);
+        if (!kid)
             stress_semantic(ctx, "tt_group_spawn failed: %s", tt_strerror(-errno));
+        tt_unref(kid); /* the group keeps what it needs */
     }
     intptr_t rc = tt_group_join(g);
 
@@ -323,7 +325,7 @@ intptr_t stress_loop_main(void *arg)
         if (fs[i])
             tt_await(fs[i]);
 
-    /* Late results of abandoned or cancelled-while-running jobs still come back to discard,
+    /* Late results of abandoned jobs still come back to discard,
      * and done-callbacks may still be queued: wait for them (bounded) before the loop ends. */
     int64_t limit = tt_now() + TT_SEC(10);
     while ((ctx->ops_open > 0 || ctx->discard_called < ctx->discard_expected) && tt_now() < limit)
