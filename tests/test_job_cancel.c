@@ -216,10 +216,14 @@ static intptr_t main_scope_and_wait_for(void *arg)
 {
     stopper *s = arg;
     /* A timeout scope whose deadline stops a running job: the job's value, not -ETIMEDOUT,
-     * and nothing pending after the scope. */
+     * and nothing pending after the scope. The job is running before the scope starts: one
+     * still queued at the deadline is removed unrun (-ECANCELED), which a loaded machine can
+     * make happen in 20 ms. */
+    tt_future *j = tt_to_thread_on(NULL, &OPTS, run_until_stopped, s);
+    wait_started(s);
     tt_timeout to;
     ck_assert_int_eq(tt_timeout_enter(&to, TT_MS(20)), 0);
-    intptr_t r = tt_await(tt_to_thread_on(NULL, &OPTS, run_until_stopped, s));
+    intptr_t r = tt_await(j);
     ck_assert_int_eq(r, 42);
     ck_assert_int_eq(tt_timeout_expired(&to), 1);
     ck_assert_int_eq(tt_timeout_exit(&to, r), 42);
@@ -227,8 +231,9 @@ static intptr_t main_scope_and_wait_for(void *arg)
     ck_assert_int_eq(tt_sleep(TT_MS(1)), 0);
     /* tt_wait_for: the same. */
     atomic_store(&s->started, 0);
-    ck_assert_int_eq(tt_wait_for(tt_to_thread_on(NULL, &OPTS, run_until_stopped, s), TT_MS(20)),
-                     42);
+    j = tt_to_thread_on(NULL, &OPTS, run_until_stopped, s);
+    wait_started(s);
+    ck_assert_int_eq(tt_wait_for(j, TT_MS(20)), 42);
     ck_assert_int_eq(tt_sleep(TT_MS(1)), 0);
     return 0;
 }
