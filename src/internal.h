@@ -270,7 +270,8 @@ bool task_switch_in(tt_loop *loop, tt_task *t);
 int task_take_cancel(tt_task *t);
 /* Withdraws an undelivered cancel request (must_cancel) without delivering it. */
 void task_withdraw_cancel(tt_task *t);
-void task_cancel_all(tt_loop *loop, const char *msg); /* tt_run's shutdown */
+/* tt_run's shutdown: cancels the live tasks whose id is above after_id. */
+void task_cancel_all(tt_loop *loop, uint64_t after_id, const char *msg);
 void task_free_dead(tt_loop *loop);
 
 /* ---------------------------------------------------------------------- the inbox */

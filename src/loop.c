@@ -558,18 +558,33 @@ int tt_run(tt_fn main, void *arg, intptr_t *result)
         return -e;
     }
     intptr_t r = tt_loop_run_until(loop, m);
-    /* asyncio.run: cancel what is left and let it finish, then let in-flight jobs land. */
-    task_cancel_all(loop, NULL);
-    while (loop->ntasks)
-        loop_iterate(loop, TT_FOREVER);
-    /* shutdown_default_executor: the default pool's jobs, queued ones included, run to the end
-     * and are delivered; jobs on the application's own pools are left to finish (orphans). */
-    if (loop->pool && loop->pool_owned) {
-        pool_flush(loop);
-        tt_pool_shutdown(loop->pool, TT_FOREVER, 0);
+    /* asyncio.run's teardown, inside the loop (in_run: callbacks that run now cannot free,
+     * run or re-enter it): cancel what is left, including tasks spawned meanwhile (by a
+     * callback, or a tt_loop_submit landing now), until nothing is alive; the default pool's
+     * jobs, queued ones included, run to the end and are delivered (shutdown_default_executor);
+     * jobs on the application's own pools are left to finish (orphans). */
+    loop->in_run = true;
+    uint64_t cancelled_upto = 0;
+    for (;;) {
+        while (loop->ntasks) {
+            if (loop->next_task_id > cancelled_upto) {
+                task_cancel_all(loop, cancelled_upto, NULL);
+                cancelled_upto = loop->next_task_id;
+            }
+            loop_iterate(loop, TT_FOREVER);
+        }
+        if (loop->pool && loop->pool_owned) {
+            pool_flush(loop);
+            tt_pool_shutdown(loop->pool, TT_FOREVER, 0);
+        }
+        loop_iterate(loop, 0);
+        if (!loop->ntasks && !loop->ready.head && inbox_empty(&loop->in))
+            break;
     }
-    loop_iterate(loop, 0);
-    tt_loop_free(loop);
+    loop->in_run = false;
+    int rc = tt_loop_free(loop);
+    if (rc < 0)
+        return rc;
     if (result)
         *result = r;
     return 0;

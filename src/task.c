@@ -197,10 +197,10 @@ static int task_cancel_op(tt_future *f, const char *msg)
     return 1;
 }
 
-void task_cancel_all(tt_loop *loop, const char *msg)
+void task_cancel_all(tt_loop *loop, uint64_t after_id, const char *msg)
 {
     for (tt_task *t = loop->all_tasks; t; t = t->all_next)
-        if (t->fut.state != FS_DONE)
+        if (t->fut.state != FS_DONE && t->id > after_id)
             task_cancel_op(&t->fut, msg);
 }
 

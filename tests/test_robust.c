@@ -134,7 +134,8 @@ START_TEST(d1_teardown_spawn_is_cancelled)
 {
     td_run(TD_SPAWN);
     ck_assert_int_eq(td_rc[0], 1);
-    ck_assert_int_eq(atomic_load(&td_body_state), 2);
+    int st = atomic_load(&td_body_state); /* cancelled before it started, or in its sleep */
+    ck_assert(st == 0 || st == 2);
 }
 END_TEST
 
