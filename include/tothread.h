@@ -128,8 +128,11 @@ intptr_t tt_loop_run_until(tt_loop *loop, tt_future *f);
  * something happens; 0: does not wait). Returns how many callbacks and task steps ran, or a
  * negative error. For embedding tothread in another event loop. */
 int tt_loop_run_once(tt_loop *loop, int64_t timeout);
-/* A pollable fd (POLLIN) that turns readable when the loop has completions to process; the host
- * calls tt_loop_run_once(loop, 0) then. Owned by the loop. Timers: see tt_loop_next_deadline. */
+/* A pollable fd (POLLIN) that turns readable when the loop has completions to process, or work
+ * the host added itself between iterations (tt_spawn, tt_call_soon...); the host calls
+ * tt_loop_run_once(loop, 0) then. Owned by the loop. Timers: see tt_loop_next_deadline. After
+ * tt_loop_run_once returns, the fd and tt_loop_next_deadline together tell the whole truth:
+ * pending work means a readable fd or a deadline of 0. */
 int tt_loop_fd(tt_loop *loop);
 /* The earliest timer deadline (tt_now() clock) or TT_FOREVER; 0 if callbacks are ready now. */
 int64_t tt_loop_next_deadline(tt_loop *loop);

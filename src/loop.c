@@ -20,7 +20,16 @@ enum { TAG_IO = 1, TAG_EVENT = 2, TAG_MASK = 3 };
 
 /* ------------------------------------------------------------------ ready queue */
 
-void loop_push_ready(tt_loop *loop, ready_item *it) { ready_list_push(&loop->ready, it); }
+static void embed_kick(tt_loop *loop);
+
+void loop_push_ready(tt_loop *loop, ready_item *it)
+{
+    ready_list_push(&loop->ready, it);
+    /* Work added by an embedding host between iterations (tt_spawn, tt_call_soon...): nobody
+     * runs the loop, so its fd must say so. */
+    if (TT_UNLIKELY(!loop->in_run) && loop->embed_fd >= 0)
+        embed_kick(loop);
+}
 
 struct slab {
     struct slab *next;
@@ -470,6 +479,7 @@ int tt_loop_run_once(tt_loop *loop, int64_t timeout)
         atomic_store(&loop->sleeping, 0);
     }
     int ran = loop_iterate(loop, timeout);
+    pool_flush(loop); /* jobs submitted during this turn must not wait for the next one */
     if (loop->embed_fd >= 0) {
         /* Between calls nobody runs this loop: producers must wake it through the eventfd,
          * whose read completion the ring signals on embed_fd. */
@@ -479,13 +489,17 @@ int tt_loop_run_once(tt_loop *loop, int64_t timeout)
             io_uring_submit(&loop->ring);
             loop->sq_pending = 0;
         }
-        if (!inbox_empty(&loop->in) || loop->ready.head) {
-            uint64_t one = 1;
-            (void)!write(loop->embed_fd, &one, sizeof one);
-        }
+        if (!inbox_empty(&loop->in) || loop->ready.head)
+            embed_kick(loop);
     }
     loop->in_run = false;
     return ran;
+}
+
+static void embed_kick(tt_loop *loop)
+{
+    uint64_t one = 1;
+    (void)!write(loop->embed_fd, &one, sizeof one);
 }
 
 int tt_loop_fd(tt_loop *loop)
@@ -518,7 +532,7 @@ int64_t tt_loop_next_deadline(tt_loop *loop)
         return -EINVAL;
     if (!loop_on_thread(loop))
         return -EPERM;
-    if (loop->ready.head || !inbox_empty(&loop->in))
+    if (loop->ready.head || !inbox_empty(&loop->in) || loop->submit_pending)
         return 0;
     return timer_next_deadline(loop);
 }
