@@ -254,9 +254,11 @@ tt_pool *tt_pool_new(const tt_pool_opts *opts);
 #define TT_POOL_CANCEL_QUEUED 1u
 /* From any thread, repeatable: refuses new jobs (ESHUTDOWN); with TT_POOL_CANCEL_QUEUED cancels
  * queued jobs; waits up to timeout for running ones: 0, or -ETIMEDOUT if some still run (they
- * finish later and are delivered as usual; no thread is killed). */
+ * finish later and are delivered as usual; no thread is killed). -EDEADLK (nothing done) from a
+ * job running on this pool with a timeout other than 0: it would wait for itself. */
 int tt_pool_shutdown(tt_pool *pool, int64_t timeout, unsigned flags);
-/* Shuts down (waiting for running jobs) and frees. -EBUSY if a loop still uses it as default. */
+/* Shuts down (waiting for running jobs) and frees. -EBUSY if a loop still uses it as default;
+ * -EDEADLK from a job running on this pool. */
 int tt_pool_free(tt_pool *pool);
 typedef struct tt_pool_stats {
     unsigned threads, idle, running;

@@ -350,6 +350,9 @@ static void free_pool_now(tt_pool *p)
     free(p);
 }
 
+/* Whether the caller is a job running on p (which waiting for p's jobs would deadlock). */
+static bool on_own_worker(const tt_pool *p) { return tls_job && tls_job->pool == p; }
+
 /* Sends every queued job back to its loop as cancelled (lock held). */
 static void cancel_queued_locked(tt_pool *p)
 {
@@ -370,6 +373,8 @@ int tt_pool_shutdown(tt_pool *p, int64_t timeout, unsigned flags)
 {
     if (!p || (flags & ~TT_POOL_CANCEL_QUEUED))
         return -EINVAL;
+    if (timeout != 0 && on_own_worker(p))
+        return -EDEADLK; /* it would wait for the caller's own job */
     pthread_mutex_lock(&p->mu);
     p->shutdown = 1;
     if ((flags & TT_POOL_CANCEL_QUEUED) || p->threads == 0)
@@ -400,6 +405,8 @@ int tt_pool_free(tt_pool *p)
 {
     if (!p)
         return -EINVAL;
+    if (on_own_worker(p))
+        return -EDEADLK;
     pthread_mutex_lock(&p->mu);
     int busy = atomic_load(&p->attached) > 0 || p->links;
     pthread_mutex_unlock(&p->mu);
