@@ -18,7 +18,10 @@
  * OWNERSHIP. Futures (and tasks, which are futures) are reference-counted, on the loop's thread.
  *   - A call that returns tt_future * hands you one reference.
  *   - tt_await and tt_wait_for consume your reference, even when they fail:
- *     tt_await(tt_to_thread(fn, arg)) leaks nothing.
+ *     tt_await(tt_to_thread(fn, arg)) leaks nothing. The one exception: a future of another
+ *     loop is refused untouched (it belongs to another thread).
+ *   - A future of another loop passed to any waiting call (tt_await, tt_wait_for, tt_wait,
+ *     tt_gather, tt_as_completed_new...) is -EINVAL (-EPERM outside a task).
  *   - Everything else borrows. tt_ref keeps a reference, tt_unref drops one.
  *   - A running task is also held by its loop: dropping the last user reference never kills it.
  *   - A future may still be inspected (tt_done, tt_result, tt_cancelled) and released after its
@@ -202,7 +205,8 @@ tt_future *tt_spawn_on(tt_loop *loop, const tt_task_opts *o, tt_fn fn, void *arg
 /* Inside a task: suspends until f is done; consumes f; returns its outcome. If this task is
  * cancelled meanwhile, f is cancelled too; if f ends cancelled (or this task's cancel request
  * beat f's completion) the result is -ECANCELED. A future that is already done returns at once
- * without suspending. -EPERM outside a task, -EINVAL for NULL or a foreign loop's future. */
+ * without suspending. -EPERM outside a task, -EINVAL for NULL or a foreign loop's future (which
+ * is left untouched, not consumed). */
 intptr_t tt_await(tt_future *f);
 /* 0, or -ECANCELED. ns <= 0 yields one loop turn. -EPERM outside a task. */
 int tt_sleep(int64_t ns);

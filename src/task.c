@@ -262,11 +262,13 @@ intptr_t tt_await(tt_future *f)
     tt_task *t = task_current();
     if (!f)
         return -EINVAL;
+    if (f->loop != tls_loop) /* another loop's: not ours to touch, not even its count */
+        return t ? -EINVAL : -EPERM;
     if (!t) {
         tt_unref(f);
         return -EPERM;
     }
-    if (f->loop != t->fut.loop || f == &t->fut) {
+    if (f == &t->fut) {
         tt_unref(f);
         return -EINVAL;
     }

@@ -424,9 +424,8 @@ intptr_t tt_wait_for(tt_future *f, int64_t timeout)
 {
     if (!f)
         return -EINVAL;
-    int rc = future_check(f);
-    if (rc < 0)
-        return rc; /* not ours to release from this thread */
+    if (f->loop != tls_loop) /* another loop's: not ours to release from this thread */
+        return task_current() ? -EINVAL : -EPERM;
     tt_task *me = task_current();
     if (!me || me->fut.loop != f->loop) {
         tt_unref(f);
