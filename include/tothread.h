@@ -225,9 +225,10 @@ const char *tt_task_name(const tt_future *task);
 
 typedef struct tt_pool_opts {
     unsigned min_threads, max_threads; /* default 0 .. 64; env TT_POOL_MAX overrides the default */
-    int64_t idle_timeout;              /* idle worker retires after this; default 10 s */
+    int64_t idle_timeout;              /* idle worker retires after this; default 10 s;
+                                          negative: never */
     size_t queue_limit;                /* 0 unbounded; else tt_to_thread waits for room */
-    size_t thread_stack_size;          /* default 8 MiB */
+    size_t thread_stack_size;          /* default 8 MiB; above 2^47: EINVAL */
     const char *name;                  /* thread names "<name>-<n>"; default "tt-worker" */
 } tt_pool_opts;
 
@@ -253,7 +254,8 @@ tt_future *tt_try_to_thread(tt_pool *pool, tt_fn fn, void *arg);
 /* Inside a blocking function: 1 once the awaiting side has given up (cooperative stop). */
 int tt_job_cancelled(void);
 
-/* A pool shareable by any number of loops. NULL + errno (EINVAL for min > max, ENOMEM). */
+/* A pool shareable by any number of loops. NULL + errno (EINVAL for min > max or an impossible
+ * thread_stack_size, ENOMEM). */
 tt_pool *tt_pool_new(const tt_pool_opts *opts);
 #define TT_POOL_CANCEL_QUEUED 1u
 /* From any thread, repeatable: refuses new jobs (ESHUTDOWN); with TT_POOL_CANCEL_QUEUED cancels
@@ -261,7 +263,8 @@ tt_pool *tt_pool_new(const tt_pool_opts *opts);
  * finish later and are delivered as usual; no thread is killed). -EDEADLK (nothing done) from a
  * job running on this pool with a timeout other than 0: it would wait for itself. */
 int tt_pool_shutdown(tt_pool *pool, int64_t timeout, unsigned flags);
-/* Shuts down (waiting for running jobs) and frees. -EBUSY if a loop still uses it as default;
+/* Shuts down (waiting for running jobs) and frees. -EBUSY if a loop still uses it as default
+ * (loops that merely submitted to it do not count: a lane pool may be freed inside a task);
  * -EDEADLK from a job running on this pool. */
 int tt_pool_free(tt_pool *pool);
 typedef struct tt_pool_stats {

@@ -360,6 +360,7 @@ struct tt_pool {
     size_t completed, cancelled;
     int shutdown;
     int free_when_idle;
+    int freed;           /* tt_pool_free returned; the last loop linked to it frees it */
     atomic_int attached; /* loops using it as their default */
     pool_link *links;
     unsigned min_threads, max_threads;
@@ -384,6 +385,9 @@ void pool_flush(tt_loop *loop);                 /* loop thread: hand batched job
  * waits until jobs_inflight is 0 (every job delivered) before the loop goes away. */
 void pool_detach_loop(tt_loop *loop);
 void pool_links_free(tt_loop *loop);           /* after the loop's last inbox drain */
+/* tt_pool_free on loop's thread: drops loop's idle link to the freed pool p. */
+void pool_forget(tt_loop *loop, tt_pool *p);
+void free_pool_now(tt_pool *p);                 /* the memory, once nothing refers to it */
 tt_pool *pool_default(tt_loop *loop);           /* creates it lazily; NULL + errno */
 void pool_release_default(tt_loop *loop, int64_t timeout);
 void pool_attach_default(tt_pool *pool);        /* a loop took pool as its default */

@@ -322,6 +322,7 @@ tt_loop *tt_loop_new(const tt_loop_opts *opts)
         return NULL;
     }
     loop->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    int fd_errno = errno;
     loop->embed_fd = -1;
     loop->default_stack = opts && opts->stack_size ? opts->stack_size : 64 * 1024;
     if (loop->default_stack < 16384)
@@ -329,13 +330,18 @@ tt_loop *tt_loop_new(const tt_loop_opts *opts)
     loop->stacks = stack_pool_new(loop->default_stack);
     if (loop->event_fd < 0 || !loop->stacks || ctx_init_thread(&loop->ctx) < 0 ||
         stack_overflow_handler_install() < 0) {
-        if (loop->event_fd >= 0)
+        int e = ENOMEM;
+        if (loop->event_fd >= 0) {
             close(loop->event_fd);
+        } else {
+            e = fd_errno; /* EMFILE/ENFILE: out of descriptors, not of memory */
+            fprintf(stderr, "tothread: cannot create the loop's eventfd: %s\n", strerror(e));
+        }
         stack_pool_free(loop->stacks);
         ctx_destroy(&loop->ctx);
         io_uring_queue_exit(&loop->ring);
         free(loop);
-        errno = ENOMEM;
+        errno = e;
         return NULL;
     }
     ready_list_init(&loop->ready);

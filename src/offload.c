@@ -93,6 +93,7 @@ void pool_detach_loop(tt_loop *loop)
                 *pp = l->next_in_pool;
                 break;
             }
+        bool last = p->freed && !p->links;
         job **pp = &p->head;
         p->tail = NULL;
         while (*pp) {
@@ -137,6 +138,32 @@ void pool_detach_loop(tt_loop *loop)
             live_add(LIVE_JOBS, -1);
             tt_unref(&j->fut);
         }
+        if (last) /* tt_pool_free has returned: it was waiting for this link */
+            free_pool_now(p);
+    }
+}
+
+void pool_forget(tt_loop *loop, tt_pool *p)
+{
+    for (pool_link **lp = &loop->links; *lp; lp = &(*lp)->next_in_loop) {
+        pool_link *l = *lp;
+        if (l->pool != p)
+            continue;
+        pthread_mutex_lock(&p->mu);
+        bool busy = l->nwaiters || l->batch_n || l->room_msg_queued;
+        if (!busy)
+            for (pool_link **pp = &p->links; *pp; pp = &(*pp)->next_in_pool)
+                if (*pp == l) {
+                    *pp = l->next_in_pool;
+                    break;
+                }
+        pthread_mutex_unlock(&p->mu);
+        if (busy)
+            return; /* still referred to: it goes with the loop */
+        *lp = l->next_in_loop;
+        free(l->waiters);
+        free(l);
+        return;
     }
 }
 

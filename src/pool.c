@@ -139,7 +139,6 @@ void pool_signal(worker **wake, size_t k)
     }
 }
 
-static void free_pool_now(tt_pool *p);
 
 /* A job whose loop is gone: its result goes to discard here, on the worker; its memory (in the
  * loop's shell) is released under the shell's lock, by this worker if the loop has closed. */
@@ -297,7 +296,9 @@ tt_pool *tt_pool_new(const tt_pool_opts *o)
         long v = env ? strtol(env, NULL, 10) : 0;
         d.max_threads = v > 0 && v <= 4096 ? (unsigned)v : DEFAULT_MAX;
     }
-    if (d.min_threads > d.max_threads || d.idle_timeout < -1) {
+    /* Any negative idle_timeout means "no limit", as every duration; a stack larger than the
+     * address space could never be mapped (every job would fail with EAGAIN). */
+    if (d.min_threads > d.max_threads || d.thread_stack_size > (size_t)1 << 47) {
         errno = EINVAL;
         return NULL;
     }
@@ -342,7 +343,7 @@ tt_pool *tt_pool_new(const tt_pool_opts *o)
     return p;
 }
 
-static void free_pool_now(tt_pool *p)
+void free_pool_now(tt_pool *p)
 {
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->idle_cv);
@@ -407,17 +408,25 @@ int tt_pool_free(tt_pool *p)
         return -EINVAL;
     if (on_own_worker(p))
         return -EDEADLK;
-    pthread_mutex_lock(&p->mu);
-    int busy = atomic_load(&p->attached) > 0 || p->links;
-    pthread_mutex_unlock(&p->mu);
-    if (busy)
+    if (atomic_load(&p->attached) > 0)
         return -EBUSY;
+    if (tls_loop)
+        pool_flush(tls_loop); /* this loop's batched jobs run before the shutdown completes */
     tt_pool_shutdown(p, TT_FOREVER, 0);
     pthread_mutex_lock(&p->mu);
     while (p->threads)
         pthread_cond_wait(&p->idle_cv, &p->mu);
     pthread_mutex_unlock(&p->mu);
-    free_pool_now(p);
+    if (tls_loop)
+        pool_forget(tls_loop, p);
+    /* Loops of other threads that submitted to it keep a link into it (their thread alone
+     * may touch it): the last of them to be freed frees the pool's memory. */
+    pthread_mutex_lock(&p->mu);
+    bool later = p->links != NULL;
+    p->freed = later;
+    pthread_mutex_unlock(&p->mu);
+    if (!later)
+        free_pool_now(p);
     return 0;
 }
 
