@@ -337,7 +337,9 @@ void tt_group_free(tt_group *g);
 /* asyncio.timeout / Trio's fail_after, kept on the caller's stack; its fields are private. */
 typedef struct tt_timeout { uint64_t private_[8]; } tt_timeout;
 int64_t tt_now(void); /* CLOCK_MONOTONIC in ns */
-/* Inside a task. 0, -EPERM outside a task, -EINVAL. delay TT_FOREVER: no deadline yet. */
+/* Inside a task. 0, -EPERM outside a task, -EINVAL, -EBUSY if t is entered, not exited and its
+ * deadline pending (exit it first; an exited scope may be entered again). delay TT_FOREVER: no
+ * deadline yet. */
 int tt_timeout_enter(tt_timeout *t, int64_t delay);
 int tt_timeout_enter_at(tt_timeout *t, int64_t deadline);
 int tt_timeout_reschedule(tt_timeout *t, int64_t delay); /* -EPERM after exit or expiry */
