@@ -337,6 +337,7 @@ END_TEST
 
 /* -------------------------------------------------------- 5. stack overflow reports */
 
+#ifndef TT_TEST_SANITIZED
 /* Runs fn in a child with stderr captured; returns the wait status, fills err. */
 static int run_child(void (*fn)(void), char *err, size_t errlen)
 {
@@ -363,6 +364,7 @@ static int run_child(void (*fn)(void), char *err, size_t errlen)
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
     return status;
 }
+#endif
 
 static void expect_overflow_report(void (*fn)(void), const char *name)
 {
