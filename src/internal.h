@@ -358,7 +358,7 @@ struct tt_pool {
     unsigned threads, idle, running, next_n;
     atomic_uint threads_hint;
     size_t completed, cancelled;
-    int shutdown;
+    int shutdown;        /* written under the lock; submit's unlocked read is atomic */
     int free_when_idle;
     int freed;           /* tt_pool_free returned; the last loop linked to it frees it */
     atomic_int attached; /* loops using it as their default */

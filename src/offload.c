@@ -279,7 +279,7 @@ static tt_future *submit(tt_pool *pool, const tt_job_opts *o, tt_fn fn, void *ar
                 return NULL;
             }
         }
-    } else if (p->shutdown) {
+    } else if (__atomic_load_n(&p->shutdown, __ATOMIC_RELAXED)) { /* unlocked: a late shutdown is met at the flush */
         errno = ESHUTDOWN;
         return NULL;
     }

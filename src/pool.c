@@ -377,7 +377,7 @@ int tt_pool_shutdown(tt_pool *p, int64_t timeout, unsigned flags)
     if (timeout != 0 && on_own_worker(p))
         return -EDEADLK; /* it would wait for the caller's own job */
     pthread_mutex_lock(&p->mu);
-    p->shutdown = 1;
+    __atomic_store_n(&p->shutdown, 1, __ATOMIC_RELAXED); /* submit reads it without the lock */
     if ((flags & TT_POOL_CANCEL_QUEUED) || p->threads == 0)
         cancel_queued_locked(p);
     for (worker *w = p->idle_stack; w; w = w->next_idle) {
