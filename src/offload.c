@@ -28,6 +28,23 @@ static pool_link *link_for(tt_loop *loop, tt_pool *p)
     return l;
 }
 
+/* Completes every job of l's batch with err: they never reached the pool. */
+static void fail_batch(tt_loop *loop, pool_link *l, intptr_t err)
+{
+    for (job *j = l->batch_head, *next; j; j = next) {
+        next = j->next;
+        j->state = J_FINISHED;
+        j->result = err;
+        future_complete(&j->fut, err);
+        loop->jobs_inflight--;
+        live_add(LIVE_JOBS, -1);
+        tt_unref(&j->fut); /* the in-flight reference */
+    }
+    l->batch_head = NULL;
+    l->batch_tailp = &l->batch_head;
+    l->batch_n = 0;
+}
+
 void pool_flush(tt_loop *loop)
 {
     if (!loop->submit_pending)
@@ -42,6 +59,14 @@ void pool_flush(tt_loop *loop)
         job *tail = TT_CONTAINER_OF(l->batch_tailp, job, next);
         worker *wake[64];
         pthread_mutex_lock(&p->mu);
+        /* submit saw a thread (a relaxed hint); if the last one has retired since and none can
+         * start now, or the pool was shut down meanwhile, nothing would ever run the batch. */
+        if (TT_UNLIKELY(!p->threads) && (p->shutdown || pool_start_worker(p) < 0)) {
+            intptr_t err = p->shutdown ? -ESHUTDOWN : -EAGAIN;
+            pthread_mutex_unlock(&p->mu);
+            fail_batch(loop, l, err);
+            continue;
+        }
         if (p->tail)
             p->tail->next = l->batch_head;
         else
