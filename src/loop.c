@@ -385,6 +385,14 @@ static void discard_ready(tt_loop *loop)
     ready_list_init(&loop->ready);
 }
 
+static bool ready_has_user_callback(tt_loop *loop)
+{
+    for (ready_item *it = loop->ready.head; it; it = it->next)
+        if (it->kind == RK_CALLBACK && (it->type & (CB_CALL | CB_PUBLIC)))
+            return true;
+    return false;
+}
+
 int tt_loop_free(tt_loop *loop)
 {
     if (!loop)
@@ -402,8 +410,14 @@ int tt_loop_free(tt_loop *loop)
     /* Callbacks already scheduled still run (a thread-safe handle waits on one); tasks cannot
      * be spawned any more. */
     loop->in_run = true; /* such a callback cannot free the loop again */
-    for (int turns = 0; loop->ready.head && turns < 64; turns++)
+    /* Internal chains (a gather of gathers settling level by level, each holding itself until
+     * its children reported) run to the end, however long; only turns that run the
+     * application's callbacks are counted, so one that re-arms itself cannot hold us here. */
+    for (int turns = 0; loop->ready.head && turns < 64;) {
+        if (ready_has_user_callback(loop))
+            turns++;
         run_turn(loop);
+    }
     loop->in_run = false;
     pool_links_free(loop);
     pool_release_default(loop, 0); /* running jobs are orphans now: the pool goes when idle */
