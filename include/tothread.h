@@ -49,8 +49,12 @@
  * default. TT_ABANDON_ON_CANCEL gives asyncio's behaviour per call.
  *
  * Choices where DESIGN.md was silent (also in README):
- *   - A stack overflow into a task's guard page prints "tothread: stack overflow in task 'NAME'"
- *     and aborts: there is no way to continue safely.
+ *   - A stack overflow into a task's guard (as large as the stack, up to 1 MiB), or any fault
+ *     with the stack pointer below the task's stack, prints "tothread: stack overflow in task
+ *     'NAME'" (task-N for an unnamed task) and aborts: there is no way to continue safely.
+ *     Build task code with -fstack-clash-protection (the library is): a function with more
+ *     locals than the guard then probes every page and cannot skip over the guard into a
+ *     neighbouring task's stack.
  *   - Task switches save the callee-saved integer and vector registers but not the x87 control
  *     word or MXCSR: a task that changes rounding modes must restore them before it suspends.
  *   - tt_try_to_thread fails with EAGAIN only on a pool with a queue_limit whose queue is full.

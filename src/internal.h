@@ -207,6 +207,7 @@ typedef struct tt_stack {
     struct tt_stack *next_free;
     void *lo;          /* lowest usable address (just above the guard) */
     size_t size;       /* usable bytes */
+    size_t guard;      /* bytes of guard just below lo */
     uint8_t from_chunk;
     unsigned vg_id;    /* Valgrind's registration, dropped when the memory is unmapped */
 } tt_stack;
