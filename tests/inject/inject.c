@@ -192,6 +192,46 @@ static intptr_t program(void *arg)
         close(fds[0]);
         close(fds[1]);
     }
+    /* Growth paths: the timer heap and the call_later table past their first sizes, a custom
+     * stack size, wait's and as_completed's arrays, a group, waiters for a bounded queue. */
+    tt_future *many[40];
+    size_t nm = 0;
+    for (int i = 0; i < 40; i++) {
+        tt_call_later(loop, TT_US(10 + i), cb, &ran);
+        if ((many[nm] = tt_spawn(sleeper, (void *)(uintptr_t)TT_US(20 + i))))
+            nm++;
+    }
+    if (nm) {
+        tt_wait(many, nm, TT_FIRST_COMPLETED, TT_MS(5));
+        tt_as_completed *it = tt_as_completed_new(many, nm < 3 ? nm : 3, TT_MS(50));
+        while (it && tt_as_completed_next(it, NULL))
+            ;
+        tt_as_completed_free(it);
+        tt_gather(many, nm, NULL, TT_RETURN_ERRORS);
+    }
+    for (size_t i = 0; i < nm; i++)
+        tt_unref(many[i]);
+    tt_task_opts big = {.name = "big", .stack_size = 128 * 1024};
+    await_opt(tt_spawn_on(NULL, &big, sleeper, (void *)(uintptr_t)TT_US(10)));
+    tt_group *g = tt_group_new();
+    if (g) {
+        tt_group_spawn(g, sleeper, (void *)(uintptr_t)TT_US(10));
+        tt_group_spawn(g, sleeper, (void *)(uintptr_t)TT_US(20));
+        tt_group_join(g);
+        tt_group_free(g);
+    }
+    tt_pool_opts bo = {.max_threads = 1, .queue_limit = 1};
+    tt_pool *bounded = tt_pool_new(&bo);
+    if (bounded) {
+        tt_future *js[4];
+        size_t nj = 0;
+        for (int i = 0; i < 4; i++) /* the later ones wait for room */
+            if ((js[nj] = tt_to_thread_on(bounded, NULL, job, (void *)5)))
+                nj++;
+        for (size_t i = 0; i < nj; i++)
+            tt_await(js[i]);
+        tt_pool_free(bounded);
+    }
     tt_unref(tt_to_thread(job, (void *)4)); /* left to tt_run's shutdown */
     return 0;
 }
