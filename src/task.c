@@ -201,10 +201,10 @@ static int task_cancel_op(tt_future *f, const char *msg)
     return 1;
 }
 
-void task_cancel_all(tt_loop *loop, const char *msg)
+void task_cancel_all(tt_loop *loop, uint64_t after_id, const char *msg)
 {
     for (tt_task *t = loop->tasks.all; t; t = t->all_next)
-        if (t->fut.state != FS_DONE)
+        if (t->fut.state != FS_DONE && t->id > after_id)
             task_cancel_op(&t->fut, msg);
 }
 
@@ -268,11 +268,13 @@ intptr_t tt_await(tt_future *f)
     tt_task *t = task_current();
     if (!f)
         return -EINVAL;
+    if (f->loop != tls_loop) /* another loop's: not ours to touch, not even its count */
+        return t ? -EINVAL : -EPERM;
     if (!t) {
         tt_unref(f);
         return -EPERM;
     }
-    if (f->loop != t->fut.loop || f == &t->fut) {
+    if (f == &t->fut) {
         tt_unref(f);
         return -EINVAL;
     }
