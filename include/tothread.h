@@ -37,7 +37,10 @@
  * OWNERSHIP. Futures (and tasks, which are futures) are reference-counted, on the loop's thread.
  *   - A call that returns tt_future * hands you one reference.
  *   - tt_await and tt_wait_for consume your reference, even when they fail:
- *     tt_await(tt_to_thread(fn, arg)) leaks nothing.
+ *     tt_await(tt_to_thread(fn, arg)) leaks nothing. The one exception: a future of another
+ *     loop is refused untouched (it belongs to another thread).
+ *   - A future of another loop passed to any waiting call (tt_await, tt_wait_for, tt_wait,
+ *     tt_gather, tt_as_completed_new...) is -EINVAL (-EPERM outside a task).
  *   - Everything else borrows. tt_ref keeps a reference, tt_unref drops one.
  *   - A running task is also held by its loop: dropping the last user reference never kills it.
  *   - A future may still be inspected (tt_done, tt_result, tt_cancelled) and released after its
@@ -70,8 +73,12 @@
  * (abandon_on_cancel=False). TT_JOB_ABANDON_ON_CANCEL gives asyncio's behaviour per call.
  *
  * Choices asyncio's model leaves open (also in README):
- *   - A stack overflow into a task's guard page prints "tothread: stack overflow in task 'NAME'"
- *     and aborts: there is no way to continue safely.
+ *   - A stack overflow into a task's guard (as large as the stack, up to 1 MiB), or any fault
+ *     with the stack pointer below the task's stack, prints "tothread: stack overflow in task
+ *     'NAME'" (task-N for an unnamed task) and aborts: there is no way to continue safely.
+ *     Build task code with -fstack-clash-protection (the library is): a function with more
+ *     locals than the guard then probes every page and cannot skip over the guard into a
+ *     neighbouring task's stack.
  *   - Task switches save the callee-saved integer and vector registers but not the x87 control
  *     word or MXCSR: a task that changes rounding modes must restore them before it suspends.
  *   - tt_try_to_thread fails with EAGAIN only on a pool with a queue_limit whose queue is full.
@@ -159,8 +166,11 @@ intptr_t tt_loop_run_until(tt_loop *loop, tt_future *f);
  * something happens; 0: does not wait). Returns how many callbacks and task steps ran, or a
  * negative error. For embedding tothread in another event loop. */
 int tt_loop_run_once(tt_loop *loop, int64_t timeout);
-/* A pollable fd (POLLIN) that turns readable when the loop has completions to process; the host
- * calls tt_loop_run_once(loop, 0) then. Owned by the loop. Timers: see tt_loop_next_deadline. */
+/* A pollable fd (POLLIN) that turns readable when the loop has completions to process, or work
+ * the host added itself between iterations (tt_spawn, tt_call_soon...); the host calls
+ * tt_loop_run_once(loop, 0) then. Owned by the loop. Timers: see tt_loop_next_deadline. After
+ * tt_loop_run_once returns, the fd and tt_loop_next_deadline together tell the whole truth:
+ * pending work means a readable fd or a deadline of 0. */
 int tt_loop_fd(tt_loop *loop);
 /* Stores in *deadline the earliest timer deadline (tt_now() clock), TT_FOREVER if none, or 0 if
  * callbacks are ready now. 0, -EINVAL (NULL deadline), -EPERM (foreign thread, no loop). */
@@ -243,7 +253,8 @@ tt_future *tt_spawn_on(tt_loop *loop, const tt_task_opts *o, tt_fn fn, void *arg
  * beat f's completion) the result is -ECANCELED — except for a job (tt_to_thread): it always
  * hands back what fn returned, and this task's cancellation stays pending for its next
  * suspension point. A future that is already done returns at once without suspending.
- * -EPERM outside a task, -EINVAL for NULL or a foreign loop's future. */
+ * -EPERM outside a task, -EINVAL for NULL or a foreign loop's future (which is left untouched,
+ * not consumed). */
 intptr_t tt_await(tt_future *f);
 /* 0, or -ECANCELED. ns <= 0 yields one loop turn. -EPERM outside a task. */
 int tt_sleep(int64_t ns);
@@ -263,9 +274,9 @@ const char *tt_task_name(const tt_future *task);
 typedef struct tt_pool_opts {
     unsigned min_threads, max_threads; /* default 0 .. 64; env TT_POOL_MAX overrides the default */
     int64_t idle_timeout;              /* an idle worker beyond min_threads retires after this;
-                                          default 10 s; TT_FOREVER: never */
+                                          default 10 s; negative (TT_FOREVER): never */
     size_t queue_limit;                /* 0 unbounded; else tt_to_thread waits for room */
-    size_t thread_stack_size;          /* default 8 MiB */
+    size_t thread_stack_size;          /* default 8 MiB; above 2^47: EINVAL */
     const char *name;                  /* thread names "<name>-<n>"; default "tt-worker" */
 } tt_pool_opts;
 
@@ -304,14 +315,18 @@ int tt_job_cancelled(void);
  * every job on the same OS thread, for its whole life: the pool for a library bound to the
  * thread that opened it (an SQLite connection without serialized mode, a thread-local API).
  * With min_threads = 0 the one worker may retire when idle and a later job runs on a new one. */
-/* A pool shareable by any number of loops. NULL + errno (EINVAL for min > max, ENOMEM). */
+/* A pool shareable by any number of loops. NULL + errno (EINVAL for min > max or an impossible
+ * thread_stack_size, ENOMEM). */
 tt_pool *tt_pool_new(const tt_pool_opts *opts);
 #define TT_POOL_CANCEL_QUEUED 1u
 /* From any thread, repeatable: refuses new jobs (ESHUTDOWN); with TT_POOL_CANCEL_QUEUED cancels
  * queued jobs; waits up to timeout for running ones: 0, or -ETIMEDOUT if some still run (they
- * finish later and are delivered as usual; no thread is killed). */
+ * finish later and are delivered as usual; no thread is killed). -EDEADLK (nothing done) from a
+ * job running on this pool with a timeout other than 0: it would wait for itself. */
 int tt_pool_shutdown(tt_pool *pool, int64_t timeout, unsigned flags);
-/* Shuts down (waiting for running jobs) and frees. -EBUSY if a loop still uses it as default. */
+/* Shuts down (waiting for running jobs) and frees. -EBUSY if a loop still uses it as default
+ * (loops that merely submitted to it do not count: a lane pool may be freed inside a task);
+ * -EDEADLK from a job running on this pool. */
 int tt_pool_free(tt_pool *pool);
 typedef struct tt_pool_stats {
     unsigned threads, idle, running;
@@ -410,7 +425,9 @@ void tt_group_free(tt_group *g);
 /* asyncio.timeout / Trio's fail_after, kept on the caller's stack; its fields are private. */
 typedef struct tt_timeout { uint64_t private_[8]; } tt_timeout;
 int64_t tt_now(void); /* CLOCK_MONOTONIC in ns */
-/* Inside a task. 0, -EPERM outside a task, -EINVAL. delay TT_FOREVER: no deadline yet. */
+/* Inside a task. 0, -EPERM outside a task, -EINVAL, -EBUSY if t is entered, not exited and its
+ * deadline pending (exit it first; an exited scope may be entered again). delay TT_FOREVER: no
+ * deadline yet. */
 int tt_timeout_enter(tt_timeout *t, int64_t delay);
 int tt_timeout_enter_at(tt_timeout *t, int64_t deadline);
 int tt_timeout_reschedule(tt_timeout *t, int64_t delay); /* -EPERM after exit or expiry */

@@ -54,8 +54,10 @@ int backend_init(tt_loop *loop, unsigned entries)
     b->event_req.complete = event_done;
     b->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (b->event_fd < 0) {
+        int e = errno; /* EMFILE/ENFILE: out of descriptors, not of memory */
+        fprintf(stderr, "tothread: cannot create the loop's eventfd: %s\n", strerror(e));
         io_uring_queue_exit(&b->ring);
-        return -ENOMEM;
+        return -e;
     }
     return 0;
 }

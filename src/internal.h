@@ -290,6 +290,7 @@ typedef struct tt_stack {
     struct tt_stack *next_free;
     void *lo;          /* lowest usable address (just above the guard) */
     size_t size;       /* usable bytes */
+    size_t guard;      /* bytes of guard just below lo */
     uint8_t from_chunk;
     unsigned vg_id;    /* Valgrind's registration, dropped when the memory is unmapped */
 } tt_stack;
@@ -364,7 +365,8 @@ void task_withdraw_cancel(tt_task *t);
  * is delivered at the next suspension point, but returning first keeps the task's own value
  * (as in Trio, and asyncio 3.12's wait_for). */
 void task_keep_cancel_soft(tt_task *t);
-void task_cancel_all(tt_loop *loop, const char *msg); /* tt_run's shutdown */
+/* tt_run's shutdown: cancels the live tasks whose id is above after_id. */
+void task_cancel_all(tt_loop *loop, uint64_t after_id, const char *msg);
 /* A cancel request from a scope (a timeout) entered at shield depth depth: it passes the
  * shields entered before that scope, and is held back by those entered inside it. 1 or 0. */
 int task_cancel_from_scope(tt_task *t, unsigned depth);
@@ -469,8 +471,9 @@ bool pool_bounded(tt_pool *p); /* it has a queue_limit */
 /* 1 if the bounded queue is full (then c gets a room notice when it shrinks), else 0. */
 int pool_want_room(tt_pool *p, pool_client *c);
 void pool_room_noticed(tt_pool *p, pool_client *c); /* c's notice was handled: it may come again */
-/* Appends a turn's batch head..tail (n jobs) to the queue and staffs it. */
-void pool_enqueue(tt_pool *p, job *head, job *tail, size_t n);
+/* Appends a turn's batch head..tail (n jobs) to the queue and staffs it: 0, or -ESHUTDOWN or
+ * -EAGAIN (shut down, or no thread left and none can start: the caller fails the batch). */
+int pool_enqueue(tt_pool *p, job *head, job *tail, size_t n);
 /* tt_cancel of a job: JC_NONE (a shutdown already dequeued it), JC_DEQUEUED (it will never run),
  * JC_STOPPING (asked to stop: running or finished), JC_STOPPING_NOW (the first request, while
  * it runs: its unblock is due). */
@@ -480,6 +483,9 @@ int pool_cancel(job *j);
  * next, dequeued and counted as cancelled) and calls orphan(j) under the pool lock for each of
  * its running jobs, which a worker finishes and releases (shell_bury_job). */
 job *pool_detach(tt_pool *p, pool_client *c, void (*orphan)(job *j));
+/* tt_pool_free on a loop's thread: unregisters c and frees it unless a room notice is on its
+ * way to the loop (false: c stays, and goes with the loop). */
+bool pool_client_release(tt_pool *p, pool_client *c);
 void pool_attach(tt_pool *p, int delta);   /* a loop takes (1) or leaves (-1) p as its default */
 /* Frees p (shut down, no clients) now, or when its last worker leaves. */
 void pool_free_when_idle(tt_pool *p);
@@ -499,6 +505,8 @@ void offload_flush(tt_loop *loop);               /* end of a turn: hand batched 
 /* Loop free: cancels the loop's queued jobs and asks its running ones to stop; they are all
  * delivered or orphaned when it returns. */
 void offload_detach(tt_loop *loop);
+/* tt_pool_free on loop's thread: drops loop's idle link to the freed pool p. */
+void offload_forget(tt_loop *loop, tt_pool *p);
 void offload_links_free(tt_loop *loop);          /* after the loop's last inbox drain */
 void offload_release_default(tt_loop *loop, int64_t timeout);
 void offload_shutdown_default(tt_loop *loop);    /* tt_run: the default pool's jobs run out */
@@ -597,9 +605,16 @@ static inline ready_item *ready_pop(tt_loop *loop)
         loop->batch_last = NULL;
     return it;
 }
+/* Makes tt_loop_fd readable: work is pending while an embedding host runs the loop. */
+void loop_embed_kick(tt_loop *loop);
 static inline void loop_push_ready(tt_loop *loop, ready_item *it)
 {
     ready_list_push(&loop->ready, it);
+    /* Work added by an embedding host between iterations (tt_spawn, tt_call_soon...): nobody
+     * runs the loop, so its fd must say so. One predictable branch: in_run is set whenever the
+     * loop itself runs. */
+    if (TT_UNLIKELY(!loop->in_run) && loop->wake.embed_fd >= 0)
+        loop_embed_kick(loop);
 }
 
 /* The loop of this thread (NULL if none). */

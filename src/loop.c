@@ -166,6 +166,14 @@ static void discard_ready(tt_loop *loop)
     ready_list_init(&loop->ready);
 }
 
+static bool ready_has_user_callback(tt_loop *loop)
+{
+    for (ready_item *it = loop->ready.head; it; it = it->next)
+        if (it->kind == RK_CALLBACK && (it->type & (CB_CALL | CB_PUBLIC)))
+            return true;
+    return false;
+}
+
 int tt_loop_free(tt_loop *loop)
 {
     if (!loop)
@@ -183,8 +191,14 @@ int tt_loop_free(tt_loop *loop)
     /* Callbacks already scheduled still run (a thread-safe handle waits on one); tasks cannot
      * be spawned any more. */
     loop->in_run = true; /* such a callback cannot free the loop again */
-    for (int turns = 0; loop->ready.head && turns < 64; turns++)
+    /* Internal chains (a gather of gathers settling level by level, each holding itself until
+     * its children reported) run to the end, however long; only turns that run the
+     * application's callbacks are counted, so one that re-arms itself cannot hold us here. */
+    for (int turns = 0; loop->ready.head && turns < 64;) {
+        if (ready_has_user_callback(loop))
+            turns++;
         run_turn(loop);
+    }
     loop->in_run = false;
     offload_links_free(loop);
     offload_release_default(loop, 0); /* running jobs are orphans now: the pool goes when idle */
@@ -248,19 +262,24 @@ int tt_loop_run_once(tt_loop *loop, int64_t timeout)
         atomic_store(&loop->wake.sleeping, 0);
     }
     int ran = loop_iterate(loop, timeout);
+    offload_flush(loop); /* jobs submitted during this turn must not wait for the next one */
     if (loop->wake.embed_fd >= 0) {
         /* Between calls nobody runs this loop: producers must wake it through the backend,
          * whose completion is signalled on embed_fd. */
         backend_arm_wake(loop);
         atomic_store(&loop->wake.sleeping, 1);
         backend_flush(loop);
-        if (!inbox_empty(&loop->wake.in) || loop->ready.head) {
-            uint64_t one = 1;
-            (void)!write(loop->wake.embed_fd, &one, sizeof one);
-        }
+        if (!inbox_empty(&loop->wake.in) || loop->ready.head)
+            loop_embed_kick(loop);
     }
     loop->in_run = false;
     return ran;
+}
+
+void loop_embed_kick(tt_loop *loop)
+{
+    uint64_t one = 1;
+    (void)!write(loop->wake.embed_fd, &one, sizeof one);
 }
 
 int tt_loop_fd(tt_loop *loop)
@@ -293,7 +312,7 @@ int tt_loop_next_deadline(tt_loop *loop, int64_t *deadline)
         return -EPERM;
     if (!loop_on_thread(loop))
         return -EPERM;
-    if (loop->ready.head || !inbox_empty(&loop->wake.in))
+    if (loop->ready.head || !inbox_empty(&loop->wake.in) || loop->off.submit_pending)
         *deadline = 0;
     else
         *deadline = timer_next_deadline(loop);
@@ -342,15 +361,30 @@ int tt_run_with(tt_fn main, void *arg, intptr_t *result, const tt_loop_opts *opt
         return -e;
     }
     intptr_t r = tt_loop_run_until(loop, m);
-    /* asyncio.run: cancel what is left and let it finish, then let in-flight jobs land. */
-    task_cancel_all(loop, NULL);
-    while (loop->tasks.n)
-        loop_iterate(loop, TT_FOREVER);
-    /* shutdown_default_executor: the default pool's jobs, queued ones included, run to the end
-     * and are delivered; jobs on the application's own pools are left to finish (orphans). */
-    offload_shutdown_default(loop);
-    loop_iterate(loop, 0);
-    tt_loop_free(loop);
+    /* asyncio.run's teardown, inside the loop (in_run: callbacks that run now cannot free,
+     * run or re-enter it): cancel what is left, including tasks spawned meanwhile (by a
+     * callback, or a tt_loop_submit landing now), until nothing is alive; the default pool's
+     * jobs, queued ones included, run to the end and are delivered (shutdown_default_executor);
+     * jobs on the application's own pools are left to finish (orphans). */
+    loop->in_run = true;
+    uint64_t cancelled_upto = 0;
+    for (;;) {
+        while (loop->tasks.n) {
+            if (loop->tasks.next_id > cancelled_upto) {
+                task_cancel_all(loop, cancelled_upto, NULL);
+                cancelled_upto = loop->tasks.next_id;
+            }
+            loop_iterate(loop, TT_FOREVER);
+        }
+        offload_shutdown_default(loop);
+        loop_iterate(loop, 0);
+        if (!loop->tasks.n && !loop->ready.head && inbox_empty(&loop->wake.in))
+            break;
+    }
+    loop->in_run = false;
+    int rc = tt_loop_free(loop);
+    if (rc < 0)
+        return rc;
     if (result)
         *result = r;
     return 0;

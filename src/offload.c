@@ -46,6 +46,20 @@ static offload_link *offload_link_for(tt_loop *loop, tt_pool *p)
     return l;
 }
 
+/* Completes every job of l's batch with err: they never reached the pool. */
+static void fail_batch(tt_loop *loop, offload_link *l, intptr_t err)
+{
+    for (job *j = l->batch_head, *next; j; j = next) {
+        next = j->next;
+        j->state = J_FINISHED;
+        j->result = err;
+        future_complete(&j->fut, err);
+        loop->off.jobs_inflight--;
+        live_add(LIVE_JOBS, -1);
+        tt_unref(&j->fut); /* the in-flight reference */
+    }
+}
+
 void offload_flush(tt_loop *loop)
 {
     if (!loop->off.submit_pending)
@@ -56,8 +70,10 @@ void offload_flush(tt_loop *loop)
     for (offload_link *l = loop->off.links; l; l = l->next) {
         if (!l->batch_n)
             continue;
-        pool_enqueue(l->pool, l->batch_head, TT_CONTAINER_OF(l->batch_tailp, job, next),
-                     l->batch_n);
+        int rc = pool_enqueue(l->pool, l->batch_head,
+                              TT_CONTAINER_OF(l->batch_tailp, job, next), l->batch_n);
+        if (TT_UNLIKELY(rc < 0))
+            fail_batch(loop, l, rc); /* the pool lost its threads or was shut down meanwhile */
         l->batch_head = NULL;
         l->batch_tailp = &l->batch_head;
         l->batch_n = 0;
@@ -115,6 +131,23 @@ void offload_detach(tt_loop *loop)
             live_add(LIVE_JOBS, -1);
             tt_unref(&j->fut);
         }
+    }
+}
+
+void offload_forget(tt_loop *loop, tt_pool *p)
+{
+    for (offload_link **lp = &loop->off.links; *lp; lp = &(*lp)->next) {
+        offload_link *l = *lp;
+        if (l->pool != p)
+            continue;
+        /* Still referred to (tasks waiting for room, a batch, a room notice in the inbox): it
+         * goes with the loop. */
+        if (l->nwaiters || l->batch_n || !pool_client_release(p, l->client))
+            return;
+        *lp = l->next;
+        free(l->waiters);
+        free(l);
+        return;
     }
 }
 
@@ -316,6 +349,8 @@ static int offload_cancel(tt_future *f, const char *msg)
 {
     job *j = (job *)f;
     offload_flush(f->loop); /* so that a queued job is in its pool's queue, under its lock */
+    if (f->state == FS_DONE)
+        return 0; /* the flush failed it: its pool could not take it */
     int how = pool_cancel(j);
     if (how == JC_DEQUEUED) {
         future_complete_cancelled(f, msg); /* it never ran and never will: cancelled now */

@@ -47,8 +47,9 @@ struct tt_pool {
     unsigned threads, idle, running, next_n;
     atomic_uint threads_hint;
     size_t completed, cancelled;
-    int shutdown;
+    int shutdown;        /* written under the lock; pool_admit's unlocked read is atomic */
     int free_when_idle;
+    int freed;           /* tt_pool_free returned; the last client to leave frees it */
     atomic_int attached; /* loops using it as their default */
     pool_client *clients;
     unsigned min_threads, max_threads;
@@ -303,7 +304,9 @@ tt_pool *tt_pool_new(const tt_pool_opts *o)
         long v = env ? strtol(env, NULL, 10) : 0;
         d.max_threads = v > 0 && v <= 4096 ? (unsigned)v : DEFAULT_MAX;
     }
-    if (d.min_threads > d.max_threads || d.idle_timeout < -1) {
+    /* Any negative idle_timeout means "no limit", as every duration; a stack larger than the
+     * address space could never be mapped (every job would fail with EAGAIN). */
+    if (d.min_threads > d.max_threads || d.thread_stack_size > (size_t)1 << 47) {
         errno = EINVAL;
         return NULL;
     }
@@ -352,6 +355,9 @@ static void free_pool_now(tt_pool *p)
     free(p);
 }
 
+/* Whether the caller is a job running on p (which waiting for p's jobs would deadlock). */
+static bool on_own_worker(const tt_pool *p) { return tls_job && tls_job->pool == p; }
+
 /* Sends every queued job back to its loop as cancelled (lock held). */
 static void cancel_queued_locked(tt_pool *p)
 {
@@ -372,8 +378,10 @@ int tt_pool_shutdown(tt_pool *p, int64_t timeout, unsigned flags)
 {
     if (!p || (flags & ~TT_POOL_CANCEL_QUEUED))
         return -EINVAL;
+    if (timeout != 0 && on_own_worker(p))
+        return -EDEADLK; /* it would wait for the caller's own job */
     pthread_mutex_lock(&p->mu);
-    p->shutdown = 1;
+    __atomic_store_n(&p->shutdown, 1, __ATOMIC_RELAXED); /* pool_admit reads it unlocked */
     if ((flags & TT_POOL_CANCEL_QUEUED) || p->threads == 0)
         cancel_queued_locked(p);
     for (worker *w = p->idle_stack; w; w = w->next_idle) {
@@ -402,17 +410,27 @@ int tt_pool_free(tt_pool *p)
 {
     if (!p)
         return -EINVAL;
-    pthread_mutex_lock(&p->mu);
-    int busy = atomic_load(&p->attached) > 0 || p->clients;
-    pthread_mutex_unlock(&p->mu);
-    if (busy)
+    if (on_own_worker(p))
+        return -EDEADLK;
+    if (atomic_load(&p->attached) > 0)
         return -EBUSY;
+    if (tls_loop)
+        offload_flush(tls_loop); /* this loop's batched jobs run before the shutdown completes */
     tt_pool_shutdown(p, TT_FOREVER, 0);
     pthread_mutex_lock(&p->mu);
     while (p->threads)
         pthread_cond_wait(&p->idle_cv, &p->mu);
     pthread_mutex_unlock(&p->mu);
-    free_pool_now(p);
+    if (tls_loop)
+        offload_forget(tls_loop, p);
+    /* Loops of other threads that submitted to it keep a client in it (their thread alone
+     * may drop it): the last of them to be freed frees the pool's memory. */
+    pthread_mutex_lock(&p->mu);
+    bool later = p->clients != NULL;
+    p->freed = later;
+    pthread_mutex_unlock(&p->mu);
+    if (!later)
+        free_pool_now(p);
     return 0;
 }
 
@@ -459,7 +477,8 @@ int pool_admit(tt_pool *p)
 {
     if (TT_LIKELY(atomic_load_explicit(&p->threads_hint, memory_order_relaxed) != 0 &&
                   !p->queue_limit))
-        return p->shutdown ? -ESHUTDOWN : 0;
+        /* unlocked: a late shutdown is met at the flush (pool_enqueue) */
+        return __atomic_load_n(&p->shutdown, __ATOMIC_RELAXED) ? -ESHUTDOWN : 0;
     pthread_mutex_lock(&p->mu);
     int rc = p->shutdown ? -ESHUTDOWN : 0;
     if (!rc && p->threads == 0 && start_worker(p) < 0)
@@ -487,10 +506,17 @@ void pool_room_noticed(tt_pool *p, pool_client *c)
     pthread_mutex_unlock(&p->mu);
 }
 
-void pool_enqueue(tt_pool *p, job *head, job *tail, size_t n)
+int pool_enqueue(tt_pool *p, job *head, job *tail, size_t n)
 {
     worker *wake[64];
     pthread_mutex_lock(&p->mu);
+    /* pool_admit saw a thread (a relaxed hint); if the last one has retired since and none can
+     * start now, or the pool was shut down meanwhile, nothing would ever run the batch. */
+    if (TT_UNLIKELY(!p->threads) && (p->shutdown || start_worker(p) < 0)) {
+        int err = p->shutdown ? -ESHUTDOWN : -EAGAIN;
+        pthread_mutex_unlock(&p->mu);
+        return err;
+    }
     if (p->tail)
         p->tail->next = head;
     else
@@ -501,6 +527,7 @@ void pool_enqueue(tt_pool *p, job *head, job *tail, size_t n)
     size_t k = staff(p, n, wake, 64);
     pthread_mutex_unlock(&p->mu);
     signal_workers(wake, k);
+    return 0;
 }
 
 int pool_cancel(job *j)
@@ -544,6 +571,7 @@ job *pool_detach(tt_pool *p, pool_client *c, void (*orphan)(job *j))
             *pp = c->next;
             break;
         }
+    bool last = p->freed && !p->clients;
     job **pp = &p->head;
     p->tail = NULL;
     while (*pp) {
@@ -576,7 +604,25 @@ job *pool_detach(tt_pool *p, pool_client *c, void (*orphan)(job *j))
     }
     pthread_mutex_unlock(&p->mu);
     free(c);
+    if (last) /* tt_pool_free has returned: it was waiting for this client */
+        free_pool_now(p);
     return cancelled;
+}
+
+bool pool_client_release(tt_pool *p, pool_client *c)
+{
+    pthread_mutex_lock(&p->mu);
+    bool idle = !c->room_msg_queued;
+    if (idle)
+        for (pool_client **pp = &p->clients; *pp; pp = &(*pp)->next)
+            if (*pp == c) {
+                *pp = c->next;
+                break;
+            }
+    pthread_mutex_unlock(&p->mu);
+    if (idle)
+        free(c);
+    return idle;
 }
 
 void pool_attach(tt_pool *p, int delta) { atomic_fetch_add(&p->attached, delta); }

@@ -1,9 +1,11 @@
-/* Task stacks: pooled slots carved from large MAP_NORESERVE chunks, each below a guard page that
- * costs no extra mapping where the kernel has MADV_GUARD_INSTALL (so a million stacks fit under
- * vm.max_map_count), plus the SIGSEGV reporter that names the task whose stack overflowed. */
+/* Task stacks: pooled slots carved from large MAP_NORESERVE chunks, each above a guard as large
+ * as the stack itself (up to 1 MiB) that costs no extra mapping where the kernel has
+ * MADV_GUARD_INSTALL (so a million stacks fit under vm.max_map_count), plus the SIGSEGV reporter
+ * that names the task whose stack overflowed. */
 #include "internal.h"
 
 #include <signal.h>
+#include <ucontext.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -22,7 +24,11 @@
 #define MADV_GUARD_INSTALL 102
 #endif
 
-#define GUARD 4096u
+/* A frame larger than its guard jumps over it into the neighbouring stack: the guard is as large
+ * as the stack (address space only: NORESERVE, and a guard region costs no page), capped. Task
+ * code built with -fstack-clash-protection probes every page and cannot jump any guard. */
+#define GUARD_MIN 4096u
+#define GUARD_MAX ((size_t)1 << 20)
 #define CHUNK_MIN 16u
 #define CHUNK_MAX 1024u
 /* With mprotect guards every stack costs two mappings; past this many we stop guarding rather
@@ -66,8 +72,13 @@ static void write_str(const char *s) { (void)!write(2, s, strlen(s)); }
 
 static size_t page_round(size_t n) { return (n + 4095) & ~(size_t)4095; }
 
-/* Guards [addr, addr + GUARD) for each address; returns false if nothing could guard them. */
-static void install_guards(void **addrs, unsigned n)
+static size_t guard_for(size_t stack_size)
+{
+    return stack_size < GUARD_MIN ? GUARD_MIN : stack_size > GUARD_MAX ? GUARD_MAX : stack_size;
+}
+
+/* Guards [addr, addr + len) for each address (no guard past the mprotect limit). */
+static void install_guards(void **addrs, unsigned n, size_t len)
 {
     int mode = atomic_load_explicit(&guard_mode, memory_order_relaxed);
     if (mode == GUARD_UNKNOWN || mode == GUARD_MADV_BATCH) {
@@ -79,7 +90,7 @@ static void install_guards(void **addrs, unsigned n)
                 unsigned k = n - done < 256 ? n - done : 256;
                 for (unsigned i = 0; i < k; i++) {
                     iov[i].iov_base = addrs[done + i];
-                    iov[i].iov_len = GUARD;
+                    iov[i].iov_len = len;
                 }
                 if (syscall(SYS_process_madvise, self_pidfd, iov, k, MADV_GUARD_INSTALL, 0) < 0)
                     break;
@@ -96,7 +107,7 @@ static void install_guards(void **addrs, unsigned n)
     }
     if (mode == GUARD_MADV) {
         unsigned i = 0;
-        while (i < n && madvise(addrs[i], GUARD, MADV_GUARD_INSTALL) == 0)
+        while (i < n && madvise(addrs[i], len, MADV_GUARD_INSTALL) == 0)
             i++;
         if (i == n) {
             atomic_store(&guard_mode, GUARD_MADV);
@@ -112,7 +123,7 @@ static void install_guards(void **addrs, unsigned n)
                       "MADV_GUARD_INSTALL (Linux < 6.13): further stacks have no guard page\n");
         if (atomic_load(&mprotect_guards) > MPROTECT_GUARD_LIMIT)
             return;
-        mprotect(addrs[i], GUARD, PROT_NONE);
+        mprotect(addrs[i], len, PROT_NONE);
     }
 }
 
@@ -129,7 +140,7 @@ stack_pool *stack_pool_new(size_t default_size)
 static int grow_default(stack_pool *sp)
 {
     unsigned n = sp->next_chunk_slots;
-    size_t slot = GUARD + sp->default_size;
+    size_t guard = guard_for(sp->default_size), slot = guard + sp->default_size;
     chunk *c = malloc(sizeof *c + n * sizeof(tt_stack));
     void **guards = malloc(n * sizeof(void *));
     void *base = MAP_FAILED;
@@ -151,14 +162,15 @@ static int grow_default(stack_pool *sp)
         tt_stack *s = &c->slots[i];
         char *g = (char *)base + (size_t)i * slot;
         guards[i] = g;
-        s->lo = g + GUARD;
+        s->lo = g + guard;
         s->size = sp->default_size;
+        s->guard = guard;
         s->from_chunk = 1;
         s->next_free = sp->free_default;
         sp->free_default = s;
         VG_REGISTER(s);
     }
-    install_guards(guards, n);
+    install_guards(guards, n, guard);
     free(guards);
     live_add(LIVE_STACKS, n);
     if (sp->next_chunk_slots < CHUNK_MAX)
@@ -188,16 +200,18 @@ tt_stack *stack_get(stack_pool *sp, size_t size)
     tt_stack *s = malloc(sizeof *s);
     if (!s)
         return NULL;
-    char *base = mmap(NULL, size + GUARD, PROT_READ | PROT_WRITE,
+    size_t guard = guard_for(size);
+    char *base = mmap(NULL, size + guard, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
     if (base == MAP_FAILED) {
         free(s);
         return NULL;
     }
     void *g = base;
-    install_guards(&g, 1);
-    s->lo = base + GUARD;
+    install_guards(&g, 1, guard);
+    s->lo = base + guard;
     s->size = size;
+    s->guard = guard;
     s->from_chunk = 0;
     VG_REGISTER(s);
     live_add(LIVE_STACKS, 1);
@@ -207,7 +221,7 @@ tt_stack *stack_get(stack_pool *sp, size_t size)
 static void unmap_single(tt_stack *s)
 {
     VG_DEREGISTER(s);
-    munmap((char *)s->lo - GUARD, s->size + GUARD);
+    munmap((char *)s->lo - s->guard, s->size + s->guard);
     free(s);
     live_add(LIVE_STACKS, -1);
 }
@@ -276,16 +290,47 @@ static pthread_once_t segv_once = PTHREAD_ONCE_INIT;
 static _Thread_local void *tls_altstack;
 
 
+/* The interrupted stack pointer, or 0 where we do not know how to read it. */
+static uintptr_t fault_sp(void *uc)
+{
+#if defined(__x86_64__)
+    return (uintptr_t)((ucontext_t *)uc)->uc_mcontext.gregs[REG_RSP];
+#elif defined(__aarch64__)
+    return (uintptr_t)((ucontext_t *)uc)->uc_mcontext.sp;
+#else
+    (void)uc;
+    return 0;
+#endif
+}
+
+static void write_task_name(const tt_task *t)
+{
+    if (t->name) {
+        write_str(t->name);
+        return;
+    }
+    char buf[32], *p = buf + sizeof buf; /* the default name, task-N, without stdio */
+    *--p = 0;
+    uint64_t id = t->id;
+    do
+        *--p = (char)('0' + id % 10);
+    while ((id /= 10) && p > buf + 5);
+    write_str("task-");
+    write_str(p);
+}
+
 static void on_segv(int sig, siginfo_t *si, void *uc)
 {
     tt_loop *loop = tls_loop;
     tt_task *t = loop ? loop->current : NULL;
     if (t && t->stack) {
-        char *addr = si->si_addr;
-        char *lo = t->stack->lo;
-        if (addr < lo && addr >= lo - GUARD - 65536) {
+        /* A fault in the task's reservation (its guard), or with the stack pointer already
+         * below its stack: a frame too large for any guard (1 MiB of locals). */
+        uintptr_t addr = (uintptr_t)si->si_addr, sp = fault_sp(uc);
+        uintptr_t lo = (uintptr_t)t->stack->lo;
+        if ((addr < lo && addr >= lo - t->stack->guard) || (sp && sp < lo && lo - sp < TT_MAX_STACK)) {
             write_str("tothread: stack overflow in task '");
-            write_str(t->name ? t->name : "?");
+            write_task_name(t);
             write_str("' (stack too small: raise tt_task_opts.stack_size or tt_loop_opts.stack_size)\n");
             signal(SIGSEGV, SIG_DFL);
             abort();

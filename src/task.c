@@ -226,10 +226,10 @@ int task_cancel_from_scope(tt_task *t, unsigned depth)
     return task_request_cancel(t, NULL, t->shield_depth <= depth);
 }
 
-void task_cancel_all(tt_loop *loop, const char *msg)
+void task_cancel_all(tt_loop *loop, uint64_t after_id, const char *msg)
 {
     for (tt_task *t = loop->tasks.all; t; t = t->all_next)
-        if (t->fut.state != FS_DONE)
+        if (t->fut.state != FS_DONE && t->id > after_id)
             task_cancel_op(&t->fut, msg);
 }
 
@@ -293,11 +293,13 @@ intptr_t tt_await(tt_future *f)
     tt_task *t = task_current();
     if (!f)
         return -EINVAL;
+    if (f->loop != tls_loop) /* another loop's: not ours to touch, not even its count */
+        return t ? -EINVAL : -EPERM;
     if (!t) {
         tt_unref(f);
         return -EPERM;
     }
-    if (f->loop != t->fut.loop || f == &t->fut) {
+    if (f == &t->fut) {
         tt_unref(f);
         return -EINVAL;
     }

@@ -5,6 +5,13 @@
 #include "internal.h"
 
 #include <assert.h>
+#ifdef TT_HAVE_VALGRIND_H
+#include <valgrind/memcheck.h>
+/* scope_is_armed reads a fresh scope's stack garbage on purpose (it is all overwritten next). */
+#define MARK_DEFINED(p, n) VALGRIND_MAKE_MEM_DEFINED(p, n)
+#else
+#define MARK_DEFINED(p, n) ((void)(p), (void)(n))
+#endif
 
 enum { TO_UNUSED = 0, TO_ENTERED, TO_EXPIRING, TO_EXPIRED, TO_EXITED };
 
@@ -57,6 +64,17 @@ static int timeout_arm(timeout_priv *p, int64_t when)
     return timer_arm(loop, &p->timer, p->when);
 }
 
+/* Whether p is an entered scope of task me whose timer is in the heap: entering it again would
+ * re-initialise a live heap entry. Stack garbage can match the magic and the task, but not the
+ * heap slot pointing back at it. */
+static bool scope_is_armed(const timeout_priv *p, const tt_task *me)
+{
+    const tt_loop *loop = me->fut.loop;
+    uint32_t i = p->timer.index;
+    return p->magic == TIMEOUT_MAGIC && p->task == me && p->state == TO_ENTERED && i != 0 &&
+           i <= loop->timers.len && loop->timers.heap[i - 1].timer == &p->timer;
+}
+
 int tt_timeout_enter_at(tt_timeout *t, int64_t deadline)
 {
     if (!t)
@@ -65,6 +83,9 @@ int tt_timeout_enter_at(tt_timeout *t, int64_t deadline)
     if (!me)
         return -EPERM;
     timeout_priv *p = (timeout_priv *)t;
+    MARK_DEFINED(t, sizeof *t);
+    if (scope_is_armed(p, me))
+        return -EBUSY;
     memset(t, 0, sizeof *t);
     p->timer.fire = timeout_fired;
     p->task = me;

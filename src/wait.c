@@ -72,13 +72,8 @@ static int check_inputs(tt_future *const *fs, size_t n, tt_loop *loop)
     if (n && !fs)
         return -EINVAL;
     for (size_t i = 0; i < n; i++) {
-        if (!fs[i])
-            return -EINVAL;
-        int rc = future_check(fs[i]);
-        if (rc < 0)
-            return rc;
-        if (fs[i]->loop != loop)
-            return -EINVAL;
+        if (!fs[i] || fs[i]->loop != loop)
+            return -EINVAL; /* the one rule for another loop's future, as tt_await */
     }
     return 0;
 }
@@ -536,9 +531,8 @@ intptr_t tt_wait_for(tt_future *f, int64_t timeout)
 {
     if (!f)
         return -EINVAL;
-    int rc = future_check(f);
-    if (rc < 0)
-        return rc; /* not ours to release from this thread */
+    if (f->loop != tls_loop) /* another loop's: not ours to release from this thread */
+        return task_current() ? -EINVAL : -EPERM;
     tt_task *me = task_current();
     if (!me || me->fut.loop != f->loop) {
         tt_unref(f);

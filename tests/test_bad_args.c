@@ -1,5 +1,8 @@
-/* Every public function, called with NULL or out-of-range arguments, from outside any loop and
- * from inside a task: each returns its documented error (never crashes) and leaks nothing. */
+/* The bad-input sweep: every public function, called with NULL or out-of-range arguments, from
+ * outside any loop, from inside a task, and from the re-entrant places (a task, a callback, tt_run's
+ * teardown, a pool's own worker): each returns its documented error (never crashes, never hangs)
+ * and leaks nothing. Each case runs in its own forked child under a timeout, whatever CK_FORK
+ * says, so a crash or a hang in one case cannot hide the others. */
 #include "testutil.h"
 
 #include <poll.h>
@@ -7,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 /* The 0.1 flag names still compile and mean the same (kept as aliases for 0.2). */
 _Static_assert(TT_ABANDON_ON_CANCEL == TT_JOB_ABANDON_ON_CANCEL, "job flag alias");
@@ -17,7 +22,7 @@ static void noop_done(tt_future *f, void *arg) { (void)f; (void)arg; }
 static intptr_t body(void *arg) { (void)arg; return 0; }
 
 /* Calls that need a loop or a task: -EPERM (or NULL + EPERM) without one. */
-START_TEST(outside_any_loop)
+static void outside_any_loop(void)
 {
     ck_assert_ptr_null(tt_loop_current());
     errno = 0;
@@ -41,10 +46,9 @@ START_TEST(outside_any_loop)
     ck_assert_int_eq(tt_job_cancelled(), 0);
     tu_assert_no_leaks();
 }
-END_TEST
 
 /* NULL handles everywhere: -EINVAL, NULL, 0 or nothing, as documented. */
-START_TEST(null_handles)
+static void null_handles(void)
 {
     /* 0.2: a NULL loop is the current loop; this thread has none, so -EPERM (the call is made
      * from the wrong place), except tt_loop_free, which must name its loop. */
@@ -119,9 +123,8 @@ START_TEST(null_handles)
     ck_assert_str_eq(tt_strerror(INTPTR_MAX), "success");
     tu_assert_no_leaks();
 }
-END_TEST
 
-TU_TASK_TEST(bad_arguments_in_a_task, 0)
+static intptr_t main_in_task(void *arg)
 {
     (void)arg;
     /* Bad arguments from a task of a running loop. */
@@ -167,7 +170,13 @@ TU_TASK_TEST(bad_arguments_in_a_task, 0)
     return 0;
 }
 
-START_TEST(bad_options)
+static void bad_arguments_in_a_task(void)
+{
+    ck_assert_int_eq(tu_run(main_in_task, NULL), 0);
+    tu_assert_no_leaks();
+}
+
+static void bad_options(void)
 {
     tt_pool_opts po = {.min_threads = 3, .max_threads = 2};
     errno = 0;
@@ -199,14 +208,13 @@ START_TEST(bad_options)
     ck_assert_int_eq(tt_loop_free(loop), 0);
     tu_assert_no_leaks();
 }
-END_TEST
 
 /* 0.2: a NULL loop means the current loop in every call that takes one. */
 static int CALLS;
 static void count_cb(void *arg) { (void)arg; CALLS++; }
 static intptr_t count_body(void *arg) { (void)arg; CALLS += 100; return 7; }
 
-START_TEST(null_loop_is_the_current_loop)
+static void null_loop_is_the_current_loop(void)
 {
     tt_loop *loop = tt_loop_new(NULL);
     ck_assert_ptr_nonnull(loop);
@@ -246,19 +254,194 @@ START_TEST(null_loop_is_the_current_loop)
     ck_assert_int_eq(tt_loop_free(loop), 0);
     tu_assert_no_leaks();
 }
-END_TEST
+/* ------------------------------------------------------------ re-entrant calls */
 
-static Suite *bad_args_suite(void)
+static tt_loop *reent_loop;
+static intptr_t reent_rc[4];
+
+static intptr_t reent_task(void *arg)
 {
-    Suite *s = suite_create("bad_args");
-    TCase *tc = tcase_create("bad_args");
-    tcase_add_test(tc, outside_any_loop);
-    tcase_add_test(tc, null_handles);
-    tcase_add_test(tc, null_loop_is_the_current_loop);
-    tcase_add_test(tc, bad_arguments_in_a_task);
-    tcase_add_test(tc, bad_options);
-    suite_add_tcase(s, tc);
-    return s;
+    (void)arg;
+    tt_loop *loop = tt_loop_current();
+    ck_assert_int_eq(tt_loop_free(loop), -EPERM);
+    ck_assert_int_eq(tt_loop_run_once(loop, 0), -EPERM);
+    tt_future *f = tt_future_new(NULL);
+    ck_assert_int_eq(tt_loop_run_until(loop, f), -EPERM); /* f consumed */
+    ck_assert_int_eq(tt_run(body, NULL, NULL), -EBUSY);
+    errno = 0;
+    ck_assert_ptr_null(tt_loop_new(NULL));
+    ck_assert_int_eq(errno, EBUSY);
+    return 0;
 }
 
-TU_MAIN(bad_args_suite)
+static void from_a_task(void)
+{
+    ck_assert_int_eq(tu_run(reent_task, NULL), 0);
+    tu_assert_no_leaks();
+}
+
+static void reent_cb(void *arg)
+{
+    (void)arg;
+    reent_rc[0] = tt_loop_free(reent_loop);
+    reent_rc[1] = tt_loop_run_once(reent_loop, 0);
+    reent_rc[2] = tt_loop_run_until(reent_loop, tt_future_new(reent_loop));
+}
+
+static void from_a_callback(void)
+{
+    reent_loop = tt_loop_new(NULL);
+    ck_assert_int_eq(tt_call_soon(reent_loop, reent_cb, NULL), 0);
+    tt_future *t = tt_spawn_on(reent_loop, NULL, body, NULL);
+    ck_assert_int_eq(tt_loop_run_until(reent_loop, t), 0);
+    ck_assert_int_eq(reent_rc[0], -EPERM);
+    ck_assert_int_eq(reent_rc[1], -EPERM);
+    ck_assert_int_eq(reent_rc[2], -EPERM);
+    ck_assert_int_eq(tt_loop_free(reent_loop), 0);
+    tu_assert_no_leaks();
+}
+
+/* A done-callback of a job still running when main returns runs in tt_run's teardown. */
+static intptr_t slow_job(void *arg) { (void)arg; usleep(10000); return 0; }
+static void teardown_cb(tt_future *f, void *arg)
+{
+    (void)f;
+    (void)arg;
+    tt_loop *loop = tt_loop_current();
+    reent_rc[0] = tt_loop_free(loop);
+    reent_rc[1] = tt_loop_run_once(loop, 0);
+    reent_rc[2] = tt_loop_run_until(loop, tt_future_new(loop));
+    tt_future *t = tt_spawn(body, NULL); /* run or cancelled by the teardown */
+    reent_rc[3] = t != NULL;
+    tt_unref(t);
+}
+static intptr_t teardown_main(void *arg)
+{
+    (void)arg;
+    tt_future *j = tt_to_thread(slow_job, NULL);
+    ck_assert_int_eq(tt_on_done(j, teardown_cb, NULL), 0);
+    tt_unref(j);
+    return 0;
+}
+
+static void from_the_teardown(void)
+{
+    ck_assert_int_eq(tu_run(teardown_main, NULL), 0);
+    ck_assert_int_eq(reent_rc[0], -EPERM);
+    ck_assert_int_eq(reent_rc[1], -EPERM);
+    ck_assert_int_eq(reent_rc[2], -EPERM);
+    ck_assert_int_eq(reent_rc[3], 1);
+    ck_assert_ptr_null(tt_loop_current());
+    tu_assert_no_leaks();
+}
+
+static tt_pool *own_pool;
+static intptr_t on_own_worker(void *arg)
+{
+    (void)arg;
+    if (tt_pool_shutdown(own_pool, TT_FOREVER, 0) != -EDEADLK)
+        return 1;
+    if (tt_pool_free(own_pool) != -EDEADLK)
+        return 2;
+    return tt_pool_shutdown(own_pool, 0, 0) == -ETIMEDOUT ? 0 : 3; /* it runs: itself */
+}
+static intptr_t own_worker_main(void *arg)
+{
+    (void)arg;
+    return tt_await(tt_to_thread_on(own_pool, NULL, on_own_worker, NULL));
+}
+
+static void from_a_pool_worker(void)
+{
+    own_pool = tt_pool_new(NULL);
+    ck_assert_int_eq(tu_run(own_worker_main, NULL), 0);
+    ck_assert_int_eq(tt_pool_free(own_pool), 0);
+    tu_assert_no_leaks();
+}
+
+static intptr_t cfuture_self(void *arg)
+{
+    (void)arg;
+    return 0;
+}
+static intptr_t cfuture_main(void *arg)
+{
+    (void)arg;
+    tt_cfuture *cf = tt_loop_submit(tt_loop_current(), cfuture_self, NULL);
+    ck_assert_ptr_nonnull(cf);
+    ck_assert_int_eq(tt_cfuture_wait(cf, TT_FOREVER, NULL), -EPERM); /* would wait for itself */
+    tt_cfuture_free(cf);
+    tt_timeout t;
+    ck_assert_int_eq(tt_timeout_enter(&t, TT_SEC(5)), 0);
+    ck_assert_int_eq(tt_timeout_enter(&t, TT_SEC(5)), -EBUSY); /* already entered */
+    ck_assert_int_eq(tt_timeout_exit(&t, 0), 0);
+    ck_assert_int_eq(tt_timeout_exit(&t, 0), -EPERM); /* already exited */
+    ck_assert_int_eq(tt_timeout_reschedule(&t, 0), -EPERM);
+    return 0;
+}
+
+static void loop_thread_waits_and_scopes(void)
+{
+    ck_assert_int_eq(tu_run(cfuture_main, NULL), 0);
+    tu_assert_no_leaks();
+}
+
+static void loop_options(void)
+{
+    tt_loop_opts big_ring = {.ring_entries = 1u << 20};
+    errno = 0;
+    ck_assert_ptr_null(tt_loop_new(&big_ring));
+    ck_assert_int_eq(errno, EINVAL);
+    tt_loop_opts big_stack = {.stack_size = SIZE_MAX};
+    ck_assert_ptr_null(tt_loop_new(&big_stack));
+    ck_assert_int_eq(errno, EINVAL);
+    int64_t when = 0;
+    ck_assert_int_eq(tt_timeout_when(NULL, &when), -EINVAL);
+    ck_assert_int_eq(tt_timeout_expired(NULL), -EINVAL);
+    ck_assert_int_eq(tt_timeout_enter_at(NULL, 0), -EINVAL);
+    ck_assert_ptr_null(tt_try_to_thread(NULL, body, NULL));
+    ck_assert_int_eq(errno, EPERM);
+    tt_set_warn_handler(NULL, NULL);
+    tu_assert_no_leaks();
+}
+
+/* ------------------------------------------------------------------- the sweep */
+
+static const struct sweep_case {
+    const char *name;
+    void (*fn)(void);
+} cases[] = {
+    {"outside_any_loop", outside_any_loop},
+    {"null_handles", null_handles},
+    {"null_loop_is_the_current_loop", null_loop_is_the_current_loop},
+    {"bad_arguments_in_a_task", bad_arguments_in_a_task},
+    {"bad_options", bad_options},
+    {"from_a_task", from_a_task},
+    {"from_a_callback", from_a_callback},
+    {"from_the_teardown", from_the_teardown},
+    {"from_a_pool_worker", from_a_pool_worker},
+    {"loop_thread_waits_and_scopes", loop_thread_waits_and_scopes},
+    {"loop_options", loop_options},
+};
+
+START_TEST(sweep)
+{
+    fprintf(stderr, "bad_args: case %s\n", cases[_i].name); /* names the case of a crash */
+    cases[_i].fn();
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("bad_args");
+    TCase *tc = tcase_create("sweep");
+    tcase_set_timeout(tc, 30); /* a hang is a failure of its case only */
+    tcase_add_loop_test(tc, sweep, 0, (int)(sizeof cases / sizeof cases[0]));
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_set_fork_status(sr, CK_FORK); /* one child per case, even with CK_FORK=no */
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
