@@ -39,10 +39,11 @@ void debug_warn(tt_loop *loop, const char *fmt, ...)
 
 void debug_task_step_ended(tt_loop *loop, tt_task *t)
 {
-    int64_t now = clock_now();
-    if (t->resumed_at && now - t->resumed_at > SLOW_STEP_NS)
+    int64_t now = clock_now(), began = loop->step_started_at;
+    loop->step_started_at = 0; /* a step that began before debug mode was on is not timed */
+    if (began && now - began > SLOW_STEP_NS)
         debug_warn(loop, "task '%s' ran %.1f ms without suspending", tt_task_name(&t->fut),
-                   (double)(now - t->resumed_at) / 1e6);
+                   (double)(now - began) / 1e6);
 }
 
 void debug_future_released(tt_future *f)
@@ -57,14 +58,26 @@ void debug_future_released(tt_future *f)
                    (long)f->result, tt_strerror(f->result));
 }
 
+static void warn_alive(tt_task *t, void *loop)
+{
+    char wait[128];
+    task_describe_wait(t, wait, sizeof wait);
+    debug_warn(loop, "  alive: task '%s' (%s)", tt_task_name(&t->fut), wait);
+}
+
 void debug_loop_freed_with_tasks(tt_loop *loop)
 {
     debug_warn(loop, "tt_loop_free with %zu task(s) alive; the loop is kept", loop->ntasks);
-    for (tt_task *t = loop->all_tasks; t; t = t->all_next) {
-        char wait[128];
-        task_describe_wait(t, wait, sizeof wait);
-        debug_warn(loop, "  alive: task '%s' (%s)", tt_task_name(&t->fut), wait);
-    }
+    task_for_each(loop, warn_alive, loop);
+}
+
+static void dump_one(tt_task *t, void *out)
+{
+    char wait[128];
+    task_describe_wait(t, wait, sizeof wait);
+    fprintf(out, "  task %llu '%s': %s, cancelling=%d%s\n", (unsigned long long)t->id,
+            tt_task_name(&t->fut), wait, t->cancel_requests,
+            t == t->fut.loop->current ? " (current)" : "");
 }
 
 int tt_loop_dump(tt_loop *loop, FILE *out)
@@ -75,12 +88,6 @@ int tt_loop_dump(tt_loop *loop, FILE *out)
         return -EPERM;
     fprintf(out, "loop %p: %zu task(s), %zu timer(s), %ld job(s) in flight\n", (void *)loop,
             loop->ntasks, loop->heap_len, loop->jobs_inflight);
-    for (tt_task *t = loop->all_tasks; t; t = t->all_next) {
-        char wait[128];
-        task_describe_wait(t, wait, sizeof wait);
-        fprintf(out, "  task %llu '%s': %s, cancelling=%d%s\n", (unsigned long long)t->id,
-                tt_task_name(&t->fut), wait, t->cancel_requests,
-                t == loop->current ? " (current)" : "");
-    }
+    task_for_each(loop, dump_one, out);
     return 0;
 }

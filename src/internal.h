@@ -204,10 +204,14 @@ int ctx_init_thread(tt_ctx *ctx); /* the loop thread's own context; 0/-ENOMEM */
 /* -------------------------------------------------------------------------- stacks */
 #define TT_MAX_STACK ((size_t)1 << 30) /* larger stack sizes are refused with EINVAL */
 typedef struct tt_stack {
-    struct tt_stack *next_free;
+    union {
+        struct tt_stack *next_free; /* pooled */
+        struct tt_task *task;       /* in use: the task on it (how dumps find started tasks) */
+    };
     void *lo;          /* lowest usable address (just above the guard) */
     size_t size;       /* usable bytes */
     uint8_t from_chunk;
+    uint8_t in_use;    /* handed out by stack_get, not put back yet */
     unsigned vg_id;    /* Valgrind's registration, dropped when the memory is unmapped */
 } tt_stack;
 
@@ -215,6 +219,9 @@ typedef struct stack_pool stack_pool;
 stack_pool *stack_pool_new(size_t default_size);
 tt_stack *stack_get(stack_pool *sp, size_t size); /* NULL on ENOMEM */
 void stack_put(stack_pool *sp, tt_stack *s);
+/* Calls fn(s->task, arg) for every stack handed out and not put back (reading each one's
+ * descriptor: for dumps and shutdown, not for hot paths). */
+void stack_for_each_task(stack_pool *sp, void (*fn)(struct tt_task *t, void *arg), void *arg);
 void stack_pool_free(stack_pool *sp);
 /* The SIGSEGV reporter for guard-page hits: a process-wide handler plus this thread's
  * alternate signal stack. install: 0 or -ENOMEM; uninstall frees the thread's stack. */
@@ -231,28 +238,37 @@ typedef struct io_req { /* lives in the waiting task's frame */
     uint8_t cancel_sent;
 } io_req;
 
+/* A task is sized for the 128-byte slab class: W4's spawn-join of a million tasks spends its
+ * time in cache misses on these objects, so each field costs. What only a started task needs
+ * (fn and arg once it has a stack) is in the loop, for the moment between the two. */
 typedef struct tt_task {
     tt_future fut;
+    union {                     /* in the future's cache line: both are read at every switch */
+        uint32_t stack_size;    /* TS_NEW: the size asked for; 0: the loop's default */
+        tt_stack *stack;        /* started: its stack (and context) until it is released */
+    };
     ready_item ri;              /* RK_TASK: scheduled to take a step */
-    tt_ctx ctx;
-    tt_stack *stack;
-    tt_fn fn;
-    void *arg;
+    union {
+        struct {                /* TS_NEW (then moved to the stack's descriptor) */
+            tt_fn fn;
+            void *arg;
+        };
+        struct {                /* started */
+            tt_ctx ctx;         /* here, not in the stack: a switch reads the task anyway */
+            union {             /* by wait_kind; the last two live in the suspended frame */
+                tt_future *waiting_on;  /* WAIT_FUTURE (asyncio's _fut_waiter) */
+                tt_timer *sleep_timer;  /* WAIT_SLEEP */
+                io_req *io;             /* WAIT_IO */
+            };
+        };
+    };
+    int cancel_requests;        /* cancelling() */
     uint8_t state;
     uint8_t wait_kind;
     uint8_t must_cancel;        /* a request to deliver at the next resume */
-    int cancel_requests;        /* cancelling() */
-    uint32_t stack_size;        /* 0: the loop's default */
     char *req_msg;              /* message of the first pending request */
-    tt_future *waiting_on;      /* WAIT_FUTURE (asyncio's _fut_waiter) */
-    union {                     /* in the suspended frame, so tasks stay small */
-        tt_timer *sleep_timer;  /* WAIT_SLEEP */
-        io_req *io;             /* WAIT_IO */
-    };
     char *name;
     uint64_t id;
-    int64_t resumed_at;         /* debug mode: slow-step detection */
-    struct tt_task *all_prev, *all_next; /* the loop's live-task list */
 } tt_task;
 
 extern const future_ops task_ops;
@@ -266,6 +282,9 @@ void task_wake(tt_task *t);                     /* schedules t's next step */
 /* The loop's dispatch: prepares t (a stack for a new task) before switching to it; false if t
  * was settled without running (cancelled before it started, no memory for a stack). */
 bool task_switch_in(tt_loop *loop, tt_task *t);
+/* Calls fn for every live task: the started ones, then those not started yet (which are all
+ * on the ready queue). fn must not start, end or free tasks. */
+void task_for_each(tt_loop *loop, void (*fn)(tt_task *t, void *arg), void *arg);
 /* Consumes one delivered-cancel check at a resume: -ECANCELED (clears must_cancel) or 0. */
 int task_take_cancel(tt_task *t);
 /* Withdraws an undelivered cancel request (must_cancel) without delivering it. */
@@ -428,8 +447,10 @@ struct tt_loop {
     stack_pool *stacks;
     size_t default_stack;
     /* tasks */
-    tt_task *all_tasks;
     size_t ntasks;
+    int64_t step_started_at;    /* debug mode: when the current task step began */
+    tt_fn entering_fn;          /* the body of the task being switched to for its first step */
+    void *entering_arg;
     uint64_t next_task_id;
     /* pools */
     tt_pool *pool;              /* default pool */

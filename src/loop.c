@@ -25,7 +25,7 @@ void loop_push_ready(tt_loop *loop, ready_item *it) { ready_list_push(&loop->rea
 struct slab {
     struct slab *next;
     size_t bytes;
-    char mem[];
+    _Alignas(64) char mem[]; /* a 64- or 128-byte object spans exactly one or two cache lines */
 };
 
 #define SLAB_MIN (64 * 1024)

@@ -4,7 +4,12 @@
  * one, so a switch costs one stack swap, not two. */
 #include "internal.h"
 
+#include <assert.h>
 #include <stdio.h>
+
+#ifndef TT_SANITIZING /* sanitizer builds carry a larger tt_ctx */
+static_assert(sizeof(tt_task) <= 128, "tt_task must fit the 128-byte slab class (see internal.h)");
+#endif
 
 static int task_cancel_op(tt_future *f, const char *msg);
 static void task_destroy(tt_future *f);
@@ -22,35 +27,59 @@ void task_wake(tt_task *t)
     loop_push_ready(t->fut.loop, &t->ri);
 }
 
-static void unlink_task(tt_loop *loop, tt_task *t)
-{
-    if (t->all_prev)
-        t->all_prev->all_next = t->all_next;
-    else
-        loop->all_tasks = t->all_next;
-    if (t->all_next)
-        t->all_next->all_prev = t->all_prev;
-    loop->ntasks--;
-}
-
 static void settle(tt_task *t, intptr_t r)
 {
     if (r == -ECANCELED || t->must_cancel)
         future_complete_cancelled(&t->fut, t->req_msg);
     else
         future_complete(&t->fut, r);
+    t->fut.loop->ntasks--;
     t->state = TS_DONE;
-    unlink_task(t->fut.loop, t);
 }
 
 void task_free_dead(tt_loop *loop)
 {
     tt_task *t = loop->dead;
     loop->dead = NULL;
-    stack_put(loop->stacks, t->stack);
-    t->stack = NULL;
+    tt_stack *s = t->stack;
     ctx_destroy(&t->ctx);
+    stack_put(loop->stacks, s);
+    t->stack = NULL;
     tt_unref(&t->fut); /* the loop's reference */
+}
+
+typedef struct for_each_ctx {
+    void (*fn)(tt_task *t, void *arg);
+    void *arg;
+} for_each_ctx;
+
+static void if_unfinished(tt_task *t, void *arg)
+{
+    const for_each_ctx *c = arg;
+    if (t->state != TS_DONE) /* loop->dead still holds its stack */
+        c->fn(t, c->arg);
+}
+
+/* Started tasks are found through the stacks they hold: a list of them would cost every task
+ * two links, and every end of a task a cache miss in a neighbour's memory. */
+void task_for_each(tt_loop *loop, void (*fn)(tt_task *t, void *arg), void *arg)
+{
+    for_each_ctx c = {fn, arg};
+    stack_for_each_task(loop->stacks, if_unfinished, &c);
+    /* What fn schedules goes behind the current tail, and is never a task that has not
+     * started: stop at the tail. */
+    if (!loop->ready.head)
+        return;
+    ready_item *last = TT_CONTAINER_OF(loop->ready.tailp, ready_item, next);
+    for (ready_item *it = loop->ready.head;; it = it->next) {
+        if (it->kind == RK_TASK) {
+            tt_task *t = TT_CONTAINER_OF(it, tt_task, ri);
+            if (t->state == TS_NEW)
+                fn(t, arg);
+        }
+        if (it == last)
+            break;
+    }
 }
 
 static void task_entry(void *arg);
@@ -66,15 +95,26 @@ static bool task_prepare(tt_loop *loop, tt_task *t)
         tt_unref(&t->fut);
         return false;
     }
-    t->stack = stack_get(loop->stacks, t->stack_size);
-    if (!t->stack || ctx_make(&t->ctx, t->stack->lo, t->stack->size, task_entry, t) < 0) {
-        if (t->stack)
-            stack_put(loop->stacks, t->stack);
-        t->stack = NULL;
+    tt_stack *s = stack_get(loop->stacks, t->stack_size);
+    if (!s) {
         settle(t, -ENOMEM);
         tt_unref(&t->fut);
         return false;
     }
+    /* fn and arg share their room with the context: the loop holds them until the switch that
+     * follows (the caller's next step) reaches task_entry. */
+    tt_fn fn = t->fn;
+    void *arg = t->arg;
+    if (ctx_make(&t->ctx, s->lo, s->size, task_entry, t) < 0) {
+        stack_put(loop->stacks, s);
+        settle(t, -ENOMEM);
+        tt_unref(&t->fut);
+        return false;
+    }
+    loop->entering_fn = fn;
+    loop->entering_arg = arg;
+    t->stack = s; /* the size asked for is not needed any more */
+    s->task = t;
     return true;
 }
 
@@ -84,7 +124,7 @@ bool task_switch_in(tt_loop *loop, tt_task *t)
         return false;
     t->state = TS_RUNNING;
     if (TT_UNLIKELY(loop->debug))
-        t->resumed_at = clock_now();
+        loop->step_started_at = clock_now();
     return true;
 }
 
@@ -137,9 +177,12 @@ static void task_entry(void *arg)
     tt_task *t = arg;
     ctx_entered(&t->ctx);
     tt_loop *loop = t->fut.loop;
+    tt_fn fn = loop->entering_fn; /* before anything else can run on this loop */
+    void *fn_arg = loop->entering_arg;
     if (loop->dead)
         task_free_dead(loop);
-    intptr_t r = t->fn(t->arg);
+    t->waiting_on = NULL;
+    intptr_t r = fn(fn_arg);
     if (TT_UNLIKELY(loop->debug))
         debug_task_step_ended(loop, t);
     settle(t, r);
@@ -197,11 +240,15 @@ static int task_cancel_op(tt_future *f, const char *msg)
     return 1;
 }
 
+static void cancel_one(tt_task *t, void *msg)
+{
+    if (t->fut.state != FS_DONE)
+        task_cancel_op(&t->fut, msg);
+}
+
 void task_cancel_all(tt_loop *loop, const char *msg)
 {
-    for (tt_task *t = loop->all_tasks; t; t = t->all_next)
-        if (t->fut.state != FS_DONE)
-            task_cancel_op(&t->fut, msg);
+    task_for_each(loop, cancel_one, (void *)(uintptr_t)msg);
 }
 
 /* ------------------------------------------------------------------ public API */
@@ -246,10 +293,6 @@ tt_future *tt_spawn_on(tt_loop *loop, const tt_task_opts *o, tt_fn fn, void *arg
     t->stack_size = ss == loop->default_stack ? 0 : (uint32_t)ss;
     t->id = ++loop->next_task_id;
     t->ri.kind = RK_TASK;
-    t->all_next = loop->all_tasks;
-    if (loop->all_tasks)
-        loop->all_tasks->all_prev = t;
-    loop->all_tasks = t;
     loop->ntasks++;
     loop_push_ready(loop, &t->ri);
     return &t->fut;
