@@ -87,7 +87,7 @@ int tt_loop_dump(tt_loop *loop, FILE *out)
     if (!loop_on_thread(loop))
         return -EPERM;
     fprintf(out, "loop %p: %zu task(s), %zu timer(s), %ld job(s) in flight\n", (void *)loop,
-            loop->ntasks, loop->heap_len, loop->jobs_inflight);
+            loop->ntasks, loop->timers, loop->jobs_inflight);
     task_for_each(loop, dump_one, out);
     return 0;
 }

@@ -100,9 +100,11 @@ typedef struct cb_node {
 typedef struct tt_timer {
     int64_t deadline;
     uint64_t seq;   /* equal deadlines fire in arming order */
-    uint32_t index; /* heap slot + 1; 0 when not armed */
+    uint32_t index; /* heap slot + 1, or TIMER_IN_RUNQ; 0 when not armed */
+    uint32_t qpos;  /* TIMER_IN_RUNQ: the position in the loop's run queue */
     void (*fire)(struct tt_timer *t);
 } tt_timer;
+#define TIMER_IN_RUNQ UINT32_MAX
 
 typedef struct heap_slot {
     int64_t deadline;
@@ -113,7 +115,7 @@ typedef struct heap_slot {
 int timer_arm(tt_loop *loop, tt_timer *t, int64_t deadline); /* 0 or -ENOMEM; rearms */
 void timer_disarm(tt_loop *loop, tt_timer *t);
 static inline bool timer_armed(const tt_timer *t) { return t->index != 0; }
-int64_t timer_next_deadline(tt_loop *loop); /* TT_FOREVER if none */
+int64_t timer_next_deadline(tt_loop *loop); /* TT_FOREVER if none; see also loop->timers */
 int timer_fire_expired(tt_loop *loop, int64_t now); /* how many fired */
 void timer_heap_free(tt_loop *loop);
 int64_t clock_now(void);
@@ -425,10 +427,13 @@ struct tt_loop {
     tt_ctx ctx;                 /* the loop's own context (the thread's stack) */
     tt_task *current;           /* the running task, or NULL in the loop context */
     tt_task *dead;              /* a finished task whose stack awaits release */
-    /* timers */
+    /* timers (timer.c) */
+    size_t timers;              /* armed, in the heap or the run queue */
     heap_slot *heap;
     size_t heap_len, heap_cap;
     uint64_t timer_seq;
+    heap_slot *runq;            /* timers armed in deadline order, FIFO */
+    uint32_t runq_head, runq_tail, runq_cap, runq_dead; /* positions wrap; cap a power of 2 */
     /* call_later timers by id */
     struct later_timer **later;
     size_t later_cap, later_len;

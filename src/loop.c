@@ -1,5 +1,5 @@
 /* The event loop: one io_uring ring per thread, a FIFO ready queue run in turns (asyncio's
- * batches), the user-space timer heap, and the inbox from other threads. One iteration reads
+ * batches), the user-space timers, and the inbox from other threads. One iteration reads
  * top to bottom: hand batched jobs to pools, wait on the ring (briefly spinning first while
  * jobs are in flight), reap completions, drain the inbox, fire due timers, run one turn. */
 #include "internal.h"
@@ -245,7 +245,7 @@ int loop_iterate(tt_loop *loop, int64_t timeout)
     int64_t wait = timeout;
     if (loop->ready.head || !inbox_empty(&loop->in)) {
         wait = 0;
-    } else if (loop->heap_len) {
+    } else if (loop->timers) {
         int64_t until = timer_next_deadline(loop) - clock_now();
         if (until < 0)
             until = 0;
@@ -254,7 +254,7 @@ int loop_iterate(tt_loop *loop, int64_t timeout)
     }
     wait_ring(loop, wait);
     inbox_drain(loop);
-    if (loop->heap_len)
+    if (loop->timers)
         timer_fire_expired(loop, clock_now());
     run_turn(loop);
     return (int)(loop->steps - steps);

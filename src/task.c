@@ -136,7 +136,7 @@ static bool turn_boundary_is_quiet(tt_loop *loop)
     if (!loop->run_target || loop->run_target->state == FS_DONE || loop->submit_pending ||
         loop->sq_pending || loop->io_pending || !inbox_empty(&loop->in))
         return false;
-    if (loop->heap_len && timer_next_deadline(loop) <= clock_now())
+    if (loop->timers && timer_next_deadline(loop) <= clock_now())
         return false;
     loop->batch_last = TT_CONTAINER_OF(loop->ready.tailp, ready_item, next);
     return true;

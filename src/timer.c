@@ -1,5 +1,6 @@
-/* Timers: a 4-ary min-heap in user space ordered by (deadline, arming order), and call_later
- * handles found by id. The ring only ever waits for the nearest deadline. */
+/* Timers: a FIFO run queue for timers armed in deadline order and a 4-ary min-heap for the
+ * rest, both ordered by (deadline, arming order), and call_later handles found by id. The ring
+ * only ever waits for the nearest deadline. */
 #include "internal.h"
 
 #include <time.h>
@@ -64,10 +65,97 @@ static void sift_down(tt_loop *loop, size_t i)
     heap_set(loop, i, v);
 }
 
+/* Most timers are armed in deadline order: a server's requests share one timeout, a batch of
+ * sleepers one duration. Those join the run queue, where arming, disarming and firing are O(1)
+ * and touch no other timer (a heap pop moves log4(n) slots and writes each moved timer's index,
+ * a cache miss in another task's stack per level). A timer that would break the order goes to
+ * the heap; the earlier of the two heads fires first. A disarmed queue slot is emptied in place
+ * and dropped when it reaches either end; when empty slots outnumber live ones the queue is
+ * compacted, so a long-lived timer at the head cannot make it grow without bound. */
+
+static inline heap_slot *runq_at(tt_loop *loop, uint32_t pos)
+{
+    return &loop->runq[pos & (loop->runq_cap - 1)];
+}
+
+/* Doubles the queue. Positions are absolute (mod 2^32), so no timer's qpos changes. */
+static int runq_grow(tt_loop *loop)
+{
+    uint32_t cap = loop->runq_cap ? loop->runq_cap * 2 : 64;
+    if (cap == 0 || cap > (1u << 31))
+        return -ENOMEM;
+    heap_slot *q = malloc((size_t)cap * sizeof *q);
+    if (!q)
+        return -ENOMEM;
+    for (uint32_t p = loop->runq_head; p != loop->runq_tail; p++)
+        q[p & (cap - 1)] = *runq_at(loop, p);
+    free(loop->runq);
+    loop->runq = q;
+    loop->runq_cap = cap;
+    return 0;
+}
+
+/* Drops empty slots at both ends: the head slot is live whenever the queue is not empty. */
+static void runq_trim(tt_loop *loop)
+{
+    while (loop->runq_head != loop->runq_tail && !runq_at(loop, loop->runq_head)->timer) {
+        loop->runq_head++;
+        loop->runq_dead--;
+    }
+    while (loop->runq_head != loop->runq_tail && !runq_at(loop, loop->runq_tail - 1)->timer) {
+        loop->runq_tail--;
+        loop->runq_dead--;
+    }
+}
+
+static void runq_compact(tt_loop *loop)
+{
+    uint32_t w = loop->runq_head;
+    for (uint32_t r = loop->runq_head; r != loop->runq_tail; r++) {
+        heap_slot v = *runq_at(loop, r);
+        if (!v.timer)
+            continue;
+        v.timer->qpos = w;
+        *runq_at(loop, w++) = v;
+    }
+    loop->runq_tail = w;
+    loop->runq_dead = 0;
+}
+
+/* Queues t if its deadline keeps the queue in order; false if it must go to the heap. */
+static bool runq_push(tt_loop *loop, tt_timer *t)
+{
+    uint32_t n = loop->runq_tail - loop->runq_head;
+    if (n && runq_at(loop, loop->runq_tail - 1)->deadline > t->deadline)
+        return false;
+    if (n == loop->runq_cap && runq_grow(loop) < 0)
+        return false;
+    t->index = TIMER_IN_RUNQ;
+    t->qpos = loop->runq_tail++;
+    *runq_at(loop, t->qpos) = (heap_slot){t->deadline, t->seq, t};
+    return true;
+}
+
+static void runq_remove(tt_loop *loop, tt_timer *t)
+{
+    runq_at(loop, t->qpos)->timer = NULL;
+    loop->runq_dead++;
+    runq_trim(loop);
+    uint32_t n = loop->runq_tail - loop->runq_head;
+    if (loop->runq_dead > 64 && loop->runq_dead > n / 2)
+        runq_compact(loop);
+}
+
 int timer_arm(tt_loop *loop, tt_timer *t, int64_t deadline)
 {
     if (t->index)
         timer_disarm(loop, t);
+    t->deadline = deadline;
+    t->seq = ++loop->timer_seq;
+    if (runq_push(loop, t)) {
+        loop->timers++;
+        return 0;
+    }
     if (loop->heap_len == loop->heap_cap) {
         size_t cap = loop->heap_cap ? loop->heap_cap * 2 : 64;
         heap_slot *h = realloc(loop->heap, cap * sizeof *h);
@@ -76,10 +164,9 @@ int timer_arm(tt_loop *loop, tt_timer *t, int64_t deadline)
         loop->heap = h;
         loop->heap_cap = cap;
     }
-    t->deadline = deadline;
-    t->seq = ++loop->timer_seq;
     loop->heap[loop->heap_len] = (heap_slot){deadline, t->seq, t};
     sift_up(loop, loop->heap_len++);
+    loop->timers++;
     return 0;
 }
 
@@ -87,6 +174,12 @@ void timer_disarm(tt_loop *loop, tt_timer *t)
 {
     if (!t->index)
         return;
+    loop->timers--;
+    if (t->index == TIMER_IN_RUNQ) {
+        t->index = 0;
+        runq_remove(loop, t);
+        return;
+    }
     size_t i = t->index - 1;
     t->index = 0;
     heap_slot last = loop->heap[--loop->heap_len];
@@ -99,16 +192,28 @@ void timer_disarm(tt_loop *loop, tt_timer *t)
         sift_down(loop, i);
 }
 
+/* The earliest armed timer's slot, NULL if none. */
+static const heap_slot *earliest(tt_loop *loop)
+{
+    const heap_slot *q = loop->runq_head != loop->runq_tail ? runq_at(loop, loop->runq_head) : NULL;
+    const heap_slot *h = loop->heap_len ? &loop->heap[0] : NULL;
+    if (!q)
+        return h;
+    return h && before(h, q) ? h : q;
+}
+
 int64_t timer_next_deadline(tt_loop *loop)
 {
-    return loop->heap_len ? loop->heap[0].deadline : TT_FOREVER;
+    const heap_slot *e = earliest(loop);
+    return e ? e->deadline : TT_FOREVER;
 }
 
 int timer_fire_expired(tt_loop *loop, int64_t now)
 {
     int fired = 0;
-    while (loop->heap_len && loop->heap[0].deadline <= now) {
-        tt_timer *t = loop->heap[0].timer;
+    const heap_slot *e;
+    while ((e = earliest(loop)) && e->deadline <= now) {
+        tt_timer *t = e->timer;
         timer_disarm(loop, t);
         t->fire(t);
         fired++;
@@ -121,6 +226,10 @@ void timer_heap_free(tt_loop *loop)
     free(loop->heap);
     loop->heap = NULL;
     loop->heap_len = loop->heap_cap = 0;
+    free(loop->runq);
+    loop->runq = NULL;
+    loop->runq_head = loop->runq_tail = loop->runq_cap = loop->runq_dead = 0;
+    loop->timers = 0;
     for (size_t i = 0; i < loop->later_cap; i++)
         for (struct later_timer *lt = loop->later[i], *next; lt; lt = next) {
             next = *(struct later_timer **)lt;
