@@ -112,6 +112,12 @@ typedef struct heap_slot {
     tt_timer *timer;
 } heap_slot;
 
+/* The run queue is ordered by position: its slots need no seq (four to a cache line). */
+typedef struct runq_slot {
+    int64_t deadline;
+    tt_timer *timer;
+} runq_slot;
+
 int timer_arm(tt_loop *loop, tt_timer *t, int64_t deadline); /* 0 or -ENOMEM; rearms */
 void timer_disarm(tt_loop *loop, tt_timer *t);
 static inline bool timer_armed(const tt_timer *t) { return t->index != 0; }
@@ -432,7 +438,7 @@ struct tt_loop {
     heap_slot *heap;
     size_t heap_len, heap_cap;
     uint64_t timer_seq;
-    heap_slot *runq;            /* timers armed in deadline order, FIFO */
+    runq_slot *runq;            /* timers armed in deadline order, FIFO */
     uint32_t runq_head, runq_tail, runq_cap, runq_dead; /* positions wrap; cap a power of 2 */
     /* call_later timers by id */
     struct later_timer **later;

@@ -73,7 +73,7 @@ static void sift_down(tt_loop *loop, size_t i)
  * and dropped when it reaches either end; when empty slots outnumber live ones the queue is
  * compacted, so a long-lived timer at the head cannot make it grow without bound. */
 
-static inline heap_slot *runq_at(tt_loop *loop, uint32_t pos)
+static inline runq_slot *runq_at(tt_loop *loop, uint32_t pos)
 {
     return &loop->runq[pos & (loop->runq_cap - 1)];
 }
@@ -84,7 +84,7 @@ static int runq_grow(tt_loop *loop)
     uint32_t cap = loop->runq_cap ? loop->runq_cap * 2 : 64;
     if (cap == 0 || cap > (1u << 31))
         return -ENOMEM;
-    heap_slot *q = malloc((size_t)cap * sizeof *q);
+    runq_slot *q = malloc((size_t)cap * sizeof *q);
     if (!q)
         return -ENOMEM;
     for (uint32_t p = loop->runq_head; p != loop->runq_tail; p++)
@@ -112,7 +112,7 @@ static void runq_compact(tt_loop *loop)
 {
     uint32_t w = loop->runq_head;
     for (uint32_t r = loop->runq_head; r != loop->runq_tail; r++) {
-        heap_slot v = *runq_at(loop, r);
+        runq_slot v = *runq_at(loop, r);
         if (!v.timer)
             continue;
         v.timer->qpos = w;
@@ -132,7 +132,7 @@ static bool runq_push(tt_loop *loop, tt_timer *t)
         return false;
     t->index = TIMER_IN_RUNQ;
     t->qpos = loop->runq_tail++;
-    *runq_at(loop, t->qpos) = (heap_slot){t->deadline, t->seq, t};
+    *runq_at(loop, t->qpos) = (runq_slot){t->deadline, t};
     return true;
 }
 
@@ -192,28 +192,34 @@ void timer_disarm(tt_loop *loop, tt_timer *t)
         sift_down(loop, i);
 }
 
-/* The earliest armed timer's slot, NULL if none. */
-static const heap_slot *earliest(tt_loop *loop)
+/* The earliest armed timer (NULL if none) and its deadline. */
+static tt_timer *earliest(tt_loop *loop, int64_t *deadline)
 {
-    const heap_slot *q = loop->runq_head != loop->runq_tail ? runq_at(loop, loop->runq_head) : NULL;
+    const runq_slot *q = loop->runq_head != loop->runq_tail ? runq_at(loop, loop->runq_head) : NULL;
     const heap_slot *h = loop->heap_len ? &loop->heap[0] : NULL;
-    if (!q)
-        return h;
-    return h && before(h, q) ? h : q;
+    bool heap_first = h && (!q || h->deadline < q->deadline ||
+                            (h->deadline == q->deadline && h->seq < q->timer->seq));
+    if (heap_first) {
+        *deadline = h->deadline;
+        return h->timer;
+    }
+    if (q)
+        *deadline = q->deadline;
+    return q ? q->timer : NULL;
 }
 
 int64_t timer_next_deadline(tt_loop *loop)
 {
-    const heap_slot *e = earliest(loop);
-    return e ? e->deadline : TT_FOREVER;
+    int64_t d;
+    return earliest(loop, &d) ? d : TT_FOREVER;
 }
 
 int timer_fire_expired(tt_loop *loop, int64_t now)
 {
     int fired = 0;
-    const heap_slot *e;
-    while ((e = earliest(loop)) && e->deadline <= now) {
-        tt_timer *t = e->timer;
+    int64_t d;
+    tt_timer *t;
+    while ((t = earliest(loop, &d)) && d <= now) {
         timer_disarm(loop, t);
         t->fire(t);
         fired++;
