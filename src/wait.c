@@ -393,6 +393,12 @@ static void release_timer_fired(tt_timer *t)
  * the caller was cancelled meanwhile (f may then still be running), or -ENOMEM. */
 static intptr_t cancel_and_wait(tt_future *f)
 {
+    /* A plain future ends the moment it is cancelled: no waiter, no callback, no trip through
+     * the loop (a cancellation of the caller stays pending for its next suspension point). */
+    if (f->state == FS_PENDING && !f->ops->cancel) {
+        future_cancel(f, NULL);
+        return 0;
+    }
     tt_future *waiter = tt_future_new(f->loop);
     if (!waiter)
         return -ENOMEM;
