@@ -208,7 +208,7 @@ static intptr_t sleeper(void *arg)
 }
 
 typedef struct w6_round {
-    long base_kib, peak_kib;
+    long base_kib, peak_kib, pte_kib;
     uint64_t t0, t_spawned, t1;
 } w6_round;
 
@@ -228,6 +228,7 @@ static void w6_round_run(long n, w6_round *r)
     int rc = tt_gather((tt_future *const *)fs, (size_t)n, NULL, 0);
     r->t1 = now_ns();
     r->peak_kib = peak_rss_kib();
+    r->pte_kib = proc_status("VmPTE"); /* page tables: what the stacks' spacing costs the kernel */
     unref_all(fs, n);
     free(fs);
     if (rc != 0)
@@ -248,10 +249,10 @@ static void w6_emit(const char *system, long n, const w6_round *r, long peak_bef
     long base = peak_before_kib > r->base_kib ? peak_before_kib : r->base_kib;
     emit("W6", system,
          "n=%ld wall_s=%.3f peak_rss_mib=%.1f rss_bytes_per_task=%.0f spawn_ms=%.1f "
-         "base_rss_kib=%ld",
+         "base_rss_kib=%ld pte_kib=%ld",
          n, (double)(r->t1 - r->t0) / 1e9, (double)r->peak_kib / 1024.0,
          (double)(r->peak_kib - base) * 1024.0 / (double)n, ms_between(r->t0, r->t_spawned),
-         r->base_kib);
+         r->base_kib, r->pte_kib);
 }
 
 static int w6_run(long n, int rounds)
