@@ -100,10 +100,11 @@ typedef struct cb_node {
 typedef struct tt_timer {
     int64_t deadline;
     uint64_t seq;   /* equal deadlines fire in arming order */
-    uint32_t index; /* heap slot + 1, or TIMER_IN_RUNQ; 0 when not armed */
-    uint32_t qpos;  /* TIMER_IN_RUNQ: the position in the loop's run queue */
+    uint32_t index; /* heap slot + 1, or TIMER_IN_RUNQ - run queue; 0 when not armed */
+    uint32_t qpos;  /* in a run queue: the position there */
     void (*fire)(struct tt_timer *t);
 } tt_timer;
+#define TIMER_RUNQS 64 /* run queues: timers of each delay (in ms, mod 64) in arming order */
 #define TIMER_IN_RUNQ UINT32_MAX
 
 typedef struct heap_slot {
@@ -119,6 +120,7 @@ typedef struct runq_slot {
 } runq_slot;
 
 int timer_arm(tt_loop *loop, tt_timer *t, int64_t deadline); /* 0 or -ENOMEM; rearms */
+int timer_arm_in(tt_loop *loop, tt_timer *t, int64_t delay); /* the same, delay >= 0 from now */
 void timer_disarm(tt_loop *loop, tt_timer *t);
 static inline bool timer_armed(const tt_timer *t) { return t->index != 0; }
 int64_t timer_next_deadline(tt_loop *loop); /* TT_FOREVER if none; see also loop->timers */
@@ -438,8 +440,7 @@ struct tt_loop {
     heap_slot *heap;
     size_t heap_len, heap_cap;
     uint64_t timer_seq;
-    runq_slot *runq;            /* timers armed in deadline order, FIFO */
-    uint32_t runq_head, runq_tail, runq_cap, runq_dead; /* positions wrap; cap a power of 2 */
+    struct runqs *runqs;        /* TIMER_RUNQS FIFOs of timers in deadline order (timer.c) */
     /* call_later timers by id */
     struct later_timer **later;
     size_t later_cap, later_len;

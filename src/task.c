@@ -365,7 +365,7 @@ int tt_sleep(int64_t ns)
     if (ns <= 0 || t->must_cancel)
         return tt_yield();
     sleeper s = {.timer = {.fire = sleep_fire}, .task = t};
-    int rc = timer_arm(t->fut.loop, &s.timer, deadline_after(ns));
+    int rc = timer_arm_in(t->fut.loop, &s.timer, ns);
     if (rc < 0)
         return rc;
     t->sleep_timer = &s.timer;

@@ -1,6 +1,6 @@
-/* Timers: a FIFO run queue for timers armed in deadline order and a 4-ary min-heap for the
- * rest, both ordered by (deadline, arming order), and call_later handles found by id. The ring
- * only ever waits for the nearest deadline. */
+/* Timers: FIFO run queues for timers armed in deadline order (one per delay) and a 4-ary
+ * min-heap for the rest, all ordered by (deadline, arming order), and call_later handles found
+ * by id. The ring only ever waits for the nearest deadline. */
 #include "internal.h"
 
 #include <time.h>
@@ -65,97 +65,178 @@ static void sift_down(tt_loop *loop, size_t i)
     heap_set(loop, i, v);
 }
 
-/* Most timers are armed in deadline order: a server's requests share one timeout, a batch of
- * sleepers one duration. Those join the run queue, where arming, disarming and firing are O(1)
- * and touch no other timer (a heap pop moves log4(n) slots and writes each moved timer's index,
- * a cache miss in another task's stack per level). A timer that would break the order goes to
- * the heap; the earlier of the two heads fires first. A disarmed queue slot is emptied in place
- * and dropped when it reaches either end; when empty slots outnumber live ones the queue is
- * compacted, so a long-lived timer at the head cannot make it grow without bound. */
+/* Most timers are armed in deadline order per delay: a server's requests share one timeout, a
+ * batch of sleepers one duration, and timers of one delay armed one after the other expire one
+ * after the other. Each delay (in whole ms, mod TIMER_RUNQS) has a FIFO run queue, where
+ * arming, disarming and firing are O(1) and touch no other timer; a heap pop moves log4(n)
+ * slots and writes each moved timer's index, a cache miss in another task's stack per level.
+ * A timer that would break its queue's order goes to the 4-ary heap; the earliest head of the
+ * queues and the heap fires first. A disarmed queue slot is emptied in place and dropped when
+ * it reaches either end; when empty slots outnumber live ones the queue is compacted, so a
+ * long-lived timer at the head cannot make it grow without bound. */
 
-static inline runq_slot *runq_at(tt_loop *loop, uint32_t pos)
+struct runq {
+    runq_slot *slot;
+    uint32_t head, tail, cap, dead; /* positions are absolute (mod 2^32); cap a power of 2 */
+};
+
+/* The queues, and a small binary heap of the busy ones ordered by their heads, so finding the
+ * earliest head costs a look at the top, not a scan. */
+struct runqs {
+    struct runq q[TIMER_RUNQS];
+    uint8_t heap[TIMER_RUNQS]; /* busy queues' indices */
+    uint8_t at[TIMER_RUNQS];   /* a busy queue's slot in heap */
+    uint32_t n;                /* busy queues */
+};
+
+static inline runq_slot *runq_head(struct runqs *r, unsigned qi)
 {
-    return &loop->runq[pos & (loop->runq_cap - 1)];
+    struct runq *q = &r->q[qi];
+    return &q->slot[q->head & (q->cap - 1)];
 }
 
-/* Doubles the queue. Positions are absolute (mod 2^32), so no timer's qpos changes. */
-static int runq_grow(tt_loop *loop)
+static bool head_before(struct runqs *r, unsigned a, unsigned b)
 {
-    uint32_t cap = loop->runq_cap ? loop->runq_cap * 2 : 64;
+    const runq_slot *x = runq_head(r, a), *y = runq_head(r, b);
+    return x->deadline < y->deadline ||
+           (x->deadline == y->deadline && x->timer->seq < y->timer->seq);
+}
+
+static void qh_set(struct runqs *r, unsigned i, unsigned qi)
+{
+    r->heap[i] = (uint8_t)qi;
+    r->at[qi] = (uint8_t)i;
+}
+
+static void qh_up(struct runqs *r, unsigned i)
+{
+    unsigned qi = r->heap[i];
+    while (i > 0 && head_before(r, qi, r->heap[(i - 1) / 2])) {
+        qh_set(r, i, r->heap[(i - 1) / 2]);
+        i = (i - 1) / 2;
+    }
+    qh_set(r, i, qi);
+}
+
+static void qh_down(struct runqs *r, unsigned i)
+{
+    unsigned qi = r->heap[i];
+    for (;;) {
+        unsigned c = 2 * i + 1;
+        if (c >= r->n)
+            break;
+        if (c + 1 < r->n && head_before(r, r->heap[c + 1], r->heap[c]))
+            c++;
+        if (!head_before(r, r->heap[c], qi))
+            break;
+        qh_set(r, i, r->heap[c]);
+        i = c;
+    }
+    qh_set(r, i, qi);
+}
+
+static void qh_remove(struct runqs *r, unsigned qi)
+{
+    unsigned i = r->at[qi], last = r->heap[--r->n];
+    if (i == r->n)
+        return;
+    qh_set(r, i, last);
+    qh_up(r, i);
+    qh_down(r, r->at[last]);
+}
+
+static inline runq_slot *runq_at(struct runq *q, uint32_t pos)
+{
+    return &q->slot[pos & (q->cap - 1)];
+}
+
+/* Doubles the queue. Positions are absolute, so no timer's qpos changes. */
+static int runq_grow(struct runq *q)
+{
+    uint32_t cap = q->cap ? q->cap * 2 : 64;
     if (cap == 0 || cap > (1u << 31))
         return -ENOMEM;
-    runq_slot *q = malloc((size_t)cap * sizeof *q);
-    if (!q)
+    runq_slot *s = malloc((size_t)cap * sizeof *s);
+    if (!s)
         return -ENOMEM;
-    for (uint32_t p = loop->runq_head; p != loop->runq_tail; p++)
-        q[p & (cap - 1)] = *runq_at(loop, p);
-    free(loop->runq);
-    loop->runq = q;
-    loop->runq_cap = cap;
+    for (uint32_t p = q->head; p != q->tail; p++)
+        s[p & (cap - 1)] = *runq_at(q, p);
+    free(q->slot);
+    q->slot = s;
+    q->cap = cap;
     return 0;
 }
 
 /* Drops empty slots at both ends: the head slot is live whenever the queue is not empty. */
-static void runq_trim(tt_loop *loop)
+static void runq_trim(struct runqs *r, unsigned qi)
 {
-    while (loop->runq_head != loop->runq_tail && !runq_at(loop, loop->runq_head)->timer) {
-        loop->runq_head++;
-        loop->runq_dead--;
+    struct runq *q = &r->q[qi];
+    uint32_t head = q->head;
+    while (q->head != q->tail && !runq_at(q, q->head)->timer) {
+        q->head++;
+        q->dead--;
     }
-    while (loop->runq_head != loop->runq_tail && !runq_at(loop, loop->runq_tail - 1)->timer) {
-        loop->runq_tail--;
-        loop->runq_dead--;
+    while (q->head != q->tail && !runq_at(q, q->tail - 1)->timer) {
+        q->tail--;
+        q->dead--;
     }
+    if (q->head == q->tail)
+        qh_remove(r, qi);
+    else if (q->head != head)
+        qh_down(r, r->at[qi]); /* a later head */
 }
 
-static void runq_compact(tt_loop *loop)
+static void runq_compact(struct runq *q)
 {
-    uint32_t w = loop->runq_head;
-    for (uint32_t r = loop->runq_head; r != loop->runq_tail; r++) {
-        runq_slot v = *runq_at(loop, r);
+    uint32_t w = q->head;
+    for (uint32_t r = q->head; r != q->tail; r++) {
+        runq_slot v = *runq_at(q, r);
         if (!v.timer)
             continue;
         v.timer->qpos = w;
-        *runq_at(loop, w++) = v;
+        *runq_at(q, w++) = v;
     }
-    loop->runq_tail = w;
-    loop->runq_dead = 0;
+    q->tail = w;
+    q->dead = 0;
 }
 
-/* Queues t if its deadline keeps the queue in order; false if it must go to the heap. */
-static bool runq_push(tt_loop *loop, tt_timer *t)
+/* Queues t in run queue qi if its deadline keeps that queue in order; false if it must go to
+ * the heap. */
+static bool runq_push(tt_loop *loop, uint32_t qi, tt_timer *t)
 {
-    uint32_t n = loop->runq_tail - loop->runq_head;
-    if (n && runq_at(loop, loop->runq_tail - 1)->deadline > t->deadline)
+    if (!loop->runqs && !(loop->runqs = calloc(1, sizeof *loop->runqs)))
         return false;
-    if (n == loop->runq_cap && runq_grow(loop) < 0)
+    struct runqs *r = loop->runqs;
+    struct runq *q = &r->q[qi];
+    uint32_t n = q->tail - q->head;
+    if (n && runq_at(q, q->tail - 1)->deadline > t->deadline)
         return false;
-    t->index = TIMER_IN_RUNQ;
-    t->qpos = loop->runq_tail++;
-    *runq_at(loop, t->qpos) = (runq_slot){t->deadline, t};
+    if (n == q->cap && runq_grow(q) < 0)
+        return false;
+    t->index = TIMER_IN_RUNQ - qi;
+    t->qpos = q->tail++;
+    *runq_at(q, t->qpos) = (runq_slot){t->deadline, t};
+    if (n == 0) {
+        qh_set(r, r->n, qi);
+        qh_up(r, r->n++);
+    }
     return true;
 }
 
-static void runq_remove(tt_loop *loop, tt_timer *t)
+static void runq_remove(tt_loop *loop, uint32_t qi, tt_timer *t)
 {
-    runq_at(loop, t->qpos)->timer = NULL;
-    loop->runq_dead++;
-    runq_trim(loop);
-    uint32_t n = loop->runq_tail - loop->runq_head;
-    if (loop->runq_dead > 64 && loop->runq_dead > n / 2)
-        runq_compact(loop);
+    struct runqs *r = loop->runqs;
+    struct runq *q = &r->q[qi];
+    runq_at(q, t->qpos)->timer = NULL;
+    q->dead++;
+    runq_trim(r, qi);
+    uint32_t n = q->tail - q->head;
+    if (q->dead > 64 && q->dead > n / 2)
+        runq_compact(q);
 }
 
-int timer_arm(tt_loop *loop, tt_timer *t, int64_t deadline)
+static int heap_push(tt_loop *loop, tt_timer *t)
 {
-    if (t->index)
-        timer_disarm(loop, t);
-    t->deadline = deadline;
-    t->seq = ++loop->timer_seq;
-    if (runq_push(loop, t)) {
-        loop->timers++;
-        return 0;
-    }
     if (loop->heap_len == loop->heap_cap) {
         size_t cap = loop->heap_cap ? loop->heap_cap * 2 : 64;
         heap_slot *h = realloc(loop->heap, cap * sizeof *h);
@@ -164,10 +245,34 @@ int timer_arm(tt_loop *loop, tt_timer *t, int64_t deadline)
         loop->heap = h;
         loop->heap_cap = cap;
     }
-    loop->heap[loop->heap_len] = (heap_slot){deadline, t->seq, t};
+    loop->heap[loop->heap_len] = (heap_slot){t->deadline, t->seq, t};
     sift_up(loop, loop->heap_len++);
+    return 0;
+}
+
+/* Arms t in run queue qi, or in the heap if that would break the queue's order. */
+static int arm(tt_loop *loop, tt_timer *t, int64_t deadline, uint32_t qi)
+{
+    if (t->index)
+        timer_disarm(loop, t);
+    t->deadline = deadline;
+    t->seq = ++loop->timer_seq;
+    if (!runq_push(loop, qi, t)) {
+        int rc = heap_push(loop, t);
+        if (rc < 0)
+            return rc;
+    }
     loop->timers++;
     return 0;
+}
+
+/* A timer armed for an absolute deadline shares queue 0: a deadline reused for a batch of
+ * timers (a group's common deadline) arrives in order there too. */
+int timer_arm(tt_loop *loop, tt_timer *t, int64_t deadline) { return arm(loop, t, deadline, 0); }
+
+int timer_arm_in(tt_loop *loop, tt_timer *t, int64_t delay)
+{
+    return arm(loop, t, deadline_after(delay), (uint32_t)((uint64_t)delay / 1000000 % TIMER_RUNQS));
 }
 
 void timer_disarm(tt_loop *loop, tt_timer *t)
@@ -175,9 +280,10 @@ void timer_disarm(tt_loop *loop, tt_timer *t)
     if (!t->index)
         return;
     loop->timers--;
-    if (t->index == TIMER_IN_RUNQ) {
+    if (t->index > TIMER_IN_RUNQ - TIMER_RUNQS) {
+        uint32_t qi = TIMER_IN_RUNQ - t->index;
         t->index = 0;
-        runq_remove(loop, t);
+        runq_remove(loop, qi, t);
         return;
     }
     size_t i = t->index - 1;
@@ -192,10 +298,12 @@ void timer_disarm(tt_loop *loop, tt_timer *t)
         sift_down(loop, i);
 }
 
-/* The earliest armed timer (NULL if none) and its deadline. */
+/* The earliest armed timer (NULL if none) and its deadline: the heap's head or the earliest
+ * run queue's head (ties by arming order). */
 static tt_timer *earliest(tt_loop *loop, int64_t *deadline)
 {
-    const runq_slot *q = loop->runq_head != loop->runq_tail ? runq_at(loop, loop->runq_head) : NULL;
+    const runq_slot *q = loop->runqs && loop->runqs->n ? runq_head(loop->runqs, loop->runqs->heap[0])
+                                                       : NULL;
     const heap_slot *h = loop->heap_len ? &loop->heap[0] : NULL;
     bool heap_first = h && (!q || h->deadline < q->deadline ||
                             (h->deadline == q->deadline && h->seq < q->timer->seq));
@@ -232,9 +340,10 @@ void timer_heap_free(tt_loop *loop)
     free(loop->heap);
     loop->heap = NULL;
     loop->heap_len = loop->heap_cap = 0;
-    free(loop->runq);
-    loop->runq = NULL;
-    loop->runq_head = loop->runq_tail = loop->runq_cap = loop->runq_dead = 0;
+    for (int i = 0; loop->runqs && i < TIMER_RUNQS; i++)
+        free(loop->runqs->q[i].slot);
+    free(loop->runqs);
+    loop->runqs = NULL;
     loop->timers = 0;
     for (size_t i = 0; i < loop->later_cap; i++)
         for (struct later_timer *lt = loop->later[i], *next; lt; lt = next) {
@@ -362,7 +471,7 @@ uint64_t tt_call_later(tt_loop *loop, int64_t delay, void (*cb)(void *), void *a
         errno = ENOMEM;
         return 0;
     }
-    if (timer_arm(loop, &lt->timer, deadline_after(delay > 0 ? delay : 0)) < 0) {
+    if (timer_arm_in(loop, &lt->timer, delay > 0 ? delay : 0) < 0) {
         later_take(loop, lt->id);
         free(lt);
         errno = ENOMEM;

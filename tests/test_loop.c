@@ -398,9 +398,11 @@ START_TEST(call_later_order_and_cancel)
 }
 END_TEST
 
-/* Timers armed in deadline order and out of it (the loop keeps the first kind in a FIFO and the
- * rest in a heap) fire by deadline, equal deadlines in the order set, however many are
- * cancelled in between. Delays differ by 10 ms, far more than arming them all takes. */
+/* Timers armed in deadline order and out of it (the loop keeps the first kind in FIFOs, one per
+ * delay in ms mod 64, and the rest in a heap) fire by deadline, equal deadlines in the order
+ * set, however many are cancelled in between. Delays differ by 10 ms or more, far more than
+ * arming them all takes; 65 and 129 ms (and 75 and 139) share a FIFO, so arming them in turn
+ * sends some to the heap. */
 static int FIRED[512];
 static int FIRED_N;
 static void fired_cb(void *arg) { FIRED[FIRED_N++] = (int)(intptr_t)arg; }
@@ -408,7 +410,7 @@ static void fired_cb(void *arg) { FIRED[FIRED_N++] = (int)(intptr_t)arg; }
 START_TEST(timers_fire_by_deadline_in_or_out_of_order)
 {
     enum { A = 64, B = 100, C = 100, N = A + B + C };
-    static const int mixed[5] = {60, 20, 50, 30, 40};
+    static const int mixed[5] = {65, 129, 75, 139, 85};
     int delay_ms[N];
     uint64_t id[N];
     bool cancelled[N];
@@ -420,7 +422,7 @@ START_TEST(timers_fire_by_deadline_in_or_out_of_order)
         else if (i < A + B)
             delay_ms[i] = 20 + (i - A) / 25 * 10;           /* in order, rising */
         else
-            delay_ms[i] = mixed[(i - A - B) * 3 % 5];       /* out of order */
+            delay_ms[i] = mixed[(i - A - B) * 3 % 5];       /* out of order per FIFO */
         id[i] = tt_call_later(loop, TT_MS(delay_ms[i]), fired_cb, (void *)(intptr_t)i);
         ck_assert(id[i] != 0);
         /* The first 40 go when their queue is full, so it grows with its head moved on. */
