@@ -150,18 +150,20 @@ static inline runq_slot *runq_at(struct runq *q, uint32_t pos)
     return &q->slot[pos & (q->cap - 1)];
 }
 
-/* Doubles the queue. Positions are absolute, so no timer's qpos changes. */
+/* Doubles the queue. Positions are absolute, so no timer's qpos changes; realloc keeps the
+ * pages already touched (a large block grows in place), and only the slots whose position
+ * now maps to the new half move. */
 static int runq_grow(struct runq *q)
 {
-    uint32_t cap = q->cap ? q->cap * 2 : 64;
+    uint32_t old = q->cap, cap = old ? old * 2 : 64;
     if (cap == 0 || cap > (1u << 31))
         return -ENOMEM;
-    runq_slot *s = malloc((size_t)cap * sizeof *s);
+    runq_slot *s = realloc(q->slot, (size_t)cap * sizeof *s);
     if (!s)
         return -ENOMEM;
     for (uint32_t p = q->head; p != q->tail; p++)
-        s[p & (cap - 1)] = *runq_at(q, p);
-    free(q->slot);
+        if (p & old)
+            s[p & (cap - 1)] = s[p & (old - 1)];
     q->slot = s;
     q->cap = cap;
     return 0;

@@ -400,17 +400,18 @@ END_TEST
 
 /* Timers armed in deadline order and out of it (the loop keeps the first kind in FIFOs, one per
  * delay in ms mod 64, and the rest in a heap) fire by deadline, equal deadlines in the order
- * set, however many are cancelled in between. Delays differ by 10 ms or more, far more than
- * arming them all takes; 65 and 129 ms (and 75 and 139) share a FIFO, so arming them in turn
- * sends some to the heap. */
+ * set, however many are cancelled in between. Delays differ by 9 ms or more, far more than
+ * arming them all takes. 10 and 74 ms share a FIFO, which grows with its head moved on and is
+ * compacted; 65 and 129 ms (and 95 and 159) share one too, so arming them in turn sends some to
+ * the heap. */
 static int FIRED[512];
 static int FIRED_N;
 static void fired_cb(void *arg) { FIRED[FIRED_N++] = (int)(intptr_t)arg; }
 
 START_TEST(timers_fire_by_deadline_in_or_out_of_order)
 {
-    enum { A = 64, B = 100, C = 100, N = A + B + C };
-    static const int mixed[5] = {65, 129, 75, 139, 85};
+    enum { A = 64, B = 150, C = 100, N = A + B + C };
+    static const int mixed[5] = {65, 129, 95, 159, 105};
     int delay_ms[N];
     uint64_t id[N];
     bool cancelled[N];
@@ -420,7 +421,7 @@ START_TEST(timers_fire_by_deadline_in_or_out_of_order)
         if (i < A)
             delay_ms[i] = 10;                               /* in order, equal */
         else if (i < A + B)
-            delay_ms[i] = 20 + (i - A) / 25 * 10;           /* in order, rising */
+            delay_ms[i] = 74;                               /* in order, after A's */
         else
             delay_ms[i] = mixed[(i - A - B) * 3 % 5];       /* out of order per FIFO */
         id[i] = tt_call_later(loop, TT_MS(delay_ms[i]), fired_cb, (void *)(intptr_t)i);
@@ -432,7 +433,7 @@ START_TEST(timers_fire_by_deadline_in_or_out_of_order)
     }
     int expect = 0;
     for (int i = 0; i < N; i++) {
-        /* Two of three in the middle of the rising run: more gaps than timers left there. */
+        /* Two of three in the middle of B: more gaps than timers left in that FIFO. */
         cancelled[i] = i < 40 || (i >= A && i < A + B && (i - A) % 3 != 0) ||
                        (i >= A + B && i % 7 == 0);
         if (cancelled[i] && i >= 40)
