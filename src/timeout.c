@@ -69,8 +69,8 @@ int tt_timeout_enter_at(tt_timeout *t, int64_t deadline)
     p->timer.fire = timeout_fired;
     p->task = me;
     p->cancels_at_enter = me->cancel_requests;
-    p->held_at_enter = me->held_requests;
-    p->shield_depth = me->shield_depth;
+    p->held_at_enter = me->ri.held_requests;
+    p->shield_depth = me->ri.shield_depth;
     p->pending_at_enter = me->must_cancel;
     p->state = TO_ENTERED;
     int rc = timeout_arm(p, deadline);
@@ -133,7 +133,7 @@ intptr_t tt_timeout_exit(tt_timeout *t, intptr_t rc)
     p->state = TO_EXPIRED;
     /* Requests a shield inside this scope holds back are not delivered here: they do not
      * count against this scope's own. */
-    int left = tt_uncancel(&me->fut) - (me->held_requests - p->held_at_enter);
+    int left = tt_uncancel(&me->fut) - (me->ri.held_requests - p->held_at_enter);
     if (left <= p->cancels_at_enter) {
         /* Ours was the only new request; if the block never suspended again it was never
          * delivered, and must not surprise the code after the scope. */
