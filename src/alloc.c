@@ -8,7 +8,7 @@
 struct slab {
     struct slab *next;
     size_t bytes;
-    char mem[];
+    _Alignas(64) char mem[]; /* a 64- or 128-byte object spans exactly one or two cache lines */
 };
 
 #define SLAB_MIN (64 * 1024)

@@ -73,6 +73,34 @@ static void gather_destroy(tt_future *f)
     free(g->cancel_msg);
 }
 
+/* Returns a list of spare nodes (linked through ri.next) to the loop. */
+static void put_nodes(tt_loop *loop, cb_node *list)
+{
+    while (list) {
+        cb_node *next = (cb_node *)list->ri.next;
+        cb_node_put(loop, list);
+        list = next;
+    }
+}
+
+/* Takes gather g's node for slot i off pending child f's callback list; returns it. */
+static cb_node *unlink_gather_node(tt_future *f, gather *g, size_t i)
+{
+    ready_item **pp = &f->cb_head;
+    for (;;) {
+        cb_node *c = (cb_node *)*pp;
+        if (c->ri.kind == RK_CALLBACK && c->fn.done == child_done && c->arg == g && c->slot == i)
+            break;
+        pp = &(*pp)->next;
+    }
+    cb_node *c = (cb_node *)*pp;
+    *pp = c->ri.next;
+    if (f->cb_tailp == &c->ri.next)
+        f->cb_tailp = pp;
+    c->ri.next = NULL;
+    return c;
+}
+
 tt_future *tt_gather_future(tt_future *const *fs, size_t n, unsigned flags)
 {
     tt_loop *loop = tls_loop;
@@ -84,11 +112,6 @@ tt_future *tt_gather_future(tt_future *const *fs, size_t n, unsigned flags)
         errno = EINVAL;
         return NULL;
     }
-    for (size_t i = 0; i < n; i++)
-        if (!fs[i] || fs[i]->loop != loop) {
-            errno = EINVAL;
-            return NULL;
-        }
     gather *g = future_alloc(loop, sizeof(gather), &gather_ops);
     if (!g) {
         errno = ENOMEM;
@@ -113,22 +136,62 @@ tt_future *tt_gather_future(tt_future *const *fs, size_t n, unsigned flags)
         got++;
     }
     if (got < n) {
-        while (spare) {
-            cb_node *next = (cb_node *)spare->ri.next;
-            cb_node_put(loop, spare);
-            spare = next;
-        }
+        put_nodes(loop, spare);
         tt_unref(&g->fut);
         errno = ENOMEM;
         return NULL;
     }
-    for (size_t i = 0; i < n; i++) {
+    /* One pass over the children checks and registers each (a million children do not fit in
+     * any cache: a second pass would miss on every one again). Nodes for children already
+     * done are queued only once every child has been checked, so a bad one can still undo. */
+    ready_item *done_head = NULL, **done_tailp = &done_head;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        tt_future *f = fs[i];
+        if (!f || f->loop != loop)
+            break;
         cb_node *c = spare;
         spare = (cb_node *)c->ri.next;
         c->ri.kind = RK_CALLBACK;
-        future_add_cb_node(fs[i], c, CB_DONE, child_done, g);
-        g->children[i] = tt_ref(fs[i]);
-        g->n = i + 1;
+        c->ri.type = CB_DONE;
+        c->fn.done = child_done;
+        c->arg = g;
+        c->slot = i; /* tells duplicates apart when undoing */
+        c->fut = f;
+        c->ri.next = NULL;
+        if (f->state == FS_DONE) {
+            *done_tailp = &c->ri;
+            done_tailp = &c->ri.next;
+        } else {
+            *f->cb_tailp = &c->ri;
+            f->cb_tailp = &c->ri.next;
+        }
+        g->children[i] = tt_ref(f);
+    }
+    if (i < n) {
+        while (i-- > 0) {
+            tt_future *f = g->children[i];
+            if (f->state != FS_DONE)
+                put_nodes(loop, unlink_gather_node(f, g, i));
+            tt_unref(f);
+        }
+        while (done_head) {
+            ready_item *next = done_head->next;
+            cb_node_put(loop, (cb_node *)done_head);
+            done_head = next;
+        }
+        put_nodes(loop, spare);
+        tt_unref(&g->fut);
+        errno = EINVAL;
+        return NULL;
+    }
+    g->n = n;
+    while (done_head) {
+        ready_item *next = done_head->next;
+        cb_node *c = (cb_node *)done_head;
+        c->fut->refs++; /* scheduled: the child stays alive until the callback has run */
+        loop_push_ready(loop, done_head);
+        done_head = next;
     }
     g->fut.refs++; /* dropped by the last child_done */
     return &g->fut;

@@ -13,7 +13,8 @@
  *   future.c    futures, done-callbacks, reference counts, and the freed loop's shell
  *   task.c      tasks, their switches, tt_loop_dump    coro.c  contexts    stack.c  stacks
  *   io.c        IO requests on the backend and their cancel path
- *   timer.c     the timer heap, call_later  alloc.c  the loop's slabs and callback nodes
+ *   timer.c     timers (run queues, a 4-ary heap), call_later
+ *   alloc.c     the loop's slabs and callback nodes
  *   gather.c wait.c group.c sync.c timeout.c  the asyncio layer on futures and tasks
  *   debug.c     debug mode's warnings, the live counters (a leaf)    error.c  tt_strerror
  *
@@ -101,6 +102,10 @@ typedef struct ready_item {
     struct ready_item *next;
     uint8_t kind;
     uint8_t type; /* a callback's CB_* flags (kept here so a cb_node fits 48 bytes) */
+    /* A task's shield state, in bytes the alignment would leave empty anyway: it keeps a
+     * tt_task within the 128-byte slab class. Unused by callbacks. */
+    uint16_t shield_depth;      /* shield scopes entered and not exited */
+    int held_requests;          /* requests held back since the outermost shield was entered */
 } ready_item;
 
 typedef struct ready_list {
@@ -140,9 +145,12 @@ typedef struct cb_node {
 typedef struct tt_timer {
     int64_t deadline;
     uint64_t seq;   /* equal deadlines fire in arming order */
-    uint32_t index; /* heap slot + 1; 0 when not armed */
+    uint32_t index; /* heap slot + 1, or TIMER_IN_RUNQ - run queue; 0 when not armed */
+    uint32_t qpos;  /* in a run queue: the position there */
     void (*fire)(struct tt_timer *t);
 } tt_timer;
+#define TIMER_RUNQS 64 /* run queues: timers of each delay (in ms, mod 64) in arming order */
+#define TIMER_IN_RUNQ UINT32_MAX
 
 typedef struct heap_slot {
     int64_t deadline;
@@ -150,10 +158,18 @@ typedef struct heap_slot {
     tt_timer *timer;
 } heap_slot;
 
+/* The run queue is ordered by position: its slots need no seq (four to a cache line). */
+typedef struct runq_slot {
+    int64_t deadline;
+    tt_timer *timer;
+} runq_slot;
+
 int timer_arm(tt_loop *loop, tt_timer *t, int64_t deadline); /* 0 or -ENOMEM; rearms */
+int timer_arm_in(tt_loop *loop, tt_timer *t, int64_t delay); /* the same, delay >= 0 from now */
 void timer_disarm(tt_loop *loop, tt_timer *t);
 static inline bool timer_armed(const tt_timer *t) { return t->index != 0; }
-int64_t timer_next_deadline(tt_loop *loop); /* TT_FOREVER if none */
+bool timer_is_armed_on(const tt_loop *loop, const tt_timer *t);
+int64_t timer_next_deadline(tt_loop *loop); /* TT_FOREVER if none; see also loop->timers */
 int timer_fire_expired(tt_loop *loop, int64_t now); /* how many fired */
 void timer_heap_free(tt_loop *loop);
 int64_t clock_now(void);
@@ -287,11 +303,15 @@ int ctx_init_thread(tt_ctx *ctx); /* the loop thread's own context; 0/-ENOMEM */
 /* ------------------------------------------------------------------------ stacks (stack.c) */
 #define TT_MAX_STACK ((size_t)1 << 30) /* larger stack sizes are refused with EINVAL */
 typedef struct tt_stack {
-    struct tt_stack *next_free;
+    union {
+        struct tt_stack *next_free; /* pooled */
+        struct tt_task *task;       /* in use: the task on it (how dumps find started tasks) */
+    };
     void *lo;          /* lowest usable address (just above the guard) */
     size_t size;       /* usable bytes */
     size_t guard;      /* bytes of guard just below lo */
     uint8_t from_chunk;
+    uint8_t in_use;    /* handed out by stack_get, not put back yet */
     unsigned vg_id;    /* Valgrind's registration, dropped when the memory is unmapped */
 } tt_stack;
 
@@ -299,6 +319,9 @@ typedef struct stack_pool stack_pool;
 stack_pool *stack_pool_new(size_t default_size);
 tt_stack *stack_get(stack_pool *sp, size_t size); /* NULL on ENOMEM */
 void stack_put(stack_pool *sp, tt_stack *s);
+/* Calls fn(s->task, arg) for every stack handed out and not put back (reading each one's
+ * descriptor: for dumps and shutdown, not for hot paths). */
+void stack_for_each_task(stack_pool *sp, void (*fn)(struct tt_task *t, void *arg), void *arg);
 void stack_pool_free(stack_pool *sp);
 /* The SIGSEGV reporter for guard-page hits: a process-wide handler plus this thread's
  * alternate signal stack. install: 0 or -ENOMEM; uninstall frees the thread's stack. */
@@ -317,33 +340,42 @@ typedef struct task_waiter {
     void (*describe)(const struct task_waiter *w, char *buf, size_t n);
 } task_waiter;
 
+/* A task is sized for the 128-byte slab class: W4's spawn-join of a million tasks spends its
+ * time in cache misses on these objects, so each field costs. What only a started task needs
+ * (fn and arg once it has a stack) is in the loop, for the moment between the two. The shield
+ * state lives in the ready item's spare bytes (ri.shield_depth, ri.held_requests); the rarely
+ * written cancel flags are bits. */
 typedef struct tt_task {
     tt_future fut;
+    union {                     /* in the future's cache line: both are read at every switch */
+        uint32_t stack_size;    /* TS_NEW: the size asked for; 0: the loop's default */
+        tt_stack *stack;        /* started: its stack (and context) until it is released */
+    };
     ready_item ri;              /* RK_TASK: scheduled to take a step */
-    tt_ctx ctx;
-    tt_stack *stack;
-    tt_fn fn;
-    void *arg;
+    union {
+        struct {                /* TS_NEW (the loop holds them for the first switch) */
+            tt_fn fn;
+            void *arg;
+        };
+        struct {                /* started */
+            tt_ctx ctx;         /* here, not in the stack: a switch reads the task anyway */
+            union {             /* by wait_kind; the last two live in the suspended frame */
+                tt_future *waiting_on;  /* WAIT_FUTURE (asyncio's _fut_waiter) */
+                tt_timer *sleep_timer;  /* WAIT_SLEEP */
+                task_waiter *waiter;    /* WAIT_OTHER */
+            };
+        };
+    };
+    int cancel_requests;        /* cancelling() */
     uint8_t state;
     uint8_t wait_kind;
     uint8_t must_cancel;        /* a request to deliver at the next resume */
-    uint8_t cancel_soft;        /* ... that came back with a job's value (or wait_for's): a
+    uint8_t cancel_soft : 1;    /* ... that came back with a job's value (or wait_for's): a
                                    return before the next suspension keeps the task's value */
-    uint8_t cancel_held;        /* a request held back by a shield scope, delivered at exit */
-    uint16_t shield_depth;      /* shield scopes entered and not exited */
-    int held_requests;          /* requests held back since the outermost shield was entered */
-    int cancel_requests;        /* cancelling() */
-    uint32_t stack_size;        /* 0: the loop's default */
+    uint8_t cancel_held : 1;    /* a request held back by a shield scope, delivered at exit */
     char *req_msg;              /* message of the first pending request */
-    tt_future *waiting_on;      /* WAIT_FUTURE (asyncio's _fut_waiter) */
-    union {                     /* in the suspended frame, so tasks stay small */
-        tt_timer *sleep_timer;  /* WAIT_SLEEP */
-        task_waiter *waiter;    /* WAIT_OTHER */
-    };
     char *name;
     uint64_t id;
-    int64_t resumed_at;         /* debug mode: slow-step detection */
-    struct tt_task *all_prev, *all_next; /* the loop's live-task list */
 } tt_task;
 
 extern const future_ops task_ops;
@@ -357,6 +389,9 @@ void task_wake(tt_task *t);                     /* schedules t's next step */
 /* The loop's dispatch: prepares t (a stack for a new task) before switching to it; false if t
  * was settled without running (cancelled before it started, no memory for a stack). */
 bool task_switch_in(tt_loop *loop, tt_task *t);
+/* Calls fn for every live task: the started ones, then those not started yet (which are all
+ * on the ready queue). fn must not start, end or free tasks. */
+void task_for_each(tt_loop *loop, void (*fn)(tt_task *t, void *arg), void *arg);
 /* Consumes one delivered-cancel check at a resume: -ECANCELED (clears must_cancel) or 0. */
 int task_take_cancel(tt_task *t);
 /* Withdraws an undelivered cancel request (must_cancel) without delivering it. */
@@ -545,9 +580,11 @@ void shell_bury_job(job *j);       /* a worker: an orphaned job finished */
 
 /* ------------------------------------------------------------------------ the loop (loop.c) */
 typedef struct loop_timers {
+    size_t armed;               /* in the heap or a run queue */
     heap_slot *heap;
     size_t len, cap;
     uint64_t seq;
+    struct runqs *runqs;        /* TIMER_RUNQS FIFOs of timers in deadline order */
     struct later_timer **later; /* call_later timers by id */
     size_t later_cap, later_len;
     uint64_t later_next_id;
@@ -574,9 +611,11 @@ struct tt_loop {
     stack_pool *stacks;         /* stack.c */
     size_t default_stack;
     struct {
-        tt_task *all;           /* every live task, for cancel-all and tt_loop_dump */
         size_t n;
         uint64_t next_id;
+        int64_t step_started_at; /* debug mode: when the current task step began */
+        tt_fn entering_fn;      /* the body of the task being switched to for its first step */
+        void *entering_arg;
     } tasks;                    /* task.c */
     loop_offload off;           /* offload.c */
     loop_shell shell;           /* future.c */

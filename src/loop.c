@@ -1,5 +1,5 @@
 /* The event loop, the hub: a FIFO ready queue run in turns (asyncio's batches) over the backend
- * (backend_uring.c), the timer heap and the inbox from other threads. One iteration reads top
+ * (backend_uring.c), the timers and the inbox from other threads. One iteration reads top
  * to bottom: hand batched jobs to pools, wait on the backend (briefly spinning first while jobs
  * are in flight) which runs the completions, drain the inbox, fire due timers, run one turn. */
 #include "internal.h"
@@ -82,7 +82,7 @@ int loop_iterate(tt_loop *loop, int64_t timeout)
     int64_t wait = timeout;
     if (loop->ready.head || !inbox_empty(&loop->wake.in)) {
         wait = 0;
-    } else if (loop->timers.len) {
+    } else if (loop->timers.armed) {
         int64_t until = timer_next_deadline(loop) - clock_now();
         if (until < 0)
             until = 0;
@@ -91,7 +91,7 @@ int loop_iterate(tt_loop *loop, int64_t timeout)
     }
     wait_for_work(loop, wait);
     inbox_drain(loop);
-    if (loop->timers.len)
+    if (loop->timers.armed)
         timer_fire_expired(loop, clock_now());
     run_turn(loop);
     return (int)(loop->steps - steps);

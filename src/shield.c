@@ -27,12 +27,12 @@ int tt_shield_enter(tt_shield_scope *s)
     tt_task *me = task_current();
     if (!me)
         return -EPERM;
-    if (me->shield_depth == UINT16_MAX)
+    if (me->ri.shield_depth == UINT16_MAX)
         return -EINVAL;
     shield_priv *p = (shield_priv *)s;
     memset(s, 0, sizeof *s);
     p->task = me;
-    p->depth = ++me->shield_depth;
+    p->depth = ++me->ri.shield_depth;
     p->state = SH_ENTERED;
     p->magic = SHIELD_MAGIC;
     if (p->depth == 1 && me->must_cancel) {
@@ -49,12 +49,12 @@ int tt_shield_exit(tt_shield_scope *s)
     if (!p || p->magic != SHIELD_MAGIC)
         return -EINVAL;
     tt_task *me = task_current();
-    if (p->state != SH_ENTERED || me != p->task || me->shield_depth != p->depth)
+    if (p->state != SH_ENTERED || me != p->task || me->ri.shield_depth != p->depth)
         return -EPERM; /* exited already, another task's, or not the innermost scope */
     p->state = SH_EXITED;
-    if (--me->shield_depth == 0 && me->cancel_held) {
+    if (--me->ri.shield_depth == 0 && me->cancel_held) {
         me->cancel_held = 0;
-        me->held_requests = 0;
+        me->ri.held_requests = 0;
         if (me->cancel_requests > 0)
             me->must_cancel = 1; /* delivered at the next suspension point */
     }

@@ -51,9 +51,17 @@ typedef struct other_size {
     unsigned nfree;
 } other_size;
 
+/* A stack of another size carries links in the list of those in use (tasks of the default size,
+ * the many, are found by walking the chunks instead). */
+typedef struct other_stack {
+    tt_stack s;
+    struct other_stack *prev, *next;
+} other_stack;
+
 struct stack_pool {
     size_t default_size;
     tt_stack *free_default;
+    other_stack *others_in_use;
     chunk *chunks;
     unsigned next_chunk_slots;
     other_size other[OTHER_SIZES];
@@ -166,6 +174,7 @@ static int grow_default(stack_pool *sp)
         s->size = sp->default_size;
         s->guard = guard;
         s->from_chunk = 1;
+        s->in_use = 0;
         s->next_free = sp->free_default;
         sp->free_default = s;
         VG_REGISTER(s);
@@ -186,53 +195,85 @@ tt_stack *stack_get(stack_pool *sp, size_t size)
             return NULL;
         tt_stack *s = sp->free_default;
         sp->free_default = s->next_free;
+        s->task = NULL;
+        s->in_use = 1;
         return s;
     }
-    for (int i = 0; i < OTHER_SIZES; i++) {
+    tt_stack *s = NULL;
+    for (int i = 0; i < OTHER_SIZES && !s; i++) {
         other_size *o = &sp->other[i];
         if (o->size == size && o->free) {
-            tt_stack *s = o->free;
+            s = o->free;
             o->free = s->next_free;
             o->nfree--;
-            return s;
         }
     }
-    tt_stack *s = malloc(sizeof *s);
-    if (!s)
-        return NULL;
-    size_t guard = guard_for(size);
-    char *base = mmap(NULL, size + guard, PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-    if (base == MAP_FAILED) {
-        free(s);
-        return NULL;
+    if (!s) {
+        other_stack *os = malloc(sizeof *os);
+        if (!os)
+            return NULL;
+        s = &os->s;
+        size_t guard = guard_for(size);
+        char *base = mmap(NULL, size + guard, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+        if (base == MAP_FAILED) {
+            free(os);
+            return NULL;
+        }
+        void *g = base;
+        install_guards(&g, 1, guard);
+        s->lo = base + guard;
+        s->size = size;
+        s->guard = guard;
+        s->from_chunk = 0;
+        VG_REGISTER(s);
+        live_add(LIVE_STACKS, 1);
     }
-    void *g = base;
-    install_guards(&g, 1, guard);
-    s->lo = base + guard;
-    s->size = size;
-    s->guard = guard;
-    s->from_chunk = 0;
-    VG_REGISTER(s);
-    live_add(LIVE_STACKS, 1);
+    s->task = NULL;
+    s->in_use = 1;
+    other_stack *os = TT_CONTAINER_OF(s, other_stack, s);
+    os->prev = NULL;
+    os->next = sp->others_in_use;
+    if (os->next)
+        os->next->prev = os;
+    sp->others_in_use = os;
     return s;
+}
+
+void stack_for_each_task(stack_pool *sp, void (*fn)(struct tt_task *t, void *arg), void *arg)
+{
+    for (chunk *c = sp->chunks; c; c = c->next)
+        for (unsigned i = 0; i < c->nslots; i++)
+            if (c->slots[i].in_use && c->slots[i].task)
+                fn(c->slots[i].task, arg);
+    for (other_stack *os = sp->others_in_use; os; os = os->next)
+        if (os->s.task)
+            fn(os->s.task, arg);
 }
 
 static void unmap_single(tt_stack *s)
 {
     VG_DEREGISTER(s);
     munmap((char *)s->lo - s->guard, s->size + s->guard);
-    free(s);
+    free(TT_CONTAINER_OF(s, other_stack, s));
     live_add(LIVE_STACKS, -1);
 }
 
 void stack_put(stack_pool *sp, tt_stack *s)
 {
+    s->in_use = 0;
     if (s->from_chunk) {
         s->next_free = sp->free_default;
         sp->free_default = s;
         return;
     }
+    other_stack *os = TT_CONTAINER_OF(s, other_stack, s);
+    if (os->prev)
+        os->prev->next = os->next;
+    else
+        sp->others_in_use = os->next;
+    if (os->next)
+        os->next->prev = os->prev;
     other_size *empty = NULL;
     for (int i = 0; i < OTHER_SIZES; i++) {
         other_size *o = &sp->other[i];

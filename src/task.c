@@ -5,7 +5,12 @@
  * debug mode's slow-step and tasks-alive reports. */
 #include "internal.h"
 
+#include <assert.h>
 #include <stdio.h>
+
+#ifndef TT_SANITIZING /* sanitizer builds carry a larger tt_ctx */
+static_assert(sizeof(tt_task) <= 128, "tt_task must fit the 128-byte slab class (see internal.h)");
+#endif
 
 static int task_cancel_op(tt_future *f, const char *msg);
 static void task_destroy(tt_future *f);
@@ -13,13 +18,15 @@ const future_ops task_ops = {"task", task_cancel_op, task_destroy};
 
 #define SLOW_STEP_NS TT_MS(100)
 
-/* Debug mode: a step that ran too long without suspending. */
-static void step_ended(tt_loop *loop, tt_task *t)
+/* Debug mode: a step that ran too long without suspending. Kept out of line: inlined, its frame
+ * would deepen every task's suspension by a cache line of fresh stack. */
+__attribute__((noinline, cold)) static void step_ended(tt_loop *loop, tt_task *t)
 {
-    int64_t now = clock_now();
-    if (t->resumed_at && now - t->resumed_at > SLOW_STEP_NS)
+    int64_t now = clock_now(), began = loop->tasks.step_started_at;
+    loop->tasks.step_started_at = 0; /* a step that began before debug mode was on is not timed */
+    if (began && now - began > SLOW_STEP_NS)
         debug_warn(loop, "task '%s' ran %.1f ms without suspending", tt_task_name(&t->fut),
-                   (double)(now - t->resumed_at) / 1e6);
+                   (double)(now - began) / 1e6);
 }
 
 tt_task *task_current(void)
@@ -34,35 +41,59 @@ void task_wake(tt_task *t)
     loop_push_ready(t->fut.loop, &t->ri);
 }
 
-static void unlink_task(tt_loop *loop, tt_task *t)
-{
-    if (t->all_prev)
-        t->all_prev->all_next = t->all_next;
-    else
-        loop->tasks.all = t->all_next;
-    if (t->all_next)
-        t->all_next->all_prev = t->all_prev;
-    loop->tasks.n--;
-}
-
 static void settle(tt_task *t, intptr_t r)
 {
     if (r == -ECANCELED || (t->must_cancel && !t->cancel_soft))
         future_complete_cancelled(&t->fut, t->req_msg);
     else
         future_complete(&t->fut, r);
+    t->fut.loop->tasks.n--;
     t->state = TS_DONE;
-    unlink_task(t->fut.loop, t);
 }
 
 void task_free_dead(tt_loop *loop)
 {
     tt_task *t = loop->dead;
     loop->dead = NULL;
-    stack_put(loop->stacks, t->stack);
-    t->stack = NULL;
+    tt_stack *s = t->stack;
     ctx_destroy(&t->ctx);
+    stack_put(loop->stacks, s);
+    t->stack = NULL;
     tt_unref(&t->fut); /* the loop's reference */
+}
+
+typedef struct for_each_ctx {
+    void (*fn)(tt_task *t, void *arg);
+    void *arg;
+} for_each_ctx;
+
+static void if_unfinished(tt_task *t, void *arg)
+{
+    const for_each_ctx *c = arg;
+    if (t->state != TS_DONE) /* loop->dead still holds its stack */
+        c->fn(t, c->arg);
+}
+
+/* Started tasks are found through the stacks they hold: a list of them would cost every task
+ * two links, and every end of a task a cache miss in a neighbour's memory. */
+void task_for_each(tt_loop *loop, void (*fn)(tt_task *t, void *arg), void *arg)
+{
+    for_each_ctx c = {fn, arg};
+    stack_for_each_task(loop->stacks, if_unfinished, &c);
+    /* What fn schedules goes behind the current tail, and is never a task that has not
+     * started: stop at the tail. */
+    if (!loop->ready.head)
+        return;
+    ready_item *last = TT_CONTAINER_OF(loop->ready.tailp, ready_item, next);
+    for (ready_item *it = loop->ready.head;; it = it->next) {
+        if (it->kind == RK_TASK) {
+            tt_task *t = TT_CONTAINER_OF(it, tt_task, ri);
+            if (t->state == TS_NEW)
+                fn(t, arg);
+        }
+        if (it == last)
+            break;
+    }
 }
 
 static void task_entry(void *arg);
@@ -78,15 +109,26 @@ static bool task_prepare(tt_loop *loop, tt_task *t)
         tt_unref(&t->fut);
         return false;
     }
-    t->stack = stack_get(loop->stacks, t->stack_size);
-    if (!t->stack || ctx_make(&t->ctx, t->stack->lo, t->stack->size, task_entry, t) < 0) {
-        if (t->stack)
-            stack_put(loop->stacks, t->stack);
-        t->stack = NULL;
+    tt_stack *s = stack_get(loop->stacks, t->stack_size);
+    if (!s) {
         settle(t, -ENOMEM);
         tt_unref(&t->fut);
         return false;
     }
+    /* fn and arg share their room with the context: the loop holds them until the switch that
+     * follows (the caller's next step) reaches task_entry. */
+    tt_fn fn = t->fn;
+    void *arg = t->arg;
+    if (ctx_make(&t->ctx, s->lo, s->size, task_entry, t) < 0) {
+        stack_put(loop->stacks, s);
+        settle(t, -ENOMEM);
+        tt_unref(&t->fut);
+        return false;
+    }
+    loop->tasks.entering_fn = fn;
+    loop->tasks.entering_arg = arg;
+    t->stack = s; /* the size asked for is not needed any more */
+    s->task = t;
     return true;
 }
 
@@ -96,7 +138,7 @@ bool task_switch_in(tt_loop *loop, tt_task *t)
         return false;
     t->state = TS_RUNNING;
     if (TT_UNLIKELY(loop->debug))
-        t->resumed_at = clock_now();
+        loop->tasks.step_started_at = clock_now();
     return true;
 }
 
@@ -108,7 +150,7 @@ static bool turn_boundary_is_quiet(tt_loop *loop)
     if (!loop->run_target || loop->run_target->state == FS_DONE || loop->off.submit_pending ||
         backend_busy(loop) || !inbox_empty(&loop->wake.in))
         return false;
-    if (loop->timers.len && timer_next_deadline(loop) <= clock_now())
+    if (loop->timers.armed && timer_next_deadline(loop) <= clock_now())
         return false;
     loop->batch_last = TT_CONTAINER_OF(loop->ready.tailp, ready_item, next);
     return true;
@@ -149,9 +191,12 @@ static void task_entry(void *arg)
     tt_task *t = arg;
     ctx_entered(&t->ctx);
     tt_loop *loop = t->fut.loop;
+    tt_fn fn = loop->tasks.entering_fn; /* before anything else can run on this loop */
+    void *fn_arg = loop->tasks.entering_arg;
     if (loop->dead)
         task_free_dead(loop);
-    intptr_t r = t->fn(t->arg);
+    t->waiting_on = NULL;
+    intptr_t r = fn(fn_arg);
     if (TT_UNLIKELY(loop->debug))
         step_ended(loop, t);
     settle(t, r);
@@ -180,9 +225,9 @@ static int task_request_cancel(tt_task *t, const char *msg, bool through_shields
     tt_future *f = &t->fut;
     if (t->cancel_requests++ == 0 && msg && !t->req_msg)
         t->req_msg = strdup(msg);
-    if (t->shield_depth && !through_shields) {
+    if (t->ri.shield_depth && !through_shields) {
         t->cancel_held = 1;
-        t->held_requests++;
+        t->ri.held_requests++;
         return 1;
     }
     switch (t->wait_kind) {
@@ -223,14 +268,25 @@ int task_cancel_from_scope(tt_task *t, unsigned depth)
 {
     if (t->fut.state == FS_DONE)
         return 0;
-    return task_request_cancel(t, NULL, t->shield_depth <= depth);
+    return task_request_cancel(t, NULL, t->ri.shield_depth <= depth);
+}
+
+struct cancel_after {
+    uint64_t after_id;
+    const char *msg;
+};
+
+static void cancel_one(tt_task *t, void *arg)
+{
+    const struct cancel_after *c = arg;
+    if (t->fut.state != FS_DONE && t->id > c->after_id)
+        task_cancel_op(&t->fut, c->msg);
 }
 
 void task_cancel_all(tt_loop *loop, uint64_t after_id, const char *msg)
 {
-    for (tt_task *t = loop->tasks.all; t; t = t->all_next)
-        if (t->fut.state != FS_DONE && t->id > after_id)
-            task_cancel_op(&t->fut, msg);
+    struct cancel_after c = {after_id, msg};
+    task_for_each(loop, cancel_one, &c);
 }
 
 /* ------------------------------------------------------------------ public API */
@@ -277,10 +333,6 @@ tt_future *tt_spawn_on(tt_loop *loop, const tt_task_opts *o, tt_fn fn, void *arg
     t->stack_size = ss == loop->default_stack ? 0 : (uint32_t)ss;
     t->id = ++loop->tasks.next_id;
     t->ri.kind = RK_TASK;
-    t->all_next = loop->tasks.all;
-    if (loop->tasks.all)
-        loop->tasks.all->all_prev = t;
-    loop->tasks.all = t;
     loop->tasks.n++;
     loop_push_ready(loop, &t->ri);
     return &t->fut;
@@ -360,7 +412,7 @@ int tt_sleep(int64_t ns)
     if (ns <= 0 || t->must_cancel)
         return tt_yield();
     sleeper s = {.timer = {.fire = sleep_fire}, .task = t};
-    int rc = timer_arm(t->fut.loop, &s.timer, deadline_after(ns));
+    int rc = timer_arm_in(t->fut.loop, &s.timer, ns);
     if (rc < 0)
         return rc;
     t->sleep_timer = &s.timer;
@@ -453,14 +505,26 @@ static void task_describe_wait(const tt_task *t, char *buf, size_t n)
 
 /* ------------------------------------------------------------------ listings */
 
+static void warn_alive(tt_task *t, void *loop)
+{
+    char wait[128];
+    task_describe_wait(t, wait, sizeof wait);
+    debug_warn(loop, "  alive: task '%s' (%s)", tt_task_name(&t->fut), wait);
+}
+
 void task_report_alive(tt_loop *loop)
 {
     debug_warn(loop, "tt_loop_free with %zu task(s) alive; the loop is kept", loop->tasks.n);
-    for (tt_task *t = loop->tasks.all; t; t = t->all_next) {
-        char wait[128];
-        task_describe_wait(t, wait, sizeof wait);
-        debug_warn(loop, "  alive: task '%s' (%s)", tt_task_name(&t->fut), wait);
-    }
+    task_for_each(loop, warn_alive, loop);
+}
+
+static void dump_one(tt_task *t, void *out)
+{
+    char wait[128];
+    task_describe_wait(t, wait, sizeof wait);
+    fprintf(out, "  task %llu '%s': %s, cancelling=%d%s\n", (unsigned long long)t->id,
+            tt_task_name(&t->fut), wait, t->cancel_requests,
+            t == t->fut.loop->current ? " (current)" : "");
 }
 
 int tt_loop_dump(tt_loop *loop, FILE *out)
@@ -472,13 +536,7 @@ int tt_loop_dump(tt_loop *loop, FILE *out)
     if (!loop_on_thread(loop))
         return -EPERM;
     fprintf(out, "loop %p: %zu task(s), %zu timer(s), %ld job(s) in flight\n", (void *)loop,
-            loop->tasks.n, loop->timers.len, loop->off.jobs_inflight);
-    for (tt_task *t = loop->tasks.all; t; t = t->all_next) {
-        char wait[128];
-        task_describe_wait(t, wait, sizeof wait);
-        fprintf(out, "  task %llu '%s': %s, cancelling=%d%s\n", (unsigned long long)t->id,
-                tt_task_name(&t->fut), wait, t->cancel_requests,
-                t == loop->current ? " (current)" : "");
-    }
+            loop->tasks.n, loop->timers.armed, loop->off.jobs_inflight);
+    task_for_each(loop, dump_one, out);
     return 0;
 }

@@ -64,15 +64,13 @@ static int timeout_arm(timeout_priv *p, int64_t when)
     return timer_arm(loop, &p->timer, p->when);
 }
 
-/* Whether p is an entered scope of task me whose timer is in the heap: entering it again would
- * re-initialise a live heap entry. Stack garbage can match the magic and the task, but not the
- * heap slot pointing back at it. */
+/* Whether p is an entered scope of task me whose timer is armed: entering it again would
+ * re-initialise a live timer entry. Stack garbage can match the magic and the task, but not the
+ * heap or run-queue slot pointing back at it. */
 static bool scope_is_armed(const timeout_priv *p, const tt_task *me)
 {
-    const tt_loop *loop = me->fut.loop;
-    uint32_t i = p->timer.index;
-    return p->magic == TIMEOUT_MAGIC && p->task == me && p->state == TO_ENTERED && i != 0 &&
-           i <= loop->timers.len && loop->timers.heap[i - 1].timer == &p->timer;
+    return p->magic == TIMEOUT_MAGIC && p->task == me && p->state == TO_ENTERED &&
+           timer_is_armed_on(me->fut.loop, &p->timer);
 }
 
 int tt_timeout_enter_at(tt_timeout *t, int64_t deadline)
@@ -90,8 +88,8 @@ int tt_timeout_enter_at(tt_timeout *t, int64_t deadline)
     p->timer.fire = timeout_fired;
     p->task = me;
     p->cancels_at_enter = me->cancel_requests;
-    p->held_at_enter = me->held_requests;
-    p->shield_depth = me->shield_depth;
+    p->held_at_enter = me->ri.held_requests;
+    p->shield_depth = me->ri.shield_depth;
     p->pending_at_enter = me->must_cancel;
     p->state = TO_ENTERED;
     int rc = timeout_arm(p, deadline);
@@ -154,7 +152,7 @@ intptr_t tt_timeout_exit(tt_timeout *t, intptr_t rc)
     p->state = TO_EXPIRED;
     /* Requests a shield inside this scope holds back are not delivered here: they do not
      * count against this scope's own. */
-    int left = tt_uncancel(&me->fut) - (me->held_requests - p->held_at_enter);
+    int left = tt_uncancel(&me->fut) - (me->ri.held_requests - p->held_at_enter);
     if (left <= p->cancels_at_enter) {
         /* Ours was the only new request; if the block never suspended again it was never
          * delivered, and must not surprise the code after the scope. */

@@ -186,7 +186,7 @@ ssize_t tt_wait(tt_future *const *fs, size_t n, tt_when when, int64_t timeout)
             break;
         }
     }
-    if (r == 0 && timeout >= 0 && timer_arm(loop, &w->timer, deadline_after(timeout)) < 0)
+    if (r == 0 && timeout >= 0 && timer_arm_in(loop, &w->timer, timeout) < 0)
         r = -ENOMEM;
     if (r == 0)
         r = tt_await(tt_ref(&w->fut));
@@ -556,7 +556,7 @@ intptr_t tt_wait_for(tt_future *f, int64_t timeout)
     memset(&rt, 0, sizeof rt);
     rt.timer.fire = release_timer_fired;
     rt.waiter = waiter;
-    if (timer_arm(f->loop, &rt.timer, deadline_after(timeout)) < 0 || add_release(f, waiter) < 0) {
+    if (timer_arm_in(f->loop, &rt.timer, timeout) < 0 || add_release(f, waiter) < 0) {
         if (timer_armed(&rt.timer))
             timer_disarm(f->loop, &rt.timer);
         tt_unref(waiter);

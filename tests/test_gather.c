@@ -194,10 +194,53 @@ static intptr_t main_empty(void *arg)
     errno = 0;
     ck_assert_ptr_null(tt_gather_future(NULL, 3, 0));
     ck_assert_int_eq(errno, EINVAL);
+    /* A bad child after good ones (done, pending, twice the same): nothing stays registered. */
+    tt_future *done = tt_future_new(NULL), *pending = tt_future_new(NULL);
+    ck_assert_int_eq(tt_future_set(done, 4), 0);
+    tt_future *mixed[5] = {done, pending, pending, done, NULL};
+    errno = 0;
+    ck_assert_ptr_null(tt_gather_future(mixed, 5, 0));
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(tt_gather(mixed, 5, NULL, 0), -EINVAL);
+    ck_assert_int_eq(tt_future_set(pending, 5), 0);
+    ck_assert_int_eq(tt_yield(), 0); /* a callback left behind would run here */
+    /* The same children without the bad one still gather. */
+    intptr_t res[4];
+    ck_assert_int_eq(tt_gather(mixed, 4, res, 0), 0);
+    ck_assert_int_eq(res[0], 4);
+    ck_assert_int_eq(res[1], 5);
+    ck_assert_int_eq(res[2], 5);
+    ck_assert_int_eq(res[3], 4);
+    tt_unref(done);
+    tt_unref(pending);
     return 0;
 }
 
 START_TEST(empty_and_bad_input) { run_main(main_empty); }
+END_TEST
+
+/* A bad child found after good ones (done, pending, twice the same) leaves nothing behind: no
+ * callback runs when the good ones complete later, and they still gather afterwards. */
+START_TEST(bad_child_after_good_ones_leaves_no_callback)
+{
+    tt_loop *loop = tt_loop_new(NULL);
+    tt_future *done = tt_future_new(loop), *pending = tt_future_new(loop);
+    ck_assert_int_eq(tt_future_set(done, 4), 0);
+    tt_future *mixed[5] = {done, pending, pending, done, NULL};
+    errno = 0;
+    ck_assert_ptr_null(tt_gather_future(mixed, 5, 0));
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(tt_loop_run_once(loop, 0), 0);
+    ck_assert_int_eq(tt_future_set(pending, 5), 0);
+    ck_assert_int_eq(tt_loop_run_once(loop, 0), 0); /* nothing was left registered */
+    tt_future *g = tt_gather_future(mixed, 4, 0);
+    ck_assert_ptr_nonnull(g);
+    ck_assert_int_eq(tt_loop_run_until(loop, g), 0);
+    tt_unref(done);
+    tt_unref(pending);
+    ck_assert_int_eq(tt_loop_free(loop), 0);
+    tu_assert_no_leaks();
+}
 END_TEST
 
 START_TEST(gather_outside_task_is_eperm)
@@ -448,6 +491,7 @@ static Suite *gather_suite(void)
     tcase_add_test(tc, cancelled_child_counts_as_failure);
     tcase_add_test(tc, duplicates_fill_every_slot);
     tcase_add_test(tc, empty_and_bad_input);
+    tcase_add_test(tc, bad_child_after_good_ones_leaves_no_callback);
     tcase_add_test(tc, gather_outside_task_is_eperm);
     tcase_add_test(tc, cancel_fans_out_with_message);
     tcase_add_test(tc, cancel_fans_out_return_errors);

@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -382,6 +383,72 @@ START_TEST(call_later_order_and_cancel)
 }
 END_TEST
 
+/* Timers armed in deadline order and out of it (the loop keeps the first kind in FIFOs, one per
+ * delay in ms mod 64, and the rest in a heap) fire by deadline, equal deadlines in the order
+ * set, however many are cancelled in between. Each deadline is known to within the call that
+ * set it (a loaded machine may stretch the arming far past the delays' differences). 10 and
+ * 74 ms share a FIFO, which grows with its head moved on and is
+ * compacted; 65 and 129 ms (and 95 and 159) share one too, so arming them in turn sends some to
+ * the heap. */
+static int FIRED[512];
+static int FIRED_N;
+static void fired_cb(void *arg) { FIRED[FIRED_N++] = (int)(intptr_t)arg; }
+
+START_TEST(timers_fire_by_deadline_in_or_out_of_order)
+{
+    enum { A = 64, B = 150, C = 100, N = A + B + C };
+    static const int mixed[5] = {65, 129, 95, 159, 105};
+    int delay_ms[N];
+    int64_t armed_from[N], armed_to[N]; /* the deadline is delay + a time in this window */
+    uint64_t id[N];
+    bool cancelled[N];
+    FIRED_N = 0;
+    tt_loop *loop = tt_loop_new(NULL);
+    for (int i = 0; i < N; i++) {
+        if (i < A)
+            delay_ms[i] = 10;                               /* in order, equal */
+        else if (i < A + B)
+            delay_ms[i] = 74;                               /* in order, after A's */
+        else
+            delay_ms[i] = mixed[(i - A - B) * 3 % 5];       /* out of order per FIFO */
+        armed_from[i] = tt_now() + TT_MS(delay_ms[i]);
+        id[i] = tt_call_later(loop, TT_MS(delay_ms[i]), fired_cb, (void *)(intptr_t)i);
+        armed_to[i] = tt_now() + TT_MS(delay_ms[i]);
+        ck_assert(id[i] != 0);
+        /* The first 40 go when their queue is full, so it grows with its head moved on. */
+        if (i == A - 1)
+            for (int k = 0; k < 40; k++)
+                ck_assert_int_eq(tt_call_cancel(loop, id[k]), 1);
+    }
+    int expect = 0;
+    for (int i = 0; i < N; i++) {
+        /* Two of three in the middle of B: more gaps than timers left in that FIFO. */
+        cancelled[i] = i < 40 || (i >= A && i < A + B && (i - A) % 3 != 0) ||
+                       (i >= A + B && i % 7 == 0);
+        if (cancelled[i] && i >= 40)
+            ck_assert_int_eq(tt_call_cancel(loop, id[i]), 1);
+        expect += !cancelled[i];
+    }
+    for (int k = 0; k < 300 && FIRED_N < expect; k++)
+        ck_assert_int_ge(tt_loop_run_once(loop, TT_MS(10)), 0);
+    ck_assert_int_eq(FIRED_N, expect);
+    int prev = -1;
+    for (int k = 0; k < FIRED_N; k++) {
+        int i = FIRED[k];
+        ck_assert_msg(!cancelled[i], "cancelled timer %d ran", i);
+        /* Out of order: i's deadline was surely earlier, or equal delays fired unlike set. */
+        if (prev >= 0)
+            ck_assert_msg(armed_to[i] >= armed_from[prev] &&
+                              (delay_ms[prev] != delay_ms[i] || prev < i),
+                          "timer %d (%d ms) fired after %d (%d ms)", i, delay_ms[i], prev,
+                          delay_ms[prev]);
+        prev = i;
+    }
+    ck_assert_int_eq(tt_loop_free(loop), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
 START_TEST(cancelled_timer_never_runs)
 {
     tu_trace_reset();
@@ -719,6 +786,7 @@ static Suite *loop_suite(void)
     tcase_add_test(tc, call_soon_from_callback_runs_after_queued);
     tcase_add_test(tc, call_soon_threadsafe_exactly_once);
     tcase_add_test(tc, call_later_order_and_cancel);
+    tcase_add_test(tc, timers_fire_by_deadline_in_or_out_of_order);
     tcase_add_test(tc, cancelled_timer_never_runs);
     tcase_add_test(tc, free_with_pending_timer);
     tcase_add_test(tc, submit_from_foreign_thread);

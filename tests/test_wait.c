@@ -700,6 +700,32 @@ TU_TASK_TEST(wait_for_timeout_cancels_and_waits, 0)
     return 0;
 }
 
+static void count_done(tt_future *f, void *arg)
+{
+    (void)f;
+    ++*(int *)arg;
+}
+
+/* A plain future ends the moment it is cancelled, so a timed-out wait_for on one returns
+ * without another trip through the loop: the future's own callbacks run afterwards, once. */
+TU_TASK_TEST(wait_for_plain_future_times_out_without_a_loop_trip, 0)
+{
+    (void)arg;
+    int done = 0;
+    tt_future *f = tt_future_new(NULL);
+    ck_assert_int_eq(tt_on_done(f, count_done, &done), 0);
+    tt_ref(f);
+    ck_assert_int_eq(tt_wait_for(f, TT_MS(2)), -ETIMEDOUT);
+    ck_assert(tt_cancelled(f));
+    ck_assert_int_eq(done, 0);
+    ck_assert_int_eq(tt_yield(), 0);
+    ck_assert_int_eq(done, 1);
+    ck_assert_int_eq(tt_yield(), 0);
+    ck_assert_int_eq(done, 1);
+    tt_unref(f);
+    return 0;
+}
+
 static intptr_t quick(void *arg)
 {
     (void)arg;
@@ -1045,6 +1071,7 @@ static Suite *wait_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, wait_for_basics);
     tcase_add_test(tc, wait_for_timeout_cancels_and_waits);
+    tcase_add_test(tc, wait_for_plain_future_times_out_without_a_loop_trip);
     tcase_add_test(tc, wait_for_zero_polls);
     tcase_add_test(tc, wait_for_swallowed_and_replaced);
     tcase_add_test(tc, wait_for_cancelled_caller_cancels_inner);

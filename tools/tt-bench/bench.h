@@ -44,5 +44,10 @@ int w4_spawn_join(long n);
 int w5_switch(long n);
 int w6_idle_tasks(long n);
 int w7_timeouts(long n);
+/* --warm: the same process runs the workload a second time on the same loop, so the second
+ * round recycles the first one's stacks and objects (a long-running server's steady state);
+ * both rounds are printed, the second as system "tothread-warm". */
+int w6_idle_tasks_warm(long n);
+int w7_timeouts_warm(long n);
 
 #endif

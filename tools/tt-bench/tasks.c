@@ -189,44 +189,68 @@ static intptr_t sleeper(void *arg)
     return tt_sleep(TT_SEC(1));
 }
 
+typedef struct w6_round {
+    long base_kib, peak_kib, pte_kib;
+    uint64_t t0, t_spawned, t1;
+} w6_round;
+
 typedef struct w6_ctx {
     long n;
-    long base_kib, peak_kib;
-    uint64_t t0, t_spawned, t1;
+    int rounds; /* 2 with --warm: the second round reuses the first one's stacks */
+    w6_round r[2];
 } w6_ctx;
+
+static void w6_round_run(long n, w6_round *r)
+{
+    r->base_kib = vmrss_kib(); /* just before the tasks are created; the handles count */
+    r->t0 = now_ns();
+    tt_future **fs = handles(n);
+    spawn_all(fs, n, sleeper, NULL, NULL);
+    r->t_spawned = now_ns();
+    int rc = tt_gather((tt_future *const *)fs, (size_t)n, NULL, 0);
+    r->t1 = now_ns();
+    r->peak_kib = peak_rss_kib();
+    r->pte_kib = proc_status("VmPTE"); /* page tables: what the stacks' spacing costs the kernel */
+    unref_all(fs, n);
+    free(fs);
+    if (rc != 0)
+        die("W6 gather: %s", tt_strerror(rc));
+}
 
 static intptr_t w6_main(void *arg)
 {
     w6_ctx *c = arg;
-    c->base_kib = vmrss_kib(); /* just before the tasks are created; the handles count */
-    c->t0 = now_ns();
-    tt_future **fs = handles(c->n);
-    spawn_all(fs, c->n, sleeper, NULL, NULL);
-    c->t_spawned = now_ns();
-    int rc = tt_gather((tt_future *const *)fs, (size_t)c->n, NULL, 0);
-    c->t1 = now_ns();
-    c->peak_kib = peak_rss_kib();
-    unref_all(fs, c->n);
-    free(fs);
-    if (rc != 0)
-        die("W6 gather: %s", tt_strerror(rc));
+    for (int i = 0; i < c->rounds; i++)
+        w6_round_run(c->n, &c->r[i]);
     return 0;
 }
 
-int w6_idle_tasks(long n)
+static void w6_emit(const char *system, long n, const w6_round *r, long peak_before_kib)
 {
-    w6_ctx c = {.n = n > 0 ? n : 100000};
+    /* RSS per task: what the round added to the peak (the warm round should add ~nothing). */
+    long base = peak_before_kib > r->base_kib ? peak_before_kib : r->base_kib;
+    emit("W6", system,
+         "n=%ld wall_s=%.3f peak_rss_mib=%.1f rss_bytes_per_task=%.0f spawn_ms=%.1f "
+         "base_rss_kib=%ld pte_kib=%ld",
+         n, (double)(r->t1 - r->t0) / 1e9, (double)r->peak_kib / 1024.0,
+         (double)(r->peak_kib - base) * 1024.0 / (double)n, ms_between(r->t0, r->t_spawned),
+         r->base_kib, r->pte_kib);
+}
+
+static int w6_run(long n, int rounds)
+{
+    w6_ctx c = {.n = n > 0 ? n : 100000, .rounds = rounds};
     intptr_t rc = run_main(NULL, w6_main, &c);
     if (rc != 0)
         die("W6: %s", tt_strerror(rc));
-    emit("W6", SYSTEM,
-         "n=%ld wall_s=%.3f peak_rss_mib=%.1f rss_bytes_per_task=%.0f spawn_ms=%.1f "
-         "base_rss_kib=%ld",
-         c.n, (double)(c.t1 - c.t0) / 1e9, (double)c.peak_kib / 1024.0,
-         (double)(c.peak_kib - c.base_kib) * 1024.0 / (double)c.n,
-         ms_between(c.t0, c.t_spawned), c.base_kib);
+    w6_emit(SYSTEM, c.n, &c.r[0], 0);
+    if (rounds > 1)
+        w6_emit(SYSTEM "-warm", c.n, &c.r[1], c.r[0].peak_kib);
     return 0;
 }
+
+int w6_idle_tasks(long n) { return w6_run(n, 1); }
+int w6_idle_tasks_warm(long n) { return w6_run(n, 2); }
 
 /* ------------------------------------------------------------------------------- W7 */
 
@@ -262,31 +286,46 @@ static void *w7_arg(long i, void *ctx)
     return (void *)(uintptr_t)((const uint8_t *)ctx)[i];
 }
 
+typedef struct w7_round {
+    uint64_t t0, t_spawned, t1;
+    long timeouts_seen, other;
+    intptr_t first_other;
+} w7_round;
+
 typedef struct w7_ctx {
     long n;
     uint8_t *ms;
-    uint64_t t0, t_spawned, t1;
+    int rounds; /* 2 with --warm: the second round reuses the first one's stacks */
+    w7_round r[2];
 } w7_ctx;
 
 static intptr_t w7_main(void *arg)
 {
     w7_ctx *c = arg;
-    tt_future **fs = handles(c->n);
-    c->t0 = now_ns();
-    spawn_all(fs, c->n, waiter, w7_arg, c->ms);
-    c->t_spawned = now_ns();
-    int rc = tt_gather((tt_future *const *)fs, (size_t)c->n, NULL, 0);
-    c->t1 = now_ns();
-    unref_all(fs, c->n);
-    free(fs);
-    if (rc != 0)
-        die("W7 gather: %s", tt_strerror(rc));
+    for (int i = 0; i < c->rounds; i++) {
+        w7_round *r = &c->r[i];
+        w7_timeouts_seen = w7_other = 0;
+        w7_first_other = 0;
+        tt_future **fs = handles(c->n);
+        r->t0 = now_ns();
+        spawn_all(fs, c->n, waiter, w7_arg, c->ms);
+        r->t_spawned = now_ns();
+        int rc = tt_gather((tt_future *const *)fs, (size_t)c->n, NULL, 0);
+        r->t1 = now_ns();
+        unref_all(fs, c->n);
+        free(fs);
+        if (rc != 0)
+            die("W7 gather: %s", tt_strerror(rc));
+        r->timeouts_seen = w7_timeouts_seen;
+        r->other = w7_other;
+        r->first_other = w7_first_other;
+    }
     return 0;
 }
 
-int w7_timeouts(long n)
+static int w7_run(long n, int rounds)
 {
-    w7_ctx c = {.n = n > 0 ? n : 100000};
+    w7_ctx c = {.n = n > 0 ? n : 100000, .rounds = rounds};
     c.ms = malloc((size_t)c.n);
     if (!c.ms)
         die("out of memory");
@@ -297,14 +336,23 @@ int w7_timeouts(long n)
     free(c.ms);
     if (rc != 0)
         die("W7: %s", tt_strerror(rc));
-    emit("W7", SYSTEM, "n=%ld wall_s=%.4f timeouts=%ld spawn_ms=%.1f peak_rss_mib=%.1f ok=%d",
-         c.n, (double)(c.t1 - c.t0) / 1e9, w7_timeouts_seen, ms_between(c.t0, c.t_spawned),
-         (double)peak_rss_kib() / 1024.0, w7_timeouts_seen == c.n);
-    if (w7_timeouts_seen != c.n) {
-        fprintf(stderr, "tt-bench: W7: %ld of %ld timed out; %ld other outcomes, first %ld (%s)\n",
-                w7_timeouts_seen, c.n, w7_other, (long)w7_first_other,
-                tt_strerror(w7_first_other));
-        return 1;
+    int failed = 0;
+    for (int i = 0; i < rounds; i++) {
+        const w7_round *r = &c.r[i];
+        emit("W7", i ? SYSTEM "-warm" : SYSTEM,
+             "n=%ld wall_s=%.4f timeouts=%ld spawn_ms=%.1f peak_rss_mib=%.1f ok=%d", c.n,
+             (double)(r->t1 - r->t0) / 1e9, r->timeouts_seen, ms_between(r->t0, r->t_spawned),
+             (double)peak_rss_kib() / 1024.0, r->timeouts_seen == c.n);
+        if (r->timeouts_seen != c.n) {
+            fprintf(stderr,
+                    "tt-bench: W7: %ld of %ld timed out; %ld other outcomes, first %ld (%s)\n",
+                    r->timeouts_seen, c.n, r->other, (long)r->first_other,
+                    tt_strerror(r->first_other));
+            failed = 1;
+        }
     }
-    return 0;
+    return failed;
 }
+
+int w7_timeouts(long n) { return w7_run(n, 1); }
+int w7_timeouts_warm(long n) { return w7_run(n, 2); }

@@ -135,12 +135,14 @@ void pool_release(tt_pool *pool)
 typedef struct workload {
     const char *id;
     int (*run)(long n);
+    int (*run_warm)(long n); /* --warm: cold round then warm round; NULL if not offered */
 } workload;
 
 static const workload WORKLOADS[] = {
-    {"W1", w1_offload_throughput}, {"W2", w2_offload_latency}, {"W3", w3_blocking_sleep},
-    {"W4", w4_spawn_join},         {"W5", w5_switch},          {"W6", w6_idle_tasks},
-    {"W7", w7_timeouts},
+    {"W1", w1_offload_throughput, NULL}, {"W2", w2_offload_latency, NULL},
+    {"W3", w3_blocking_sleep, NULL},     {"W4", w4_spawn_join, NULL},
+    {"W5", w5_switch, NULL},             {"W6", w6_idle_tasks, w6_idle_tasks_warm},
+    {"W7", w7_timeouts, w7_timeouts_warm},
 };
 enum { NWORK = sizeof WORKLOADS / sizeof WORKLOADS[0] };
 
@@ -175,7 +177,7 @@ static void collect(const char *buf, size_t n)
 }
 
 /* Runs one workload in a child; echoes and collects its lines. 0 if it exited cleanly. */
-static int run_child(const workload *w, long n)
+static int run_child(const workload *w, long n, int warm)
 {
     int fds[2];
     if (pipe(fds) != 0)
@@ -188,7 +190,7 @@ static int run_child(const workload *w, long n)
     if (pid == 0) {
         close(fds[0]);
         out_fd = fds[1];
-        int rc = w->run(n);
+        int rc = warm ? w->run_warm(n) : w->run(n);
         fflush(stdout);
         fflush(stderr);
         _exit(rc == 0 ? 0 : 1);
@@ -309,13 +311,15 @@ static int write_json(const char *path)
 
 static void usage(FILE *f)
 {
-    fputs("usage: tt-bench [--json FILE] WORKLOAD [N] [WORKLOAD [N] ...]\n"
+    fputs("usage: tt-bench [--json FILE] WORKLOAD [--warm] [N] [WORKLOAD [--warm] [N] ...]\n"
           "       tt-bench [--json FILE] all\n"
           "WORKLOAD: W1 offload throughput (N=200000, pool 4)   W2 offload latency (N=20000,\n"
           "          pool 4; then IDLE: CPU used in 1 s idle)    W3 1000 x usleep(10 ms), pool 64\n"
           "          W4 spawn-join (N=1000000)                   W5 switch (N=1000000 round trips)\n"
           "          W6 idle tasks sleeping 1 s (N=100000)       W7 wait_for timeouts (N=100000)\n"
-          "Each prints one line: <workload> tothread key=value ....\n",
+           "Each prints one line: <workload> tothread key=value ....\n"
+           "--warm (W6, W7): run the workload twice in one process, the second round on recycled\n"
+           "          stacks, and print both (the second as tothread-warm).\n",
           f);
 }
 
@@ -324,6 +328,7 @@ int main(int argc, char **argv)
     const char *json = NULL;
     const workload *sel[64];
     long ns[64];
+    int warm[64];
     int nsel = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -337,6 +342,7 @@ int main(int argc, char **argv)
         } else if (strcasecmp(a, "all") == 0) {
             for (int k = 0; k < NWORK && nsel < 64; k++) {
                 sel[nsel] = &WORKLOADS[k];
+                warm[nsel] = 0;
                 ns[nsel++] = 0;
             }
         } else if (find_workload(a)) {
@@ -344,6 +350,15 @@ int main(int argc, char **argv)
                 die("too many workloads");
             sel[nsel] = find_workload(a);
             ns[nsel] = 0;
+            warm[nsel] = 0;
+            if (i + 1 < argc && strcmp(argv[i + 1], "--warm") == 0) {
+                if (!sel[nsel]->run_warm) {
+                    fprintf(stderr, "tt-bench: %s has no --warm variant\n", sel[nsel]->id);
+                    return 2;
+                }
+                warm[nsel] = 1;
+                i++;
+            }
             if (i + 1 < argc && argv[i + 1][0] >= '0' && argv[i + 1][0] <= '9') {
                 char *end;
                 ns[nsel] = strtol(argv[++i], &end, 10);
@@ -365,7 +380,7 @@ int main(int argc, char **argv)
     }
     int failed = 0;
     for (int i = 0; i < nsel; i++)
-        failed |= run_child(sel[i], ns[i]);
+        failed |= run_child(sel[i], ns[i], warm[i]);
     if (json)
         failed |= write_json(json);
     return failed ? 1 : 0;
