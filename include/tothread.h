@@ -444,8 +444,9 @@ int tt_hist_bucket_range(size_t i, uint64_t *lo, uint64_t *hi);
  *   run         fn's own time on the worker.
  *   resume      fn returned -> its loop delivers the result (the awaiting task is queued then and
  *               runs in the same loop iteration, behind what was ready before it: see the loop's
- *               ready lag). The loop reads its clock once per batch of completions.
- * Recording costs one clock read per job on the worker and a few additions per histogram.
+ *               ready lag). Sampled: once per batch of completions the loop takes in, on the
+ *               batch's oldest (its worst), so count is the number of batches, not of jobs.
+ * Recording costs one clock read per job on the worker and two additions per histogram.
  * stuck_reported counts the blocking calls the stuck-call detector has reported. */
 typedef struct tt_pool_latency {
     tt_hist queue_wait, run, resume;
