@@ -16,6 +16,9 @@
  *   timer.c     the timer heap, call_later  alloc.c  the loop's slabs and callback nodes
  *   gather.c wait.c group.c sync.c timeout.c  the asyncio layer on futures and tasks
  *   debug.c     debug mode's warnings, the live counters (a leaf)    error.c  tt_strerror
+ *   hist.c      latency histograms (recording is inline here)    watch.c  the monitor thread of
+ *               the detectors (stuck calls: pool.c, stalled loop: loop.c)
+ *   interrupt.c the signal of TT_INTERRUPT_ON_CANCEL (pool.c sends it)
  *
  * The life of a tt_to_thread call (the job passes through each file once, in this order;
  * loop.c, the hub, twice):

@@ -71,6 +71,12 @@ void interrupt_unblock(void)
     sigset_t s;
     sigemptyset(&s);
     sigaddset(&s, interrupt_signo());
+    /* A re-send that landed after the previous job returned stays pending while blocked: take
+     * it, or this job would be interrupted for the last one's cancel. (One sent for this job
+     * before it got here is taken too: the re-sends every 5 ms cover it.) */
+    struct timespec zero = {0, 0};
+    while (sigtimedwait(&s, NULL, &zero) > 0)
+        ;
     pthread_sigmask(SIG_UNBLOCK, &s, NULL);
 }
 
@@ -80,9 +86,4 @@ void interrupt_block(void)
     sigemptyset(&s);
     sigaddset(&s, interrupt_signo());
     pthread_sigmask(SIG_BLOCK, &s, NULL);
-    /* A re-send that landed after fn returned stays pending: take it, or the next interruptible
-     * job on this thread would see a stale EINTR. */
-    struct timespec zero = {0, 0};
-    while (sigtimedwait(&s, NULL, &zero) > 0)
-        ;
 }

@@ -257,6 +257,53 @@ POOL_TEST(shutdown_report_lists_the_sleeping_call, "shr", 2)
     return 0;
 }
 
+/* Debug mode (read when the pool is created): a timed-out tt_pool_shutdown warns with the call. */
+static intptr_t debug_shutdown_body(void *arg)
+{
+    tt_pool *p = arg;
+    static atomic_int started;
+    tt_future *f = tt_to_thread_on(p, NULL, obs_report_sleeper, &started);
+    ck_assert_ptr_nonnull(f);
+    WAIT_FOR(atomic_load(&started));
+    ck_assert_int_eq(tt_pool_shutdown(p, TT_MS(20), 0), -ETIMEDOUT);
+    ck_assert_msg(warned_contains("pool 'dbg': shutdown timed out with obs_report_sleeper running "
+                                  "for"), "warnings: %s", warned);
+    ck_assert_int_eq(tt_await(f), 3);
+    return 0;
+}
+
+START_TEST(debug_mode_shutdown_names_what_it_gave_up_on)
+{
+    warnings_start();
+    setenv("TT_DEBUG", "1", 1);
+    tt_pool_opts po = {.max_threads = 1, .name = "dbg"};
+    tt_pool *p = tt_pool_new(&po);
+    unsetenv("TT_DEBUG");
+    ck_assert_ptr_nonnull(p);
+    ck_assert_int_eq(tu_run(debug_shutdown_body, p), 0);
+    ck_assert_int_eq(tt_pool_free(p), 0);
+    tt_set_warn_handler(NULL, NULL);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+TU_TASK_TEST(loop_pool_latency_reads_the_default_pool, 0)
+{
+    (void)arg;
+    static tt_pool_latency l;
+    tt_loop *loop = tt_loop_current();
+    ck_assert_int_eq(tt_loop_pool_latency_get(loop, &l), -ENOENT);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(tt_await(tt_to_thread(sleep_ms, (void *)1)), 1);
+    ck_assert_int_eq(tt_loop_pool_latency_get(loop, &l), 0);
+    ck_assert_uint_eq(l.run.count, 3);
+    ck_assert_uint_eq(l.queue_wait.count, 3);
+    ck_assert_uint_eq(l.resume.count, 3); /* one job per drain: each is its batch's sample */
+    ck_assert_int_eq(tt_loop_pool_latency_get(NULL, &l), -EINVAL);
+    ck_assert_int_eq(tt_loop_pool_latency_get(loop, NULL), -EINVAL);
+    return 0;
+}
+
 /* A task that blocks the loop's thread: the watchdog reports it while it is stuck. */
 static intptr_t block_loop_thread(void *arg)
 {
@@ -353,6 +400,31 @@ TU_TASK_TEST(without_the_flag_a_blocking_read_is_not_interrupted, 0)
     return 0;
 }
 
+/* Cancelled the moment it starts, before read() is entered: the signal may land before the call
+ * and is lost, so only the 5 ms re-sends get the job out. */
+TU_TASK_TEST(interrupt_is_resent_when_it_lands_before_the_call, 0)
+{
+    (void)arg;
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    static reader r;
+    tt_job_opts o = {.flags = TT_INTERRUPT_ON_CANCEL};
+    for (int i = 0; i < 20; i++) {
+        memset(&r, 0, sizeof r);
+        r.fd = fds[0];
+        tt_future *f = tt_to_thread_on(NULL, &o, blocking_read, &r);
+        ck_assert_ptr_nonnull(f);
+        while (!atomic_load(&r.started))
+            ck_assert_int_eq(tt_yield(), 0);
+        ck_assert_int_eq(tt_cancel(f, NULL), 1);
+        ck_assert_int_eq(tt_await(f), -ECANCELED);
+        ck_assert_int_eq(atomic_load(&r.err), EINTR);
+    }
+    close(fds[0]);
+    close(fds[1]);
+    return 0;
+}
+
 static void app_handler(int sig) { (void)sig; }
 
 TU_TASK_TEST(interrupt_never_replaces_an_application_handler, 0)
@@ -395,6 +467,9 @@ static Suite *obs_suite(void)
     tcase_add_test(tc, interrupt_on_cancel_breaks_a_blocking_read);
     tcase_add_test(tc, without_the_flag_a_blocking_read_is_not_interrupted);
     tcase_add_test(tc, interrupt_never_replaces_an_application_handler);
+    tcase_add_test(tc, interrupt_is_resent_when_it_lands_before_the_call);
+    tcase_add_test(tc, debug_mode_shutdown_names_what_it_gave_up_on);
+    tcase_add_test(tc, loop_pool_latency_reads_the_default_pool);
     suite_add_tcase(s, tc);
     return s;
 }
