@@ -482,7 +482,8 @@ int tt_loop_lag_get(tt_loop *loop, tt_loop_lag *out);
  *     step over 100 ms, reported once it returns) stays as it was.
  * Both are run by one monitor thread per process, started with the first enabled detector and
  * stopped with the last; it looks every threshold / 4 (at most every 1 ms). It warns from its own
- * thread: the warn handler must be thread-safe and must not free the pool or loop it names. */
+ * thread: the warn handler must be thread-safe, must not free the pool or loop it names and must
+ * not call tt_pool_watch or tt_loop_watch. */
 /* Sets pool's stuck-call threshold: > 0 ns, or < 0 off (0: debug mode's default). Any thread,
  * any time. 0, -EINVAL (NULL), -ENOMEM or -EAGAIN (the monitor thread could not start). */
 int tt_pool_watch(tt_pool *pool, int64_t stuck_after);
