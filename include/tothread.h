@@ -455,8 +455,9 @@ typedef struct tt_pool_latency {
 } tt_pool_latency;
 /* From any thread: a copy of pool's histograms (out is about 24 KiB). 0, or -EINVAL for NULL. */
 int tt_pool_latency_get(tt_pool *pool, tt_pool_latency *out);
-/* The same for loop's default pool, on the loop's thread: 0, -EINVAL, -EPERM, -ENOENT (the loop
- * has no default pool: it has not offloaded anything yet). */
+/* The same for loop's default pool (NULL: the current loop), on the loop's thread: 0, -EINVAL
+ * (NULL out), -EPERM (no loop, another thread), -ENOENT (the loop has no default pool: it has not
+ * offloaded anything yet). */
 int tt_loop_pool_latency_get(tt_loop *loop, tt_pool_latency *out);
 
 /* How late a loop runs what is due, since it was created:
@@ -467,7 +468,8 @@ int tt_loop_pool_latency_get(tt_loop *loop, tt_pool_latency *out);
 typedef struct tt_loop_lag {
     tt_hist timers, ready;
 } tt_loop_lag;
-/* On the loop's thread: a copy of loop's lag histograms. 0, -EINVAL, -EPERM. */
+/* On the loop's thread: a copy of loop's lag histograms (NULL loop: the current one). 0, -EINVAL
+ * (NULL out), -EPERM (no loop, another thread). */
 int tt_loop_lag_get(tt_loop *loop, tt_loop_lag *out);
 
 /* DETECTORS, set per pool and per loop (or on by debug mode, TT_DEBUG=1, with 1 s; a pool reads
@@ -487,8 +489,9 @@ int tt_loop_lag_get(tt_loop *loop, tt_loop_lag *out);
 /* Sets pool's stuck-call threshold: > 0 ns, or < 0 off (0: debug mode's default). Any thread,
  * any time. 0, -EINVAL (NULL), -ENOMEM or -EAGAIN (the monitor thread could not start). */
 int tt_pool_watch(tt_pool *pool, int64_t stuck_after);
-/* Sets loop's watchdog threshold: > 0 ns, or < 0 off (0: debug mode's default). On the loop's
- * thread. 0, -EINVAL, -EPERM (another thread), -ENOMEM or -EAGAIN (no monitor thread). */
+/* Sets loop's watchdog threshold (NULL loop: the current one): > 0 ns, or < 0 off (0: debug
+ * mode's default). On the loop's thread. 0, -EPERM (no loop, another thread), -ENOMEM or -EAGAIN
+ * (no monitor thread). */
 int tt_loop_watch(tt_loop *loop, int64_t stall_after);
 
 /* A blocking call that was still running when a shutdown gave up waiting. */

@@ -372,8 +372,12 @@ int tt_run(tt_fn main, void *arg, intptr_t *result)
 
 int tt_loop_lag_get(tt_loop *loop, tt_loop_lag *out)
 {
-    if (!loop || !out)
+    if (!loop)
+        loop = tls_loop; /* NULL: the current loop (0.2) */
+    if (!out)
         return -EINVAL;
+    if (!loop)
+        return -EPERM;
     if (!loop_on_thread(loop))
         return -EPERM;
     *out = loop->lag;
@@ -415,7 +419,9 @@ static int64_t loop_check(watch_entry *e, int64_t now)
 int tt_loop_watch(tt_loop *loop, int64_t stall_after)
 {
     if (!loop)
-        return -EINVAL;
+        loop = tls_loop;
+    if (!loop)
+        return -EPERM;
     if (!loop_on_thread(loop))
         return -EPERM;
     if (stall_after == 0)

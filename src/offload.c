@@ -246,8 +246,12 @@ void offload_release_default(tt_loop *loop, int64_t timeout)
 
 int tt_loop_pool_latency_get(tt_loop *loop, tt_pool_latency *out)
 {
-    if (!loop || !out)
+    if (!loop)
+        loop = tls_loop; /* NULL: the current loop (0.2) */
+    if (!out)
         return -EINVAL;
+    if (!loop)
+        return -EPERM;
     if (!loop_on_thread(loop))
         return -EPERM;
     if (!loop->off.pool)

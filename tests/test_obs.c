@@ -72,6 +72,35 @@ START_TEST(hist_buckets_are_contiguous_and_exact_below_32)
 }
 END_TEST
 
+/* Loop calls from a thread without a loop, or on another loop's thread. */
+static void *no_loop_thread(void *arg)
+{
+    static tt_loop_lag lag;
+    static tt_pool_latency l;
+    tt_loop *other = arg;
+    intptr_t bad = 0;
+    bad |= tt_loop_lag_get(NULL, &lag) != -EPERM;
+    bad |= tt_loop_lag_get(other, &lag) != -EPERM;
+    bad |= tt_loop_watch(NULL, TT_MS(10)) != -EPERM;
+    bad |= tt_loop_watch(other, TT_MS(10)) != -EPERM;
+    bad |= tt_loop_pool_latency_get(NULL, &l) != -EPERM;
+    bad |= tt_loop_pool_latency_get(other, &l) != -EPERM;
+    return (void *)bad;
+}
+
+TU_TASK_TEST(loop_calls_refuse_foreign_threads, 0)
+{
+    (void)arg;
+    pthread_t th;
+    void *bad = (void *)1;
+    ck_assert_int_eq(pthread_create(&th, NULL, no_loop_thread, tt_loop_current()), 0);
+    ck_assert_int_eq(pthread_join(th, &bad), 0);
+    ck_assert_ptr_null(bad);
+    ck_assert_int_eq(tt_loop_lag_get(NULL, NULL), -EINVAL);
+    ck_assert_int_eq(tt_loop_pool_latency_get(NULL, NULL), -EINVAL);
+    return 0;
+}
+
 START_TEST(hist_percentiles_exact)
 {
     static tt_hist h, g;
@@ -189,7 +218,7 @@ TU_TASK_TEST(loop_lag_counts_timers_and_turns, 0)
     ck_assert_uint_eq(lag.timers.count - timers0, 5);
     ck_assert_uint_ge(lag.ready.count - ready0, 9);
     ck_assert_int_lt((int64_t)lag.timers.max, TT_SEC(5));
-    ck_assert_int_eq(tt_loop_lag_get(NULL, &lag), -EINVAL);
+    ck_assert_int_eq(tt_loop_lag_get(NULL, &lag), 0); /* the current loop */
     ck_assert_int_eq(tt_loop_lag_get(loop, NULL), -EINVAL);
     return 0;
 }
@@ -299,7 +328,7 @@ TU_TASK_TEST(loop_pool_latency_reads_the_default_pool, 0)
     ck_assert_uint_eq(l.run.count, 3);
     ck_assert_uint_eq(l.queue_wait.count, 3);
     ck_assert_uint_eq(l.resume.count, 3); /* one job per drain: each is its batch's sample */
-    ck_assert_int_eq(tt_loop_pool_latency_get(NULL, &l), -EINVAL);
+    ck_assert_int_eq(tt_loop_pool_latency_get(NULL, &l), 0); /* the current loop */
     ck_assert_int_eq(tt_loop_pool_latency_get(loop, NULL), -EINVAL);
     return 0;
 }
@@ -325,7 +354,7 @@ TU_TASK_TEST(watchdog_reports_a_task_stuck_on_the_loop_thread, 0)
     tt_task_opts o = {.name = "stuck-sleeper"};
     ck_assert_int_eq(tt_await(tt_spawn_on(loop, &o, block_loop_thread, NULL)), 0);
     ck_assert_int_eq(tt_loop_watch(loop, -1), 0);
-    ck_assert_int_eq(tt_loop_watch(NULL, 1), -EINVAL);
+    ck_assert_int_eq(tt_loop_watch(NULL, -1), 0); /* the current loop */
     tt_set_warn_handler(NULL, NULL);
     return 0;
 }
@@ -337,6 +366,10 @@ typedef struct reader {
     atomic_int started, finished, err, cancelled_seen;
     intptr_t got;
 } reader;
+
+/* A running job cancelled in default mode ends cancelled today; with 0.2's contract it ends with
+ * what fn returned. Either is right here: what the tests check is what fn saw. */
+static int cancelled_or(intptr_t r, intptr_t fn_value) { return r == -ECANCELED || r == fn_value; }
 
 static intptr_t blocking_read(void *arg)
 {
@@ -364,7 +397,7 @@ TU_TASK_TEST(interrupt_on_cancel_breaks_a_blocking_read, 0)
     WAIT_FOR(atomic_load(&r.started));
     ck_assert_int_eq(tt_sleep(TT_MS(20)), 0); /* well inside read() by now, usually */
     ck_assert_int_eq(tt_cancel(f, NULL), 1);
-    ck_assert_int_eq(tt_await(f), -ECANCELED);
+    ck_assert(cancelled_or(tt_await(f), -EINTR));
     ck_assert_int_eq(atomic_load(&r.finished), 1);
     ck_assert_int_eq(atomic_load(&r.err), EINTR);
     ck_assert_int_eq(atomic_load(&r.cancelled_seen), 1);
@@ -392,7 +425,7 @@ TU_TASK_TEST(without_the_flag_a_blocking_read_is_not_interrupted, 0)
     ck_assert_int_eq(tt_sleep(TT_MS(100)), 0);
     ck_assert_int_eq(atomic_load(&r.finished), 0); /* still in read() */
     ck_assert_int_eq(write(fds[1], "x", 1), 1);
-    ck_assert_int_eq(tt_await(f), -ECANCELED);
+    ck_assert(cancelled_or(tt_await(f), 1));
     ck_assert_int_eq(atomic_load(&r.err), 0);
     ck_assert_int_eq(atomic_load(&r.cancelled_seen), 1);
     close(fds[0]);
@@ -417,7 +450,7 @@ TU_TASK_TEST(interrupt_is_resent_when_it_lands_before_the_call, 0)
         while (!atomic_load(&r.started))
             ck_assert_int_eq(tt_yield(), 0);
         ck_assert_int_eq(tt_cancel(f, NULL), 1);
-        ck_assert_int_eq(tt_await(f), -ECANCELED);
+        ck_assert(cancelled_or(tt_await(f), -EINTR));
         ck_assert_int_eq(atomic_load(&r.err), EINTR);
     }
     close(fds[0]);
@@ -470,6 +503,7 @@ static Suite *obs_suite(void)
     tcase_add_test(tc, interrupt_is_resent_when_it_lands_before_the_call);
     tcase_add_test(tc, debug_mode_shutdown_names_what_it_gave_up_on);
     tcase_add_test(tc, loop_pool_latency_reads_the_default_pool);
+    tcase_add_test(tc, loop_calls_refuse_foreign_threads);
     suite_add_tcase(s, tc);
     return s;
 }
