@@ -550,7 +550,8 @@ void offload_detach(tt_loop *loop);
 void offload_links_free(tt_loop *loop);          /* after the loop's last inbox drain */
 void offload_release_default(tt_loop *loop, int64_t timeout);
 void offload_shutdown_default(tt_loop *loop);    /* tt_run: the default pool's jobs run out */
-void offload_drained(tt_loop *loop);             /* after an inbox drain (resume latency) */
+/* After an inbox drain: the clock it read for resume latency (0 if none), for reuse. */
+int64_t offload_drained(tt_loop *loop);
 
 /* ------------------------------------------------------------------- allocation (alloc.c) */
 enum { SIZE_CLASSES = 6 }; /* 48, 64, 128, 192, 256, 384 bytes */

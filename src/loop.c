@@ -104,8 +104,7 @@ int loop_iterate(tt_loop *loop, int64_t timeout)
     }
     wait_for_work(loop, wait);
     inbox_drain(loop);
-    offload_drained(loop);
-    int64_t now = 0;
+    int64_t now = offload_drained(loop); /* the drain's clock, if it read one: the turn's */
     if (loop->timers.len)
         timer_fire_expired(loop, now = clock_now());
     run_turn(loop, now);

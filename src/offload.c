@@ -86,7 +86,12 @@ static void resume_record(tt_loop *loop, job *j)
         hist_shared_record(l->resume, o->drain_now - j->stamp);
 }
 
-void offload_drained(tt_loop *loop) { loop->off.drain_now = 0; }
+int64_t offload_drained(tt_loop *loop)
+{
+    int64_t now = loop->off.drain_now;
+    loop->off.drain_now = 0;
+    return now;
+}
 
 /* The inbox handler of a job: it finished, or was cancelled before it ran. */
 static void offload_deliver(tt_loop *loop, inbox_node *n)
