@@ -24,6 +24,13 @@ typedef struct worker {
     job *current;
     tt_pool *pool;
     unsigned n;
+    /* observability: started is current's start (0 between jobs), read by the monitor; the
+     * rest under the pool lock */
+    _Atomic int64_t started;
+    int64_t reported;           /* the start of the call the stuck detector reported */
+    int interrupting;           /* current was cancelled with TT_JOB_INTERRUPT_ON_CANCEL */
+    pthread_t th;
+    char tname[16];
 } worker;
 
 /* A loop using the pool (offload.c's link): where room notices go. Fields under the lock. */
@@ -33,6 +40,7 @@ struct pool_client {
     inbox_node *room_notice;
     int room_wanted;
     int room_msg_queued;
+    const hist_shared *resume; /* the loop's resume latencies on this pool */
 };
 
 struct tt_pool {
@@ -55,6 +63,11 @@ struct tt_pool {
     int64_t idle_timeout;
     size_t queue_limit, stack_size;
     char name[12];
+    /* observability, under mu: latency histograms, the stuck-call detector, interrupts */
+    tt_pool_latency lat;
+    int64_t stuck_after;        /* > 0: the detector's threshold */
+    bool debug;                 /* TT_DEBUG when created: shutdown prints what it gave up on */
+    watch_entry watch;
 };
 
 static _Thread_local job *tls_job;
@@ -122,9 +135,9 @@ static int start_worker(tt_pool *p)
         free(w);
         return -rc;
     }
-    char name[16];
-    snprintf(name, sizeof name, "%s-%u", p->name, w->n);
-    pthread_setname_np(th, name);
+    snprintf(w->tname, sizeof w->tname, "%s-%u", p->name, w->n);
+    pthread_setname_np(th, w->tname);
+    w->th = th;
     p->threads++;
     w->all_next = p->all_workers;
     if (p->all_workers)
@@ -170,6 +183,8 @@ static void signal_workers(worker **wake, size_t k)
 }
 
 static void free_pool_now(tt_pool *p);
+static int64_t pool_check(watch_entry *e, int64_t now);
+static void shutdown_warn(tt_pool *p);
 
 /* A job whose loop is gone: its result goes to discard here, on the worker; its memory (in the
  * loop's shell) is released by the shell. */
@@ -187,6 +202,7 @@ static void *worker_main(void *arg)
     tt_pool *p = w->pool;
     /* Blocking calls with timeouts (sleeps, polls) wake when asked, not up to 50 us late. */
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+    int64_t fresh = 0; /* the end of the job just run: the next one's start if it follows at once */
     pthread_mutex_lock(&p->mu);
     for (;;) {
         job *j;
@@ -201,11 +217,25 @@ static void *worker_main(void *arg)
             p->running++;
             pthread_mutex_unlock(&p->mu);
 
+            int64_t start = fresh ? fresh : clock_now();
+            atomic_store_explicit(&w->started, start, memory_order_relaxed);
+            bool intr = job_opts(j) && (job_opts(j)->flags & TT_JOB_INTERRUPT_ON_CANCEL);
+            if (intr)
+                interrupt_unblock();
             tls_job = j;
             intptr_t r = j->fn(j->arg);
             tls_job = NULL;
+            if (intr)
+                interrupt_block();
+            fresh = clock_now();
 
             pthread_mutex_lock(&p->mu);
+            /* One clock read per job: its end is also the next job's start. */
+            hist_record(&p->lat.queue_wait, start - j->stamp);
+            hist_record(&p->lat.run, fresh - start);
+            j->stamp = fresh; /* offload_deliver's resume latency starts here */
+            atomic_store_explicit(&w->started, 0, memory_order_relaxed);
+            w->interrupting = 0;
             j->result = r;
             j->state = J_FINISHED;
             w->current = NULL;
@@ -219,6 +249,7 @@ static void *worker_main(void *arg)
             if (j->orphan) {
                 pthread_mutex_unlock(&p->mu);
                 orphan_finished(j);
+                fresh = 0;
                 pthread_mutex_lock(&p->mu);
                 continue;
             }
@@ -227,6 +258,7 @@ static void *worker_main(void *arg)
             inbox_push(j->fut.loop, &j->in);
             continue;
         }
+        fresh = 0;
         if (p->shutdown)
             break;
         /* Nothing queued: one worker stays awake a little in case the loop sends more right
@@ -336,6 +368,10 @@ tt_pool *tt_pool_new(const tt_pool_opts *o)
     int ok = p->threads == p->min_threads;
     pthread_mutex_unlock(&p->mu);
     live_add(LIVE_POOLS, 1);
+    p->watch.check = pool_check;
+    p->debug = debug_env();
+    if (ok && p->debug && tt_pool_watch(p, 0) < 0)
+        ok = 0;
     if (!ok) {
         tt_pool_free(p);
         errno = EAGAIN;
@@ -346,6 +382,7 @@ tt_pool *tt_pool_new(const tt_pool_opts *o)
 
 static void free_pool_now(tt_pool *p)
 {
+    watch_remove(&p->watch);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->idle_cv);
     live_add(LIVE_POOLS, -1);
@@ -395,6 +432,8 @@ int tt_pool_shutdown(tt_pool *p, int64_t timeout, unsigned flags)
     if (!p->running && !p->head)
         rc = 0;
     pthread_mutex_unlock(&p->mu);
+    if (rc == -ETIMEDOUT && p->debug)
+        shutdown_warn(p);
     return rc;
 }
 
@@ -544,6 +583,8 @@ job *pool_detach(tt_pool *p, pool_client *c, void (*orphan)(job *j))
             *pp = c->next;
             break;
         }
+    if (c->resume) /* the loop's resume latencies stay with the pool */
+        hist_shared_add_to(&p->lat.resume, c->resume);
     job **pp = &p->head;
     p->tail = NULL;
     while (*pp) {
@@ -589,4 +630,174 @@ void pool_free_when_idle(tt_pool *p)
     pthread_mutex_unlock(&p->mu);
     if (now)
         free_pool_now(p);
+}
+
+/* ------------------------------------------------------------- observability */
+
+/* The calls running now, the longest first: up to max into calls, their number returned.
+ * Symbols are looked up by the caller, outside the lock. */
+static size_t running_calls_locked(tt_pool *p, int64_t now, tt_pool_call *calls, size_t max)
+{
+    size_t n = 0;
+    for (worker *w = p->all_workers; w; w = w->all_next) {
+        int64_t st = atomic_load_explicit(&w->started, memory_order_relaxed);
+        if (!w->current || !st)
+            continue;
+        tt_pool_call c = {.fn = (const void *)w->current->fn, .elapsed = now - st};
+        memcpy(c.thread, w->tname, sizeof c.thread);
+        size_t i = n < max ? n : max; /* insertion by elapsed, longest first */
+        while (i > 0 && calls[i - 1].elapsed < c.elapsed) {
+            if (i < max)
+                calls[i] = calls[i - 1];
+            i--;
+        }
+        if (i < max)
+            calls[i] = c;
+        n++;
+    }
+    return n;
+}
+
+static void name_calls(tt_pool_call *calls, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        watch_symbol(calls[i].fn, calls[i].symbol, sizeof calls[i].symbol);
+}
+
+int tt_pool_shutdown_report(tt_pool *p, int64_t timeout, unsigned flags, tt_pool_call *calls,
+                            size_t max, size_t *n)
+{
+    if (!p || (!calls && max))
+        return -EINVAL;
+    if (n)
+        *n = 0;
+    int rc = tt_pool_shutdown(p, timeout, flags);
+    if (rc != -ETIMEDOUT)
+        return rc;
+    pthread_mutex_lock(&p->mu);
+    size_t k = running_calls_locked(p, clock_now(), calls, max);
+    pthread_mutex_unlock(&p->mu);
+    name_calls(calls, k < max ? k : max);
+    if (n)
+        *n = k;
+    return rc;
+}
+
+/* Debug mode: a shutdown that timed out says what it gave up on. */
+static void shutdown_warn(tt_pool *p)
+{
+    tt_pool_call calls[8];
+    pthread_mutex_lock(&p->mu);
+    size_t k = running_calls_locked(p, clock_now(), calls, 8);
+    pthread_mutex_unlock(&p->mu);
+    size_t shown = k < 8 ? k : 8;
+    name_calls(calls, shown);
+    for (size_t i = 0; i < shown; i++)
+        debug_warn(NULL, "pool '%s': shutdown timed out with %s running for %.1f ms on thread %s",
+                   p->name, calls[i].symbol, (double)calls[i].elapsed / 1e6, calls[i].thread);
+    if (k > shown)
+        debug_warn(NULL, "pool '%s': and %zu more calls", p->name, k - shown);
+}
+
+int tt_pool_latency_get(tt_pool *p, tt_pool_latency *out)
+{
+    if (!p || !out)
+        return -EINVAL;
+    pthread_mutex_lock(&p->mu);
+    *out = p->lat;
+    for (pool_client *c = p->clients; c; c = c->next)
+        if (c->resume)
+            hist_shared_add_to(&out->resume, c->resume);
+    pthread_mutex_unlock(&p->mu);
+    hist_seal(&out->queue_wait);
+    hist_seal(&out->run);
+    hist_seal(&out->resume);
+    return 0;
+}
+
+void pool_client_resume_hist(tt_pool *p, pool_client *c, const hist_shared *h)
+{
+    pthread_mutex_lock(&p->mu);
+    c->resume = h;
+    pthread_mutex_unlock(&p->mu);
+}
+
+#define INTERRUPT_RESEND_NS TT_MS(5)
+
+/* The monitor thread's look at p (registry lock held): re-sends pending interrupts and reports
+ * calls past the stuck threshold, once each. Returns when it wants to look again. */
+static int64_t pool_check(watch_entry *e, int64_t now)
+{
+    tt_pool *p = TT_CONTAINER_OF(e, tt_pool, watch);
+    tt_pool_call rep[8];
+    size_t nrep = 0;
+    unsigned stuck = 0;
+    bool interrupting = false;
+    pthread_mutex_lock(&p->mu);
+    for (worker *w = p->all_workers; w; w = w->all_next) {
+        int64_t st = atomic_load_explicit(&w->started, memory_order_relaxed);
+        if (!w->current)
+            continue;
+        if (w->interrupting) {
+            /* The last signal may have landed just before fn entered its call. */
+            pthread_kill(w->th, interrupt_signo());
+            interrupting = true;
+        }
+        if (!st || p->stuck_after <= 0 || now - st < p->stuck_after)
+            continue;
+        stuck++;
+        if (w->reported == st)
+            continue;
+        w->reported = st;
+        p->lat.stuck_reported++;
+        if (nrep < 8) {
+            tt_pool_call *c = &rep[nrep++];
+            c->fn = (const void *)w->current->fn;
+            c->elapsed = now - st;
+            memcpy(c->thread, w->tname, sizeof c->thread);
+        }
+    }
+    p->lat.stuck_now = stuck;
+    int64_t after = p->stuck_after;
+    pthread_mutex_unlock(&p->mu);
+    name_calls(rep, nrep);
+    for (size_t i = 0; i < nrep; i++)
+        debug_warn(NULL, "pool '%s': blocking call %s running for %.1f ms on thread %s", p->name,
+                   rep[i].symbol, (double)rep[i].elapsed / 1e6, rep[i].thread);
+    if (interrupting)
+        return INTERRUPT_RESEND_NS;
+    return after > 0 ? after / 4 : 0;
+}
+
+int tt_pool_watch(tt_pool *p, int64_t stuck_after)
+{
+    if (!p)
+        return -EINVAL;
+    if (stuck_after == 0)
+        stuck_after = p->debug ? WATCH_DEBUG_THRESHOLD : -1;
+    pthread_mutex_lock(&p->mu);
+    p->stuck_after = stuck_after;
+    p->lat.stuck_now = 0;
+    pthread_mutex_unlock(&p->mu);
+    if (stuck_after > 0)
+        return watch_add(&p->watch, stuck_after / 4);
+    return 0; /* the entry, if any, stays until the pool is freed and idles meanwhile */
+}
+
+void pool_interrupt(job *j)
+{
+    tt_pool *p = j->pool;
+    bool sent = false;
+    pthread_mutex_lock(&p->mu);
+    if (j->state == J_RUNNING)
+        for (worker *w = p->all_workers; w; w = w->all_next)
+            if (w->current == j) {
+                w->interrupting = 1;
+                pthread_kill(w->th, interrupt_signo());
+                sent = true;
+                break;
+            }
+    pthread_mutex_unlock(&p->mu);
+    if (sent) /* if no monitor thread can start, the one signal sent is all this job gets */
+        (void)watch_add(&p->watch, INTERRUPT_RESEND_NS);
 }

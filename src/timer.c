@@ -102,6 +102,7 @@ int timer_fire_expired(tt_loop *loop, int64_t now)
     int fired = 0;
     while (loop->timers.len && loop->timers.heap[0].deadline <= now) {
         tt_timer *t = loop->timers.heap[0].timer;
+        hist_record(&loop->lag.timers, now - loop->timers.heap[0].deadline); /* its lag */
         timer_disarm(loop, t);
         t->fire(t);
         fired++;
