@@ -705,18 +705,24 @@ int tt_hist_merge(tt_hist *dst, const tt_hist *src);
  * i >= TT_HIST_BUCKETS. */
 int tt_hist_bucket_range(size_t i, uint64_t *lo, uint64_t *hi);
 
-/* A pool's latencies since it was created, every job that ran counted once in each:
- *   queue_wait  submit -> a worker starts fn. A job's submit time is the start of the loop turn
- *               that called tt_to_thread (jobs are handed over at the end of the turn, so this
- *               includes that batching delay, and at most one turn more).
- *   run         fn's own time on the worker.
+/* A pool's latencies since it was created. Timing is SAMPLED so that it can stay on: each
+ * worker times the first of every TT_POOL_SAMPLE jobs it runs (its 1st, 17th, 33rd...), so a
+ * histogram's count and sum cover the timed jobs only (count is about jobs / TT_POOL_SAMPLE; the
+ * mean is sum / count) and its percentiles are estimates of all jobs'. jobs is exact.
+ *   jobs        jobs that ran (every one, counted when fn returned).
+ *   queue_wait  submit -> a worker starts fn (timed jobs). A job's submit time is the start of the
+ *               loop turn that called tt_to_thread (jobs are handed over at the end of the turn,
+ *               so this includes that batching delay, and at most one turn more).
+ *   run         fn's own time on the worker (timed jobs).
  *   resume      fn returned -> its loop delivers the result (the awaiting task is queued then and
  *               runs in the same loop iteration, behind what was ready before it: see the loop's
- *               ready lag). Sampled: once per batch of completions the loop takes in, on the
- *               batch's oldest (its worst), so count is the number of batches, not of jobs.
- * Recording costs one clock read per job on the worker and two additions per histogram.
- * stuck_reported counts the blocking calls the stuck-call detector has reported. */
+ *               ready lag). Sampled further: once per batch of completions the loop takes in, on
+ *               the batch's first timed job, so count is the number of batches holding one.
+ * A timed job costs two clock reads on the worker and two additions per histogram; the others
+ * cost a counter. stuck_reported counts the blocking calls the stuck-call detector has reported. */
+#define TT_POOL_SAMPLE 16
 typedef struct tt_pool_latency {
+    uint64_t jobs;
     tt_hist queue_wait, run, resume;
     uint64_t stuck_reported;
     unsigned stuck_now; /* running calls past the threshold at the detector's last look */
@@ -743,7 +749,11 @@ int tt_loop_lag_get(tt_loop *loop, tt_loop_lag *out);
 /* DETECTORS, set per pool and per loop (or on by debug mode, TT_DEBUG=1, with 1 s; a pool reads
  * the variable when it is created):
  *   - a blocking call still running after the pool's threshold is reported once on the warn
- *     handler: "pool 'NAME': blocking call SYMBOL running for N ms on thread T". SYMBOL comes
+ *     handler: "pool 'NAME': blocking call SYMBOL running for N ms on thread T". The workers
+ *     read no clock per job: the monitor tells a call is the same from a per-worker job count
+ *     that has not moved, and times it from its first look at it (exactly, for a timed job), so
+ *     a call is reported between 1 and 1.5 thresholds after it started and N may fall short of
+ *     its true running time by up to a quarter threshold. SYMBOL comes
  *     from dladdr: a function of the executable is named only if it is exported (link with
  *     -rdynamic), else its address is printed; a static build names only exported symbols.
  *   - a loop step (a task or a callback) that has not returned after the loop's threshold is
@@ -767,7 +777,9 @@ typedef struct tt_pool_call {
     const void *fn;   /* the function */
     char symbol[64];  /* its name (dladdr), or its address in hex */
     char thread[16];  /* the worker thread's name */
-    int64_t elapsed;  /* ns it had been running */
+    int64_t elapsed;  /* ns it had been running: exact for a timed job (see tt_pool_latency),
+                         else since the pool first saw it running (the stuck detector's look
+                         or this shutdown's start), so at least the shutdown's timeout */
 } tt_pool_call;
 /* tt_pool_shutdown that reports: on -ETIMEDOUT, calls[0..max) get the calls still running (the
  * longest first) and *n (may be NULL) their number (may exceed max). *n is 0 on success. Same

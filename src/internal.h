@@ -524,7 +524,7 @@ struct job {
     uint8_t orphan;          /* pool lock: its loop was freed while it ran */
     uint8_t has_opts;        /* opts[0] is there: plain jobs stay in a 128-byte slot */
     atomic_int stop;         /* tt_job_cancelled() */
-    int64_t stamp;           /* submitted (the loop's turn time), then fn's end (pool lock) */
+    int64_t stamp;           /* submitted (the loop's turn time), then fn's end if timed */
     tt_job_opts opts[];
 };
 
@@ -571,7 +571,8 @@ typedef struct loop_offload {
     size_t submit_pending;      /* jobs batched during a turn, flushed at its end */
     long jobs_inflight;         /* jobs of this loop not yet delivered */
     struct offload_link *links; /* one per pool this loop has used */
-    int64_t drain_now;          /* the drain's clock, read at its first delivery; 0: not yet */
+    int64_t drain_now;          /* the drain's clock, read at its first timed delivery; 0: not
+                                   yet (loop_iterate reuses it for the turn and resets it) */
 } loop_offload;
 
 void offload_init(tt_loop *loop, tt_pool *pool); /* tt_loop_opts.pool (may be NULL) */
@@ -582,8 +583,8 @@ void offload_detach(tt_loop *loop);
 void offload_links_free(tt_loop *loop);          /* after the loop's last inbox drain */
 void offload_release_default(tt_loop *loop, int64_t timeout);
 void offload_shutdown_default(tt_loop *loop);    /* tt_run: the default pool's jobs run out */
-/* After an inbox drain: the clock it read for resume latency (0 if none), for reuse. */
-int64_t offload_drained(tt_loop *loop);
+/* The inbox handler of a job the pool timed: records its resume latency, then delivers it. */
+void offload_deliver_timed(tt_loop *loop, inbox_node *n);
 
 /* ------------------------------------------------------------------- allocation (alloc.c) */
 enum { SIZE_CLASSES = 6 }; /* 48, 64, 128, 192, 256, 384 bytes */

@@ -62,10 +62,12 @@ static inline void dispatch(tt_loop *loop, ready_item *it)
         watchdog_step(loop, NULL);
         if (loop->dead)
             task_free_dead(loop);
-    } else {
+    } else if (TT_UNLIKELY(loop->watchdog.on)) { /* one test per callback when off */
         watchdog_step(loop, loop);
         future_run_cb(loop, (cb_node *)it);
         watchdog_step(loop, NULL);
+    } else {
+        future_run_cb(loop, (cb_node *)it);
     }
 }
 
@@ -104,7 +106,8 @@ int loop_iterate(tt_loop *loop, int64_t timeout)
     }
     wait_for_work(loop, wait);
     inbox_drain(loop);
-    int64_t now = offload_drained(loop); /* the drain's clock, if it read one: the turn's */
+    int64_t now = loop->off.drain_now; /* the drain's clock, if it read one: the turn's */
+    loop->off.drain_now = 0;
     if (loop->timers.len)
         timer_fire_expired(loop, now = clock_now());
     run_turn(loop, now);

@@ -70,27 +70,26 @@ void offload_flush(tt_loop *loop)
 
 /* ------------------------------------------------------------- resume latency (obs) */
 /* fn returned (j->stamp, the worker's clock) -> its loop delivers it: sampled once per inbox
- * drain, on its first (so oldest) job, with the drain's one clock read. A batch of completions
- * costs one record, not one per job (W1's thousands of jobs per drain would pay ~5 %). Recorded
- * on the link's histogram without a lock; the pool sums its clients' when it is read. */
-static void resume_record(tt_loop *loop, job *j)
+ * drain, on its first timed job, with the drain's one clock read. A batch of completions costs
+ * one record, not one per job (W1's thousands of jobs per drain would pay ~5 %). Recorded on the
+ * link's histogram without a lock; the pool sums its clients' when it is read. A timed job comes
+ * here instead of offload_deliver (the pool changes its handler): the others pay nothing. */
+void offload_deliver_timed(tt_loop *loop, inbox_node *n)
 {
+    job *j = TT_CONTAINER_OF(n, job, in);
     loop_offload *o = &loop->off;
-    if (o->drain_now)
-        return; /* not the drain's first */
+    /* Not the drain's first timed job; closing: its pool may be gone. */
+    if (o->drain_now || loop->closing) {
+        offload_deliver(loop, n);
+        return;
+    }
     o->drain_now = clock_now();
     offload_link *l = o->links;
     while (l && l->pool != j->pool)
         l = l->next;
     if (l && l->resume)
         hist_shared_record(l->resume, o->drain_now - j->stamp);
-}
-
-int64_t offload_drained(tt_loop *loop)
-{
-    int64_t now = loop->off.drain_now;
-    loop->off.drain_now = 0;
-    return now;
+    offload_deliver(loop, n);
 }
 
 /* The inbox handler of a job: it finished, or was cancelled before it ran. */
@@ -115,8 +114,6 @@ static void offload_deliver(tt_loop *loop, inbox_node *n)
         else
             future_complete(f, j->result);
     }
-    if (j->state == J_FINISHED && !loop->closing) /* closing: its pool may be gone */
-        resume_record(loop, j);
     live_add(LIVE_JOBS, -1);
     tt_unref(f); /* the in-flight reference */
 }

@@ -47,7 +47,7 @@ static int64_t mono_now(void)
 static void phases_from_pool(stress_phases *ph, const tt_pool_latency *l)
 {
     const tt_hist *src[PHASE_COUNT_] = {&l->queue_wait, &l->run, &l->resume};
-    snprintf(ph->source, sizeof ph->source, "the pool");
+    snprintf(ph->source, sizeof ph->source, "the pool, 1 job in %d", TT_POOL_SAMPLE);
     for (int k = 0; k < PHASE_COUNT_; k++) {
         hist *h = &ph->h[k];
         for (size_t i = 0; i < TT_HIST_BUCKETS; i++) {
