@@ -284,7 +284,8 @@ typedef struct tt_pool_opts {
 #define TT_ABANDON_ON_CANCEL TT_JOB_ABANDON_ON_CANCEL /* the 0.1 name, kept for 0.2 */
 
 typedef struct tt_job_opts {
-    unsigned flags;                              /* TT_JOB_ABANDON_ON_CANCEL */
+    unsigned flags;                              /* TT_JOB_ABANDON_ON_CANCEL,
+                                                    TT_JOB_INTERRUPT_ON_CANCEL */
     void (*unblock)(void *arg);                  /* once, on the loop's thread, from the tt_cancel
                                                     of a running job: e.g. shutdown() a socket */
     void (*discard)(intptr_t result, void *arg); /* exactly once for a result nobody can read:
@@ -694,6 +695,134 @@ typedef struct tt_live {
     long pools;
 } tt_live;
 void tt_live_get(tt_live *out);
+
+/* ================================================================ observability */
+/* Latency histograms (always on), detectors of stuck blocking calls and of a loop that does not
+ * come back, a shutdown that names what it gave up on, and blocking calls interrupted on cancel.
+ *
+ * A tt_hist is a log-linear histogram of nanoseconds: values below 32 each have a bucket of their
+ * own; above, every power of two is split into 16 buckets (within 1/16, about 6 %). Its buckets
+ * are raw counts: histograms of several pools or runs add up with tt_hist_merge. */
+#define TT_HIST_SUB_BITS 4
+#define TT_HIST_BUCKETS ((64 - TT_HIST_SUB_BITS) * (1 << TT_HIST_SUB_BITS) + (1 << TT_HIST_SUB_BITS))
+typedef struct tt_hist {
+    uint64_t count;                    /* values recorded */
+    uint64_t sum;                      /* their total (ns), for the mean */
+    uint64_t max;                      /* the upper bound of the highest non-empty bucket */
+    uint64_t buckets[TT_HIST_BUCKETS]; /* counts per bucket (tt_hist_bucket_range) */
+} tt_hist;
+
+/* The nearest-rank percentile p (0 < p <= 100) of h: the highest value of the bucket holding the
+ * ceil(p / 100 * count)-th smallest value (so at most 1/16 above it); 0 for an empty histogram.
+ * -EINVAL for NULL h or p outside (0, 100]. */
+int64_t tt_hist_percentile(const tt_hist *h, double p);
+/* Adds src's counts into dst. 0, or -EINVAL for NULL. */
+int tt_hist_merge(tt_hist *dst, const tt_hist *src);
+/* The values bucket i stands for: [*lo, *hi] (either may be NULL). 0, or -EINVAL for
+ * i >= TT_HIST_BUCKETS. */
+int tt_hist_bucket_range(size_t i, uint64_t *lo, uint64_t *hi);
+
+/* A pool's latencies since it was created. Timing is SAMPLED so that it can stay on: each
+ * worker times the first of every TT_POOL_SAMPLE jobs it runs (its 1st, 17th, 33rd...), so a
+ * histogram's count and sum cover the timed jobs only (count is about jobs / TT_POOL_SAMPLE; the
+ * mean is sum / count) and its percentiles are estimates of all jobs'. jobs is exact.
+ *   jobs        jobs that ran (every one, counted when fn returned).
+ *   queue_wait  submit -> a worker starts fn (timed jobs). A job's submit time is the start of the
+ *               loop turn that called tt_to_thread (jobs are handed over at the end of the turn,
+ *               so this includes that batching delay, and at most one turn more).
+ *   run         fn's own time on the worker (timed jobs).
+ *   resume      fn returned -> its loop delivers the result (the awaiting task is queued then and
+ *               runs in the same loop iteration, behind what was ready before it: see the loop's
+ *               ready lag). Sampled further: once per batch of completions the loop takes in, on
+ *               the batch's first timed job, so count is the number of batches holding one.
+ * A timed job costs two clock reads on the worker and two additions per histogram; the others
+ * cost a counter. stuck_reported counts the blocking calls the stuck-call detector has reported. */
+#define TT_POOL_SAMPLE 16
+typedef struct tt_pool_latency {
+    uint64_t jobs;
+    tt_hist queue_wait, run, resume;
+    uint64_t stuck_reported;
+    unsigned stuck_now; /* running calls past the threshold at the detector's last look */
+} tt_pool_latency;
+/* From any thread: a copy of pool's histograms (out is about 24 KiB). 0, or -EINVAL for NULL. */
+int tt_pool_latency_get(tt_pool *pool, tt_pool_latency *out);
+/* The same for loop's default pool (NULL: the current loop), on the loop's thread: 0, -EINVAL
+ * (NULL out), -EPERM (no loop, another thread), -ENOENT (the loop has no default pool: it has not
+ * offloaded anything yet). */
+int tt_loop_pool_latency_get(tt_loop *loop, tt_pool_latency *out);
+
+/* How late a loop runs what is due, since it was created:
+ *   timers  a timer's deadline -> its callback or wake-up runs (every timer that fired).
+ *   ready   once per turn that starts with work left by the previous turn: the time since the
+ *           previous turn started, an upper bound of how long the turn's oldest item waited
+ *           (measuring each item would cost a clock read per wake-up). */
+typedef struct tt_loop_lag {
+    tt_hist timers, ready;
+} tt_loop_lag;
+/* On the loop's thread: a copy of loop's lag histograms (NULL loop: the current one). 0, -EINVAL
+ * (NULL out), -EPERM (no loop, another thread). */
+int tt_loop_lag_get(tt_loop *loop, tt_loop_lag *out);
+
+/* DETECTORS, set per pool and per loop (or on by debug mode, TT_DEBUG=1, with 1 s; a pool reads
+ * the variable when it is created):
+ *   - a blocking call still running after the pool's threshold is reported once on the warn
+ *     handler: "pool 'NAME': blocking call SYMBOL running for N ms on thread T". The workers
+ *     read no clock per job: the monitor tells a call is the same from a per-worker job count
+ *     that has not moved, and times it from its first look at it (exactly, for a timed job), so
+ *     a call is reported between 1 and 1.5 thresholds after it started and N may fall short of
+ *     its true running time by up to a quarter threshold. SYMBOL comes
+ *     from dladdr: a function of the executable is named only if it is exported (link with
+ *     -rdynamic), else its address is printed; a static build names only exported symbols.
+ *   - a loop step (a task or a callback) that has not returned after the loop's threshold is
+ *     reported while it is still stuck: "loop stalled for N ms in task 'NAME'" (a task blocked in
+ *     a system call on the loop's thread, an endless loop). Debug mode's slow-step warning (a
+ *     step over 100 ms, reported once it returns) stays as it was.
+ * Both are run by one monitor thread per process, started with the first enabled detector and
+ * stopped with the last; it looks every threshold / 4 (at most every 1 ms). It warns from its own
+ * thread: the warn handler must be thread-safe, must not free the pool or loop it names and must
+ * not call tt_pool_watch or tt_loop_watch. */
+/* Sets pool's stuck-call threshold: > 0 ns, or < 0 off (0: debug mode's default). Any thread,
+ * any time. 0, -EINVAL (NULL), -ENOMEM or -EAGAIN (the monitor thread could not start). */
+int tt_pool_watch(tt_pool *pool, int64_t stuck_after);
+/* Sets loop's watchdog threshold (NULL loop: the current one): > 0 ns, or < 0 off (0: debug
+ * mode's default). On the loop's thread. 0, -EPERM (no loop, another thread), -ENOMEM or -EAGAIN
+ * (no monitor thread). */
+int tt_loop_watch(tt_loop *loop, int64_t stall_after);
+
+/* A blocking call that was still running when a shutdown gave up waiting. */
+typedef struct tt_pool_call {
+    const void *fn;   /* the function */
+    char symbol[64];  /* its name (dladdr), or its address in hex */
+    char thread[16];  /* the worker thread's name */
+    int64_t elapsed;  /* ns it had been running: exact for a timed job (see tt_pool_latency),
+                         else since the pool first saw it running (the stuck detector's look
+                         or this shutdown's start), so at least the shutdown's timeout */
+} tt_pool_call;
+/* tt_pool_shutdown that reports: on -ETIMEDOUT, calls[0..max) get the calls still running (the
+ * longest first) and *n (may be NULL) their number (may exceed max). *n is 0 on success. Same
+ * errors as tt_pool_shutdown; -EINVAL for calls NULL with max > 0. In debug mode
+ * tt_pool_shutdown itself prints them on the warn handler when it times out. */
+int tt_pool_shutdown_report(tt_pool *pool, int64_t timeout, unsigned flags, tt_pool_call *calls,
+                            size_t max, size_t *n);
+
+/* INTERRUPT ON CANCEL: tt_job_opts.flags TT_JOB_INTERRUPT_ON_CANCEL. When a tt_cancel reaches the
+ * job while fn runs, the worker thread gets a real-time signal whose handler does nothing,
+ * installed without SA_RESTART and unblocked only while such a job runs: the blocking call fn is in
+ * returns -1/EINTR — read/write on pipes, sockets and ttys, recv/send/accept/connect, poll/
+ * select/epoll_wait, nanosleep/usleep/clock_nanosleep, futex waits (pthread_cond_timedwait and
+ * sem_wait return; pthread_mutex_lock does not), wait/waitpid, pause, sigwait. It cannot
+ * interrupt disk IO in uninterruptible sleep (D state: read/write/fsync of a regular file) nor
+ * calls that restart by themselves. A signal can land just before fn enters its call: the pool
+ * re-sends it every 5 ms until fn returns, so fn must treat EINTR as "check tt_job_cancelled()
+ * and return" rather than retry blindly; after the first signal tt_job_cancelled() is 1.
+ * The signal is SIGRTMIN + 2 unless TT_INTERRUPT_SIGNAL names another (a number) or
+ * tt_interrupt_signal chose one; it is installed at the first such job. The library never
+ * replaces the application's handler: if the chosen signal already has one, submitting such a
+ * job fails with EBUSY. */
+#define TT_JOB_INTERRUPT_ON_CANCEL 2u
+/* Chooses the signal (before the first interruptible job; 0 only reads it): returns the signal in
+ * use or to be used, -EINVAL (not a real-time signal), -EBUSY (another one is installed). */
+int tt_interrupt_signal(int sig);
 
 #ifdef __cplusplus
 }

@@ -17,6 +17,9 @@
  *   alloc.c     the loop's slabs and callback nodes
  *   gather.c wait.c group.c sync.c timeout.c  the asyncio layer on futures and tasks
  *   debug.c     debug mode's warnings, the live counters (a leaf)    error.c  tt_strerror
+ *   hist.c      latency histograms (recording is inline here)    watch.c  the monitor thread of
+ *               the detectors (stuck calls: pool.c, stalled loop: loop.c)
+ *   interrupt.c the signal of TT_JOB_INTERRUPT_ON_CANCEL (pool.c sends it)
  *
  * The life of a tt_to_thread call (the job passes through each file once, in this order;
  * loop.c, the hub, twice):
@@ -93,6 +96,74 @@ static inline void live_add(int which, long delta)
     long v = atomic_load_explicit(&b->v[which], memory_order_relaxed);
     atomic_store_explicit(&b->v[which], v + delta, memory_order_relaxed);
 }
+
+/* ----------------------------------------------------------- observability (hist.c, watch.c) */
+/* The bucket of v (see tt_hist in the header): exact below 2 * 16, then 16 per power of two. */
+static inline unsigned hist_index(uint64_t v)
+{
+    if (v < 2u << TT_HIST_SUB_BITS)
+        return (unsigned)v;
+    unsigned shift = 63u - (unsigned)__builtin_clzll(v) - TT_HIST_SUB_BITS;
+    return ((shift + 1) << TT_HIST_SUB_BITS) + (unsigned)(v >> shift) - (1u << TT_HIST_SUB_BITS);
+}
+/* Records d ns (a negative one, from clocks read on two threads, counts as 0) on a histogram its
+ * caller owns or holds the lock of: two plain additions. count and max are left to hist_seal,
+ * when it is read (the hot path pays for nothing it does not need). */
+static inline void hist_record(tt_hist *h, int64_t d)
+{
+    uint64_t v = d > 0 ? (uint64_t)d : 0;
+    h->buckets[hist_index(v)]++;
+    h->sum += v;
+}
+void hist_seal(tt_hist *h); /* fills count and max from the buckets */
+
+/* A histogram one thread records and others read without a lock: relaxed loads and stores, the
+ * same instructions as plain ones. */
+typedef struct hist_shared {
+    _Atomic uint64_t sum;
+    _Atomic uint64_t buckets[TT_HIST_BUCKETS];
+} hist_shared;
+static inline void hist_shared_record(hist_shared *h, int64_t d)
+{
+    uint64_t v = d > 0 ? (uint64_t)d : 0;
+    _Atomic uint64_t *b = &h->buckets[hist_index(v)];
+    atomic_store_explicit(b, atomic_load_explicit(b, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    atomic_store_explicit(&h->sum, atomic_load_explicit(&h->sum, memory_order_relaxed) + v,
+                          memory_order_relaxed);
+}
+void hist_shared_add_to(tt_hist *dst, const hist_shared *src); /* any thread; seal dst after */
+
+#define WATCH_DEBUG_THRESHOLD TT_SEC(1) /* debug mode's stuck-call and stall threshold */
+/* An entry of the process's monitor thread (watch.c): check runs on the monitor thread, with
+ * the registry's lock held, every period ns; it returns the period it wants next (its
+ * threshold / 4, or 5 ms while interrupts are pending). Embedded in its pool or loop. */
+typedef struct watch_entry {
+    struct watch_entry *next;
+    int64_t (*check)(struct watch_entry *e, int64_t now);
+    int64_t period;
+    int64_t due;
+    bool added;
+} watch_entry;
+/* Adds e (if not yet) and (re)schedules it period ns from now; starts the monitor thread if it
+ * was not running. 0, or -ENOMEM / -EAGAIN. Any thread but the monitor's. */
+int watch_add(watch_entry *e, int64_t period);
+/* Takes e out; when it was the last, stops the monitor thread and waits for it. Once this
+ * returns, e's check runs no more. Any thread but the monitor's. */
+void watch_remove(watch_entry *e);
+/* Wakes the monitor to look at e within period ns (any thread, e added). */
+void watch_poke(watch_entry *e, int64_t period);
+/* fn's symbol (dladdr) or its address, into buf. */
+void watch_symbol(const void *fn, char *buf, size_t n);
+/* Debug mode asked for by the environment (TT_DEBUG set and not "0"). */
+bool debug_env(void);
+
+/* Interrupt on cancel (interrupt.c): the signal, installed on first use. 0 or -EBUSY/-EINVAL. */
+int interrupt_setup(void);
+int interrupt_signo(void); /* the signal installed (interrupt_setup returned 0) */
+/* The worker's mask around one interruptible job: the signal is deliverable only in between. */
+void interrupt_unblock(void);
+void interrupt_block(void);
 
 /* --------------------------------------------------------------- ready queue (loop.c) */
 /* Everything runnable on a loop is a ready_item: a task's step or a callback. Items are
@@ -490,15 +561,20 @@ struct job {
     uint8_t orphan;          /* pool lock: its loop was freed while it ran */
     uint8_t has_opts;        /* opts[0] is there: plain jobs stay in a 128-byte slot */
     atomic_int stop;         /* tt_job_cancelled() */
+    int64_t stamp;           /* submitted (the loop's turn time), then fn's end if timed */
     tt_job_opts opts[];
 };
 
+_Static_assert(sizeof(job) <= 128, "a plain job fills one 128-byte slab slot");
 static inline const tt_job_opts *job_opts(const job *j) { return j->has_opts ? j->opts : NULL; }
 
 /* A loop's registration with a pool: where the pool sends room notices (the node's handler runs
  * on the loop), and what tt_pool_free checks. */
 typedef struct pool_client pool_client;
 pool_client *pool_client_new(tt_pool *p, tt_loop *loop, inbox_node *room_notice); /* NULL: ENOMEM */
+/* Observability: c's loop records its resume latencies for p in h (the loop's, freed after
+ * pool_detach, which folds it into the pool's). */
+void pool_client_resume_hist(tt_pool *p, pool_client *c, const hist_shared *h);
 /* Whether a job can be queued now: 0, 1 if the bounded queue is full, -ESHUTDOWN, or -EAGAIN
  * when no worker could be started. Cheap when the pool is running and unbounded. */
 int pool_admit(tt_pool *p);
@@ -524,6 +600,9 @@ bool pool_client_release(tt_pool *p, pool_client *c);
 void pool_attach(tt_pool *p, int delta);   /* a loop takes (1) or leaves (-1) p as its default */
 /* Frees p (shut down, no clients) now, or when its last worker leaves. */
 void pool_free_when_idle(tt_pool *p);
+/* A cancelled running job with TT_JOB_INTERRUPT_ON_CANCEL: signals its worker now and every 5 ms
+ * until fn returns. */
+void pool_interrupt(job *j);
 
 /* -------------------------------------------------------- offloading (offload.c), loop side */
 struct offload_link;
@@ -533,6 +612,8 @@ typedef struct loop_offload {
     size_t submit_pending;      /* jobs batched during a turn, flushed at its end */
     long jobs_inflight;         /* jobs of this loop not yet delivered */
     struct offload_link *links; /* one per pool this loop has used */
+    int64_t drain_now;          /* the drain's clock, read at its first timed delivery; 0: not
+                                   yet (loop_iterate reuses it for the turn and resets it) */
 } loop_offload;
 
 void offload_init(tt_loop *loop, tt_pool *pool); /* tt_loop_opts.pool (may be NULL) */
@@ -545,6 +626,8 @@ void offload_forget(tt_loop *loop, tt_pool *p);
 void offload_links_free(tt_loop *loop);          /* after the loop's last inbox drain */
 void offload_release_default(tt_loop *loop, int64_t timeout);
 void offload_shutdown_default(tt_loop *loop);    /* tt_run: the default pool's jobs run out */
+/* The inbox handler of a job the pool timed: records its resume latency, then delivers it. */
+void offload_deliver_timed(tt_loop *loop, inbox_node *n);
 
 /* ------------------------------------------------------------------- allocation (alloc.c) */
 enum { SIZE_CLASSES = 6 }; /* 48, 64, 128, 192, 256, 384 bytes */
@@ -624,6 +707,19 @@ struct tt_loop {
     bool in_run;
     int debug;
     tt_future *run_target;      /* tt_loop_run_until's future: the loop must come back */
+    /* observability (loop.c): lag histograms, the turn's clock, the watchdog */
+    tt_loop_lag lag;
+    int64_t turn_start;         /* clock at the current turn's start: also jobs' submit time */
+    bool turn_left_work;        /* the last turn ended with items queued for the next */
+    struct loop_watchdog {
+        bool on;                /* the loop's thread: publish steps */
+        _Atomic uint64_t beat;  /* +1 at every step's start and at its end */
+        _Atomic(void *) busy;   /* the running task, the loop itself for a callback, or NULL */
+        int64_t after;          /* the threshold; the rest is the monitor's (registry lock) */
+        uint64_t seen_beat, reported_beat;
+        int64_t seen_at;
+        watch_entry entry;
+    } watchdog;
 };
 
 static inline bool backend_ready(tt_loop *loop) { return io_uring_cq_ready(&loop->backend.ring); }
@@ -655,6 +751,18 @@ static inline void loop_push_ready(tt_loop *loop, ready_item *it)
     if (TT_UNLIKELY(!loop->in_run) && loop->wake.embed_fd >= 0)
         loop_embed_kick(loop);
 }
+
+/* The watchdog's view of the loop's thread: a step of what (a task, or the loop for a callback)
+ * begins, or (NULL) the loop is back. Two relaxed stores, only while a watchdog is set. */
+static inline void watchdog_step(tt_loop *loop, void *what)
+{
+    if (TT_UNLIKELY(loop->watchdog.on)) {
+        uint64_t b = atomic_load_explicit(&loop->watchdog.beat, memory_order_relaxed);
+        atomic_store_explicit(&loop->watchdog.beat, b + 1, memory_order_relaxed);
+        atomic_store_explicit(&loop->watchdog.busy, what, memory_order_release);
+    }
+}
+void loop_watch_stop(tt_loop *loop);
 
 /* The loop of this thread (NULL if none). */
 extern _Thread_local tt_loop *tls_loop;

@@ -59,20 +59,35 @@ static inline void dispatch(tt_loop *loop, ready_item *it)
         loop->current = t;
         ctx_switch(&loop->ctx, &t->ctx);
         loop->current = NULL;
+        watchdog_step(loop, NULL);
         if (loop->dead)
             task_free_dead(loop);
+    } else if (TT_UNLIKELY(loop->watchdog.on)) { /* one test per callback when off */
+        watchdog_step(loop, loop);
+        future_run_cb(loop, (cb_node *)it);
+        watchdog_step(loop, NULL);
     } else {
         future_run_cb(loop, (cb_node *)it);
     }
 }
 
-static void run_turn(tt_loop *loop)
+/* Runs one turn; now is the clock if the caller read it (else 0). One clock read per turn: the
+ * ready lag and the submit time of the turn's jobs. */
+static void run_turn(tt_loop *loop, int64_t now)
 {
-    if (!loop->ready.head)
+    if (!loop->ready.head) {
+        loop->turn_left_work = false;
         return;
+    }
+    if (!now)
+        now = clock_now();
+    if (loop->turn_left_work)
+        hist_record(&loop->lag.ready, now - loop->turn_start);
+    loop->turn_start = now;
     loop->batch_last = TT_CONTAINER_OF(loop->ready.tailp, ready_item, next);
     while (loop->batch_last)
         dispatch(loop, ready_pop(loop));
+    loop->turn_left_work = loop->ready.head != NULL;
 }
 
 int loop_iterate(tt_loop *loop, int64_t timeout)
@@ -91,9 +106,11 @@ int loop_iterate(tt_loop *loop, int64_t timeout)
     }
     wait_for_work(loop, wait);
     inbox_drain(loop);
+    int64_t now = loop->off.drain_now; /* the drain's clock, if it read one: the turn's */
+    loop->off.drain_now = 0;
     if (loop->timers.armed)
-        timer_fire_expired(loop, clock_now());
-    run_turn(loop);
+        timer_fire_expired(loop, now = clock_now());
+    run_turn(loop, now);
     return (int)(loop->steps - steps);
 }
 
@@ -142,6 +159,12 @@ tt_loop *tt_loop_new(const tt_loop_opts *opts)
     loop->debug = (opts && opts->debug) || (dbg && *dbg && strcmp(dbg, "0") != 0);
     tls_loop = loop;
     live_add(LIVE_LOOPS, 1);
+    if (loop->debug && tt_loop_watch(loop, 0) < 0) { /* no monitor thread: no loop either */
+        int e = errno;
+        tt_loop_free(loop);
+        errno = e;
+        return NULL;
+    }
     return loop;
 }
 
@@ -186,6 +209,7 @@ int tt_loop_free(tt_loop *loop)
         return -EBUSY;
     }
     loop->closing = true;
+    loop_watch_stop(loop);
     offload_detach(loop); /* running jobs become orphans: a worker discards their results */
     inbox_drain(loop);
     /* Callbacks already scheduled still run (a thread-safe handle waits on one); tasks cannot
@@ -197,7 +221,7 @@ int tt_loop_free(tt_loop *loop)
     for (int turns = 0; loop->ready.head && turns < 64;) {
         if (ready_has_user_callback(loop))
             turns++;
-        run_turn(loop);
+        run_turn(loop, 0);
     }
     loop->in_run = false;
     offload_links_free(loop);
@@ -388,4 +412,85 @@ int tt_run_with(tt_fn main, void *arg, intptr_t *result, const tt_loop_opts *opt
     if (result)
         *result = r;
     return 0;
+}
+
+/* ------------------------------------------------------------------ observability */
+
+int tt_loop_lag_get(tt_loop *loop, tt_loop_lag *out)
+{
+    if (!loop)
+        loop = tls_loop; /* NULL: the current loop (0.2) */
+    if (!out)
+        return -EINVAL;
+    if (!loop)
+        return -EPERM;
+    if (!loop_on_thread(loop))
+        return -EPERM;
+    *out = loop->lag;
+    hist_seal(&out->timers);
+    hist_seal(&out->ready);
+    return 0;
+}
+
+/* The monitor's look at the loop (registry lock held): a step that began at least `after` ago
+ * (its beat has not moved since) is reported once, while it is still running. The task is alive
+ * while its step runs; its name was written before it was published (release/acquire). */
+static int64_t loop_check(watch_entry *e, int64_t now)
+{
+    struct loop_watchdog *w = TT_CONTAINER_OF(e, struct loop_watchdog, entry);
+    tt_loop *loop = TT_CONTAINER_OF(w, tt_loop, watchdog);
+    uint64_t beat = atomic_load_explicit(&w->beat, memory_order_relaxed);
+    void *busy = atomic_load_explicit(&w->busy, memory_order_acquire);
+    if (beat != w->seen_beat || !busy) {
+        w->seen_beat = beat;
+        w->seen_at = now;
+    } else if (now - w->seen_at >= w->after && w->reported_beat != beat) {
+        w->reported_beat = beat;
+        char what[80];
+        if (busy == loop) {
+            snprintf(what, sizeof what, "a callback");
+        } else {
+            tt_task *t = busy;
+            if (t->name)
+                snprintf(what, sizeof what, "task '%s'", t->name);
+            else
+                snprintf(what, sizeof what, "task 'task-%llu'", (unsigned long long)t->id);
+        }
+        debug_warn(NULL, "loop stalled for %.1f ms in %s (a blocking call on the loop's thread?)",
+                   (double)(now - w->seen_at) / 1e6, what);
+    }
+    return w->after / 4;
+}
+
+int tt_loop_watch(tt_loop *loop, int64_t stall_after)
+{
+    if (!loop)
+        loop = tls_loop;
+    if (!loop)
+        return -EPERM;
+    if (!loop_on_thread(loop))
+        return -EPERM;
+    if (stall_after == 0)
+        stall_after = loop->debug ? WATCH_DEBUG_THRESHOLD : -1;
+    if (stall_after < 0) {
+        loop_watch_stop(loop);
+        return 0;
+    }
+    struct loop_watchdog *w = &loop->watchdog;
+    w->entry.check = loop_check;
+    watch_remove(&w->entry); /* the monitor reads after: re-added below with the new one */
+    w->after = stall_after;
+    w->seen_at = clock_now();
+    w->on = true;
+    int rc = watch_add(&w->entry, stall_after / 4);
+    if (rc < 0)
+        w->on = false;
+    return rc;
+}
+
+void loop_watch_stop(tt_loop *loop)
+{
+    watch_remove(&loop->watchdog.entry);
+    loop->watchdog.on = false;
+    atomic_store_explicit(&loop->watchdog.busy, NULL, memory_order_relaxed);
 }

@@ -20,6 +20,7 @@ typedef struct offload_link {
     size_t nwaiters, capwaiters;
     job *batch_head, **batch_tailp; /* submitted during this turn */
     size_t batch_n;
+    hist_shared *resume;            /* resume latencies on this pool (NULL: no memory) */
 } offload_link;
 
 static void offload_room(tt_loop *loop, inbox_node *n);
@@ -40,6 +41,9 @@ static offload_link *offload_link_for(tt_loop *loop, tt_pool *p)
     }
     l->pool = p;
     l->bounded = pool_bounded(p);
+    l->resume = calloc(1, sizeof *l->resume); /* without it, only this histogram is missing */
+    if (l->resume)
+        pool_client_resume_hist(p, l->client, l->resume);
     l->batch_tailp = &l->batch_head;
     l->next = loop->off.links;
     loop->off.links = l;
@@ -78,6 +82,30 @@ void offload_flush(tt_loop *loop)
         l->batch_tailp = &l->batch_head;
         l->batch_n = 0;
     }
+}
+
+/* ------------------------------------------------------------- resume latency (obs) */
+/* fn returned (j->stamp, the worker's clock) -> its loop delivers it: sampled once per inbox
+ * drain, on its first timed job, with the drain's one clock read. A batch of completions costs
+ * one record, not one per job (W1's thousands of jobs per drain would pay ~5 %). Recorded on the
+ * link's histogram without a lock; the pool sums its clients' when it is read. A timed job comes
+ * here instead of offload_deliver (the pool changes its handler): the others pay nothing. */
+void offload_deliver_timed(tt_loop *loop, inbox_node *n)
+{
+    job *j = TT_CONTAINER_OF(n, job, in);
+    loop_offload *o = &loop->off;
+    /* Not the drain's first timed job; closing: its pool may be gone. */
+    if (o->drain_now || loop->closing) {
+        offload_deliver(loop, n);
+        return;
+    }
+    o->drain_now = clock_now();
+    offload_link *l = o->links;
+    while (l && l->pool != j->pool)
+        l = l->next;
+    if (l && l->resume)
+        hist_shared_record(l->resume, o->drain_now - j->stamp);
+    offload_deliver(loop, n);
 }
 
 /* The inbox handler of a job: it finished, or was cancelled before it ran. */
@@ -158,6 +186,7 @@ void offload_links_free(tt_loop *loop)
         for (size_t i = 0; i < l->nwaiters; i++)
             tt_unref(l->waiters[i]);
         free(l->waiters);
+        free(l->resume);
         free(l);
     }
     loop->off.links = NULL;
@@ -264,6 +293,21 @@ void offload_release_default(tt_loop *loop, int64_t timeout)
     pool_free_when_idle(p); /* jobs still run: the last worker to leave frees the pool */
 }
 
+int tt_loop_pool_latency_get(tt_loop *loop, tt_pool_latency *out)
+{
+    if (!loop)
+        loop = tls_loop; /* NULL: the current loop (0.2) */
+    if (!out)
+        return -EINVAL;
+    if (!loop)
+        return -EPERM;
+    if (!loop_on_thread(loop))
+        return -EPERM;
+    if (!loop->off.pool)
+        return -ENOENT;
+    return tt_pool_latency_get(loop->off.pool, out);
+}
+
 void offload_shutdown_default(tt_loop *loop)
 {
     if (loop->off.pool && loop->off.pool_owned) {
@@ -282,9 +326,16 @@ static tt_future *offload_submit(tt_pool *pool, const tt_job_opts *o, tt_fn fn, 
         errno = EPERM;
         return NULL;
     }
-    if (!fn || (o && (o->flags & ~TT_JOB_ABANDON_ON_CANCEL))) {
+    if (!fn || (o && (o->flags & ~(TT_JOB_ABANDON_ON_CANCEL | TT_JOB_INTERRUPT_ON_CANCEL)))) {
         errno = EINVAL;
         return NULL;
+    }
+    if (o && (o->flags & TT_JOB_INTERRUPT_ON_CANCEL)) {
+        int irc = interrupt_setup();
+        if (irc < 0) {
+            errno = -irc;
+            return NULL;
+        }
     }
     tt_pool *p = pool ? pool : offload_default_pool(loop);
     if (!p)
@@ -316,6 +367,7 @@ static tt_future *offload_submit(tt_pool *pool, const tt_job_opts *o, tt_fn fn, 
     j->pool = p;
     j->fn = fn;
     j->arg = arg;
+    j->stamp = loop->turn_start; /* queue wait's start: no clock read per job */
     if (o) {
         j->opts[0] = *o;
         j->has_opts = 1;
@@ -363,6 +415,8 @@ static int offload_cancel(tt_future *f, const char *msg)
     const tt_job_opts *o = job_opts(j);
     if (how == JC_STOPPING_NOW && o && o->unblock)
         o->unblock(j->arg);
+    if (how == JC_STOPPING_NOW && o && (o->flags & TT_JOB_INTERRUPT_ON_CANCEL))
+        pool_interrupt(j);
     if (o && (o->flags & TT_JOB_ABANDON_ON_CANCEL))
         future_complete_cancelled(f, msg);
     return 1; /* else it ends with what fn returns (job_runs_on tells an awaiting task) */

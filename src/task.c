@@ -137,6 +137,7 @@ bool task_switch_in(tt_loop *loop, tt_task *t)
     if (!task_prepare(loop, t))
         return false;
     t->state = TS_RUNNING;
+    watchdog_step(loop, t);
     if (TT_UNLIKELY(loop->debug))
         loop->tasks.step_started_at = clock_now();
     return true;

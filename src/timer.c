@@ -347,6 +347,7 @@ int timer_fire_expired(tt_loop *loop, int64_t now)
     int64_t d;
     tt_timer *t;
     while ((t = earliest(loop, &d)) && d <= now) {
+        hist_record(&loop->lag.timers, now - d); /* its lag */
         timer_disarm(loop, t);
         t->fire(t);
         fired++;

@@ -878,6 +878,11 @@ static void add_sections(stress_report *r)
         hist_record(&r->unit_uncorrected, 1000000);
         hist_record(&r->unit_corrected, v * 1000000);
     }
+    snprintf(r->pool_phases.source, sizeof r->pool_phases.source, "the pool");
+    for (uint64_t v = 1; v <= 50; v++)
+        for (int k = 0; k < PHASE_COUNT_; k++)
+            hist_record(&r->pool_phases.h[k], 3000);
+    r->stuck_reported = 2;
     r->rate = 500;
 }
 
@@ -895,6 +900,9 @@ START_TEST(report_sections)
     ck_assert_ptr_nonnull(strstr(text, "phases of offloaded calls that ran and were awaited (measured by tt-stress)"));
     ck_assert_ptr_nonnull(strstr(text, "  queue-wait                100"));
     ck_assert_ptr_nonnull(strstr(text, "  run                       100       1 ms"));
+    ck_assert_ptr_nonnull(strstr(text, "phases of offloaded calls that ran and were awaited (measured by the pool)\n"
+                                       "  queue-wait                 50       3 us"));
+    ck_assert_ptr_nonnull(strstr(text, "stuck blocking calls reported by the pool's detector: 2"));
     ck_assert_ptr_nonnull(strstr(text, "open loop at 500/s"));
     ck_assert_ptr_nonnull(strstr(text, "  corrected                 100    50.3 ms"));
     ck_assert_ptr_nonnull(strstr(text, "  uncorrected               100       1 ms"));
@@ -910,6 +918,9 @@ START_TEST(report_sections)
     ck_assert_ptr_nonnull(strstr(json, "\"max\": 205000000}"));
     ck_assert_ptr_nonnull(strstr(json, "\"phases_ns\": {\n    \"source\": \"tt-stress\",\n    \"queue-wait\": {\"count\": 100"));
     ck_assert_ptr_nonnull(strstr(json, "\"resume\": {\"count\": 100, \"min\": 2001"));
+    ck_assert_ptr_nonnull(strstr(json, "\"pool_phases_ns\": {\n    \"source\": \"the pool\",\n"
+                                       "    \"queue-wait\": {\"count\": 50, \"min\": 3000"));
+    ck_assert_ptr_nonnull(strstr(json, "\"stuck_calls\": 2,"));
     ck_assert_ptr_nonnull(strstr(json, "\"open_loop\": {\n    \"rate_per_s\": 500,\n    \"achieved_per_s\": 50.0,\n"
                                        "    \"corrected_ns\": {\"count\": 100, \"min\": 1000000"));
     free(json);
@@ -924,13 +935,16 @@ START_TEST(report_sections)
     ck_assert_ptr_nonnull(strstr(om, "tt_stress_latency_seconds_count{outcome=\"error\"} 0\n"));
     ck_assert_ptr_nonnull(strstr(om, "tt_stress_io_latency_seconds{kind=\"tcp\",quantile=\"1\"} 0.205\n"));
     ck_assert_ptr_nonnull(strstr(om, "tt_stress_phase_seconds_count{phase=\"run\",source=\"tt-stress\"} 100\n"));
+    ck_assert_ptr_nonnull(strstr(om, "tt_stress_phase_seconds_count{phase=\"run\",source=\"the pool\"} 50\n"));
+    ck_assert_ptr_nonnull(strstr(om, "tt_stress_stuck_calls_total 2\n"));
     ck_assert_ptr_nonnull(strstr(om, "tt_stress_unit_latency_seconds{correction=\"corrected\",quantile=\"0.5\"} 0.050331647\n"));
     ck_assert_ptr_nonnull(strstr(om, "tt_stress_invariant_violations{invariant=\"lost\"} 0\n"));
     ck_assert_ptr_nonnull(strstr(om, "tt_stress_pass 1\n# EOF\n"));
     free(om);
 
     char *svg = render(report_svg, r);
-    ck_assert_ptr_nonnull(strstr(svg, "height=\"2080\"")); /* four panels */
+    ck_assert_ptr_nonnull(strstr(svg, "height=\"2600\"")); /* five panels */
+    ck_assert_ptr_nonnull(strstr(svg, ">offloaded calls by phase (measured by the pool)</text>"));
     ck_assert_ptr_nonnull(strstr(svg, ">io-ok by stream kind</text>"));
     ck_assert_ptr_nonnull(strstr(svg, ">tcp (1000)</text>"));
     ck_assert_ptr_null(strstr(svg, ">unix (")); /* an empty series has no curve or legend */
@@ -1006,7 +1020,7 @@ START_TEST(report_formats)
     char *json = render(report_json, r);
     ck_assert_msg(json_valid(json), "invalid JSON:\n%s", json);
     /* A closed-loop run without io or phases: those sections are empty, not missing. */
-    ck_assert_ptr_nonnull(strstr(json, "\"phases_ns\": null,\n  \"open_loop\": null,"));
+    ck_assert_ptr_nonnull(strstr(json, "\"phases_ns\": null,\n  \"pool_phases_ns\": null,\n  \"stuck_calls\": 0,\n  \"open_loop\": null,"));
     ck_assert_ptr_nonnull(strstr(json, "\"tcp\": {\"count\": 0}"));
     ck_assert_ptr_nonnull(strstr(json, "\"scenario\": \"offload\""));
     ck_assert_ptr_nonnull(strstr(json, "\"settings\": \"100 operations, \\\"quoted\\\"\""));

@@ -25,8 +25,10 @@ void report_init(stress_report *r)
     hist_init(&r->all);
     for (int k = 0; k < IO_KIND_COUNT_; k++)
         hist_init(&r->io_kind[k]);
-    for (int k = 0; k < PHASE_COUNT_; k++)
+    for (int k = 0; k < PHASE_COUNT_; k++) {
         hist_init(&r->phases.h[k]);
+        hist_init(&r->pool_phases.h[k]);
+    }
     hist_init(&r->unit_corrected);
     hist_init(&r->unit_uncorrected);
 }
@@ -59,6 +61,11 @@ void report_merge(stress_report *d, const stress_report *s)
         memcpy(d->phases.source, s->phases.source, sizeof d->phases.source);
     for (int k = 0; k < PHASE_COUNT_; k++)
         hist_merge(&d->phases.h[k], &s->phases.h[k]);
+    if (s->pool_phases.source[0])
+        memcpy(d->pool_phases.source, s->pool_phases.source, sizeof d->pool_phases.source);
+    for (int k = 0; k < PHASE_COUNT_; k++)
+        hist_merge(&d->pool_phases.h[k], &s->pool_phases.h[k]);
+    d->stuck_reported += s->stuck_reported;
     hist_merge(&d->unit_corrected, &s->unit_corrected);
     hist_merge(&d->unit_uncorrected, &s->unit_uncorrected);
     d->groups += s->groups;
@@ -189,6 +196,10 @@ void report_print(FILE *out, const stress_report *r)
         }
     }
     print_phases(out, &r->phases);
+    print_phases(out, &r->pool_phases);
+    if (r->stuck_reported)
+        fprintf(out, "\n  stuck blocking calls reported by the pool's detector: %llu\n",
+                (unsigned long long)r->stuck_reported);
     if (r->rate > 0) {
         fprintf(out, "\n  open loop at %.6g/s: units of work (an operation, a group or an io episode)\n",
                 r->rate);

@@ -62,6 +62,8 @@ typedef struct stress_report {
     hist all;
     hist io_kind[IO_KIND_COUNT_]; /* io-ok latency per stream kind */
     stress_phases phases;
+    stress_phases pool_phases; /* the same phases as the pool measured them (tt_pool_latency) */
+    uint64_t stuck_reported;   /* blocking calls the pool's stuck-call detector reported */
     /* Open loop (--rate): units of work (one operation, group or io episode) timed from their
      * intended start (corrected for coordinated omission) and from their real start. */
     double rate;             /* arrivals per second; 0: closed loop */

@@ -80,6 +80,9 @@ int report_json(FILE *out, const stress_report *r)
     }
     fprintf(out, "\n  },\n  \"phases_ns\": ");
     json_phases(out, &r->phases);
+    fprintf(out, ",\n  \"pool_phases_ns\": ");
+    json_phases(out, &r->pool_phases);
+    fprintf(out, ",\n  \"stuck_calls\": %llu", (unsigned long long)r->stuck_reported);
     fprintf(out, ",\n  \"open_loop\": ");
     if (r->rate > 0) {
         fprintf(out, "{\n    \"rate_per_s\": %.6g,\n    \"achieved_per_s\": %.1f,\n"
@@ -244,11 +247,17 @@ int report_openmetrics(FILE *out, const stress_report *r)
             om_summary(out, "tt_stress_io_latency_seconds", labels, &r->io_kind[k]);
         }
     }
-    if (report_phases_present(&r->phases)) {
+    if (report_phases_present(&r->phases) || report_phases_present(&r->pool_phases)) {
         om_family(out, "tt_stress_phase_seconds", "summary", "seconds",
                   "Offloaded calls: queue wait, run time and resume latency, by who measured them.");
-        om_phases(out, &r->phases);
+        if (report_phases_present(&r->phases))
+            om_phases(out, &r->phases);
+        if (report_phases_present(&r->pool_phases))
+            om_phases(out, &r->pool_phases);
     }
+    om_family(out, "tt_stress_stuck_calls", "counter", NULL,
+              "Blocking calls the pool's stuck-call detector reported.");
+    fprintf(out, "tt_stress_stuck_calls_total %llu\n", (unsigned long long)r->stuck_reported);
     if (r->rate > 0) {
         om_family(out, "tt_stress_open_loop_rate", "gauge", NULL, "Open loop: the intended arrivals per second.");
         fprintf(out, "tt_stress_open_loop_rate %.6g\n", r->rate);

@@ -139,7 +139,8 @@ static void phases_panel(FILE *out, double top, const stress_phases *ph)
 int report_svg(FILE *out, const stress_report *r)
 {
     int has_kinds = report_has_io_kinds(r), has_phases = report_phases_present(&r->phases);
-    int panels = 1 + has_kinds + has_phases + (r->rate > 0);
+    int has_pool_phases = report_phases_present(&r->pool_phases);
+    int panels = 1 + has_kinds + has_phases + has_pool_phases + (r->rate > 0);
     fprintf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
                  "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
                  "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" font-size=\"13\">\n"
@@ -166,6 +167,10 @@ int report_svg(FILE *out, const stress_report *r)
     }
     if (has_phases) {
         phases_panel(out, top, &r->phases);
+        top += PANEL_H;
+    }
+    if (has_pool_phases) {
+        phases_panel(out, top, &r->pool_phases);
         top += PANEL_H;
     }
     if (r->rate > 0) {

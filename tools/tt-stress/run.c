@@ -19,6 +19,9 @@ typedef struct runner {
     unsigned nloops;
     atomic_int finished;
     stress_pool_report pool; /* peaks sampled by the progress thread */
+    unsigned stuck_now;      /* the stuck-call detector, sampled by the progress thread */
+    uint64_t stuck_reported;
+    tt_pool_latency *lat;    /* the progress thread's sample buffer */
     pthread_mutex_t pool_mu; /* guards pool between the progress thread and the end */
 } runner;
 
@@ -36,6 +39,31 @@ static int64_t mono_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The pool's own phase histograms (tothread's buckets, 16 per power of two) into tt-stress's
+ * (64 per power of two): each bucket's count lands on its upper bound, the value
+ * tt_hist_percentile reports, so both read the same within the pool's 1/16. */
+static void phases_from_pool(stress_phases *ph, const tt_pool_latency *l)
+{
+    const tt_hist *src[PHASE_COUNT_] = {&l->queue_wait, &l->run, &l->resume};
+    snprintf(ph->source, sizeof ph->source, "the pool, 1 job in %d", TT_POOL_SAMPLE);
+    for (int k = 0; k < PHASE_COUNT_; k++) {
+        hist *h = &ph->h[k];
+        for (size_t i = 0; i < TT_HIST_BUCKETS; i++) {
+            uint64_t c = src[k]->buckets[i], lo, hi;
+            if (!c)
+                continue;
+            tt_hist_bucket_range(i, &lo, &hi);
+            h->buckets[hist_index(hi)] += c;
+            if (!h->count || lo < h->min)
+                h->min = lo;
+            if (hi > h->max)
+                h->max = hi;
+            h->count += c;
+        }
+        h->sum += (long double)src[k]->sum;
+    }
 }
 
 static void *loop_thread(void *arg)
@@ -57,6 +85,16 @@ static void *loop_thread(void *arg)
         intptr_t r = tt_loop_run_until(ctx->loop, main_task);
         if (r < 0 && !ctx->setup_error)
             ctx->setup_error = (int)r;
+    }
+    if (!ctx->sh->pool) { /* -p 0: this loop's default pool measured its own jobs */
+        static tt_pool_latency lat[1]; /* ~24 KiB: not on the loop thread's stack */
+        static pthread_mutex_t lat_mu = PTHREAD_MUTEX_INITIALIZER;
+        pthread_mutex_lock(&lat_mu);
+        if (tt_loop_pool_latency_get(ctx->loop, lat) == 0) {
+            phases_from_pool(&ctx->rep->pool_phases, lat);
+            ctx->rep->stuck_reported += lat->stuck_reported;
+        }
+        pthread_mutex_unlock(&lat_mu);
     }
     int rc = tt_loop_free(ctx->loop);
     if (rc < 0)
@@ -102,6 +140,10 @@ static void sample_pool(runner *rn, tt_pool_stats *st)
             p->peak_running = st->running;
         if (st->queued > p->peak_queued)
             p->peak_queued = st->queued;
+        if (rn->lat && tt_pool_latency_get(rn->sh.pool, rn->lat) == 0) {
+            rn->stuck_now = rn->lat->stuck_now;
+            rn->stuck_reported = rn->lat->stuck_reported;
+        }
     } else {
         memset(st, 0, sizeof *st);
     }
@@ -120,9 +162,11 @@ static void print_progress(runner *rn, int tty, int64_t now, const totals *t, co
         double left = (double)(rn->sh.deadline - now) / 1e9;
         snprintf(where, sizeof where, "%.1fs left", left > 0 ? left : 0.0);
     }
-    char pool[64] = "pool: default";
+    char pool[96] = "pool: default";
     if (rn->sh.pool)
-        snprintf(pool, sizeof pool, "pool %u busy/%u idle, %zu queued", st->running, st->idle, st->queued);
+        snprintf(pool, sizeof pool, "pool %u busy/%u idle, %zu queued, stuck %u (%llu reported)",
+                 st->running, st->idle, st->queued, rn->stuck_now,
+                 (unsigned long long)rn->stuck_reported);
     /* Open loop: how far behind its schedule the run is (growing: the runtime cannot keep up). */
     char late[64] = "";
     if (cfg->rate > 0) {
@@ -230,6 +274,7 @@ int stress_run(const stress_config *cfg, stress_report *out)
     if (!rn)
         return -ENOMEM;
     pthread_mutex_init(&rn->pool_mu, NULL);
+    rn->lat = malloc(sizeof *rn->lat); /* NULL: the live line shows no stuck calls */
     rn->sh.cfg = cfg;
     rn->sh.file_fd = -1;
     const char *inj = getenv("TT_STRESS_INJECT");
@@ -265,6 +310,14 @@ int stress_run(const stress_config *cfg, stress_report *out)
         if (!rn->sh.pool) {
             rc = -errno;
             fprintf(stderr, "tt-stress: tt_pool_new: %s\n", tt_strerror(rc));
+            goto out;
+        }
+        /* A call far beyond the configured cost is stuck: the pool names it on stderr and the
+         * live line counts it. */
+        int64_t stuck = TT_SEC(1) > 20 * cfg->mean_ns ? TT_SEC(1) : 20 * cfg->mean_ns;
+        rc = tt_pool_watch(rn->sh.pool, stuck);
+        if (rc < 0) {
+            fprintf(stderr, "tt-stress: tt_pool_watch: %s\n", tt_strerror(rc));
             goto out;
         }
     }
@@ -330,6 +383,12 @@ int stress_run(const stress_config *cfg, stress_report *out)
         out->pool.queued = st.queued;
         out->pool.completed = st.completed;
         out->pool.cancelled = st.cancelled;
+        tt_pool_latency *lat = malloc(sizeof *lat);
+        if (lat && tt_pool_latency_get(rn->sh.pool, lat) == 0) {
+            phases_from_pool(&out->pool_phases, lat);
+            out->stuck_reported = lat->stuck_reported;
+        }
+        free(lat);
         int frc = tt_pool_free(rn->sh.pool);
         if (frc < 0)
             fprintf(stderr, "tt-stress: tt_pool_free: %s\n", tt_strerror(frc));
@@ -357,6 +416,7 @@ out:
         tt_pool_free(rn->sh.pool);
     g_sigint_target = NULL;
     pthread_mutex_destroy(&rn->pool_mu);
+    free(rn->lat);
     free(rn->ctxs);
     free(rn);
     return rc;
