@@ -46,6 +46,7 @@ struct tt_pool {
     /* The idle spin now (under the lock): halved by each spin that found nothing, back to
      * WORKER_SPIN_NS when work came within that time after a worker went idle. */
     int64_t spin_ns;
+    int64_t enqueued_at; /* the last batch's arrival, kept while spin_ns is short */
     worker *idle_stack;
     worker *all_workers;
     unsigned threads, idle, running, next_n;
@@ -271,8 +272,11 @@ static void *worker_main(void *arg)
         while (!w->wake && !p->shutdown && rc == 0)
             rc = p->idle_timeout < 0 ? pthread_cond_wait(&w->cv, &p->mu)
                                      : pthread_cond_timedwait(&w->cv, &p->mu, &dl);
-        if (slept && w->wake && clock_now() - slept < WORKER_SPIN_NS)
-            p->spin_ns = WORKER_SPIN_NS; /* a spin would have caught this job: spin again */
+        /* Idle time up to the batch's arrival, not to this wake-up (which may come ~30 us
+         * later): if a spin would have caught the batch, spin again. */
+        int64_t gap = p->enqueued_at - slept;
+        if (slept && w->wake && gap >= 0 && gap < WORKER_SPIN_NS)
+            p->spin_ns = WORKER_SPIN_NS;
         p->idle--;
         if (!w->wake) { /* still on the idle stack: take it off */
             for (worker **pp = &p->idle_stack; *pp; pp = &(*pp)->next_idle)
@@ -513,6 +517,8 @@ void pool_enqueue(tt_pool *p, job *head, job *tail, size_t n)
     p->tail = tail;
     p->queued += n;
     publish_queued(p);
+    if (p->spin_ns < WORKER_SPIN_NS)
+        p->enqueued_at = clock_now();
     size_t k = staff(p, n, wake, 64);
     pthread_mutex_unlock(&p->mu);
     signal_workers(wake, k);
