@@ -10,7 +10,8 @@
 #include <stdio.h>
 #include <time.h>
 
-#define WORKER_SPIN_NS 50000 /* a worker that just finished waits this long for more work */
+#define WORKER_SPIN_NS 50000 /* the longest a worker that just finished waits for more work */
+#define WORKER_SPIN_MIN 1000 /* a spin shorter than this is not worth starting */
 #define MAX_SPINNERS 1
 #define DEFAULT_MAX 64
 #define DEFAULT_IDLE TT_SEC(10)
@@ -55,6 +56,10 @@ struct tt_pool {
     size_t queued;
     atomic_size_t queued_hint; /* for spinning workers, read without the lock */
     atomic_int spinning;
+    /* The idle spin now (under the lock): halved by each spin that found nothing, back to
+     * WORKER_SPIN_NS when work came within that time after a worker went idle. */
+    int64_t spin_ns;
+    int64_t enqueued_at; /* the last batch's arrival, kept while spin_ns is short */
     worker *idle_stack;
     worker *all_workers;
     unsigned threads, idle, running, next_n;
@@ -279,20 +284,29 @@ static void *worker_main(void *arg)
             break;
         /* Nothing queued: one worker stays awake a little in case the loop sends more right
          * away. Only one: on a small machine, many spinning workers would take the CPU the
-         * loop needs to collect their results. The count is changed under the lock. */
-        if (atomic_load_explicit(&p->spinning, memory_order_relaxed) < MAX_SPINNERS) {
+         * loop needs to collect their results. The count is changed under the lock.
+         * When jobs come in batches further apart than the spin (W9: a loop turn of ~100 us),
+         * each spin is CPU taken from the loop and its peers for nothing, so the spin shrinks
+         * while it keeps failing and comes back when the gaps do. */
+        int64_t spin = p->spin_ns;
+        if (spin >= WORKER_SPIN_MIN &&
+            atomic_load_explicit(&p->spinning, memory_order_relaxed) < MAX_SPINNERS) {
             atomic_fetch_add(&p->spinning, 1);
             pthread_mutex_unlock(&p->mu);
-            int64_t until = clock_now() + WORKER_SPIN_NS;
+            int64_t until = clock_now() + spin;
+            bool found = false;
             for (unsigned i = 1;; i++) {
-                if (atomic_load_explicit(&p->queued_hint, memory_order_relaxed))
+                if (atomic_load_explicit(&p->queued_hint, memory_order_relaxed)) {
+                    found = true;
                     break;
+                }
                 cpu_relax();
                 if ((i & 63) == 0 && clock_now() > until)
                     break;
             }
             pthread_mutex_lock(&p->mu);
             atomic_fetch_sub(&p->spinning, 1);
+            p->spin_ns = found ? WORKER_SPIN_NS : spin / 2;
             if (p->head || p->shutdown)
                 continue;
         }
@@ -304,9 +318,15 @@ static void *worker_main(void *arg)
         if (p->idle_timeout >= 0)
             timespec_after(&dl, p->idle_timeout);
         int rc = 0;
+        int64_t slept = p->spin_ns < WORKER_SPIN_NS ? clock_now() : 0;
         while (!w->wake && !p->shutdown && rc == 0)
             rc = p->idle_timeout < 0 ? pthread_cond_wait(&w->cv, &p->mu)
                                      : pthread_cond_timedwait(&w->cv, &p->mu, &dl);
+        /* Idle time up to the batch's arrival, not to this wake-up (which may come ~30 us
+         * later): if a spin would have caught the batch, spin again. */
+        int64_t gap = p->enqueued_at - slept;
+        if (slept && w->wake && gap >= 0 && gap < WORKER_SPIN_NS)
+            p->spin_ns = WORKER_SPIN_NS;
         p->idle--;
         if (!w->wake) { /* still on the idle stack: take it off */
             for (worker **pp = &p->idle_stack; *pp; pp = &(*pp)->next_idle)
@@ -377,6 +397,7 @@ tt_pool *tt_pool_new(const tt_pool_opts *o)
     p->max_threads = d.max_threads;
     p->idle_timeout = d.idle_timeout < 0 ? TT_FOREVER : d.idle_timeout ? d.idle_timeout : DEFAULT_IDLE;
     p->queue_limit = d.queue_limit;
+    p->spin_ns = WORKER_SPIN_NS;
     p->stack_size = d.thread_stack_size ? d.thread_stack_size : 8u << 20;
     snprintf(p->name, sizeof p->name, "%s", d.name && *d.name ? d.name : "tt-worker");
     pthread_mutex_lock(&p->mu);
@@ -580,6 +601,8 @@ int pool_enqueue(tt_pool *p, job *head, job *tail, size_t n)
     p->tail = tail;
     p->queued += n;
     publish_queued(p);
+    if (p->spin_ns < WORKER_SPIN_NS)
+        p->enqueued_at = clock_now();
     size_t k = staff(p, n, wake, 64);
     pthread_mutex_unlock(&p->mu);
     signal_workers(wake, k);
