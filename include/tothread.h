@@ -97,24 +97,49 @@ const char *tt_strerror(intptr_t code);
 
 /* ========================================================================== loop */
 
+/* BACKENDS. A loop waits on io_uring or, where io_uring is refused (Docker's default seccomp
+ * profile, kernel.io_uring_disabled, gVisor, kernels without it), on epoll. Every public call
+ * behaves the same on both, except where a call's comment says otherwise (see "IO on the
+ * epoll backend" in the IO section). The choice, per loop at tt_loop_new:
+ *   tt_loop_opts.backend TT_BACKEND_URING or TT_BACKEND_EPOLL: that one, or tt_loop_new fails
+ *     (io_uring refused: NULL, errno EPERM/ENOSYS/ENOMEM, and one line on stderr naming why);
+ *   TT_BACKEND_AUTO (the default): the environment variable TT_BACKEND=uring|epoll|auto decides
+ *     (any other value: NULL + EINVAL and a line on stderr); unset or auto: io_uring, else epoll.
+ *     In debug mode the fallback is reported once per process on the warn handler, with
+ *     io_uring_setup's errno and what it usually means (EPERM: seccomp or
+ *     kernel.io_uring_disabled; ENOSYS: a kernel without io_uring).
+ * tt_loop_backend(loop) says which one a loop got. */
+typedef enum tt_backend {
+    TT_BACKEND_AUTO = 0,  /* TT_BACKEND, else io_uring falling back to epoll */
+    TT_BACKEND_URING = 1, /* io_uring only */
+    TT_BACKEND_EPOLL = 2, /* epoll only (a readiness loop, file IO on the pool, as libuv) */
+} tt_backend;
+
 typedef struct tt_loop_opts {
-    unsigned ring_entries; /* io_uring submission queue size; 0: 256 */
+    unsigned ring_entries; /* io_uring submission queue size; 0: 256 (unused on epoll) */
     tt_pool *pool;         /* default pool for tt_to_thread; NULL: one created lazily */
     int debug;             /* debug mode (see the debug section); also TT_DEBUG=1 */
     size_t stack_size;     /* default task stack size; 0: 64 KiB */
+    tt_backend backend;    /* TT_BACKEND_AUTO (0) unless set; see BACKENDS above */
 } tt_loop_opts;
 
 /* asyncio.run: a new loop on this thread, main runs as a task until it ends; then the tasks
  * still alive are cancelled and drained, the default pool is shut down (running jobs are waited
  * for) and the loop is freed. main's outcome goes to *result (may be NULL). Returns 0, or a
- * negative set-up error (-ENOMEM, -ENOSYS/-EPERM when io_uring is refused, -EBUSY if this
- * thread already has a loop, -EINVAL for a NULL main). */
+ * negative set-up error (-ENOMEM, -ENOSYS/-EPERM when io_uring is refused and TT_BACKEND=uring
+ * asked for it, -EBUSY if this thread already has a loop, -EINVAL for a NULL main or a bad
+ * TT_BACKEND). */
 int tt_run(tt_fn main, void *arg, intptr_t *result);
 
 /* A new loop bound to the calling thread (one loop per thread: NULL + EBUSY if this thread has
- * one). NULL opts: defaults. When io_uring is refused (seccomp, kernel.io_uring_disabled) this
- * returns NULL with errno set and prints one line naming the cause to stderr. */
+ * one). NULL opts: defaults. EINVAL for a bad option or TT_BACKEND value. When io_uring is
+ * refused and was asked for by name (TT_BACKEND_URING, TT_BACKEND=uring) this returns NULL with
+ * errno set (EPERM, ENOSYS...) and prints one line naming the cause to stderr; with AUTO the loop
+ * uses epoll instead (see BACKENDS above). */
 tt_loop *tt_loop_new(const tt_loop_opts *opts);
+/* The loop's backend: "io_uring" or "epoll" (static strings). NULL loop: the current loop. NULL +
+ * EINVAL without a loop. Any thread, while the loop lives. */
+const char *tt_loop_backend(tt_loop *loop);
 /* Frees the loop: -EBUSY (nothing freed) while tasks are alive, -EPERM from a foreign thread.
  * Its queued jobs are cancelled; its running jobs are asked to stop (tt_job_cancelled turns
  * true; unblock is not called) and left to finish — no thread is killed, nothing waits — and
@@ -129,7 +154,8 @@ intptr_t tt_loop_run_until(tt_loop *loop, tt_future *f);
  * negative error. For embedding tothread in another event loop. */
 int tt_loop_run_once(tt_loop *loop, int64_t timeout);
 /* A pollable fd (POLLIN) that turns readable when the loop has completions to process; the host
- * calls tt_loop_run_once(loop, 0) then. Owned by the loop. Timers: see tt_loop_next_deadline. */
+ * calls tt_loop_run_once(loop, 0) then. Owned by the loop. Timers: see tt_loop_next_deadline.
+ * io_uring: an eventfd the ring signals; epoll: the loop's epoll fd itself. */
 int tt_loop_fd(tt_loop *loop);
 /* The earliest timer deadline (tt_now() clock) or TT_FOREVER; 0 if callbacks are ready now. */
 int64_t tt_loop_next_deadline(tt_loop *loop);
