@@ -143,7 +143,7 @@ int epoll_watch(tt_loop *loop, ep_watch *w)
     else
         s->head = w;
     s->tail = w;
-    b->ep_waiters++;
+    b->io_pending++;
     return 0;
 }
 
@@ -151,7 +151,7 @@ void epoll_unwatch(tt_loop *loop, ep_watch *w)
 {
     backend *b = &loop->backend;
     slot_unlink(&b->ep_slots[w->fd], w);
-    b->ep_waiters--;
+    b->io_pending--;
     /* The registration stays armed: if it fires with nobody waiting, the reap just drops it. */
 }
 
@@ -170,7 +170,7 @@ void epoll_wait_for(tt_loop *loop, int64_t timeout)
 {
     backend *b = &loop->backend;
     b->ep_nready = 0;
-    if (timeout == 0 && b->ep_waiters == 0)
+    if (timeout == 0 && b->io_pending == 0)
         return; /* nothing to look at: the inbox is read directly, no fd is waited on */
     int n;
     if (timeout <= 0) {
@@ -207,7 +207,7 @@ static void fd_ready(tt_loop *loop, int fd, uint32_t revents)
         ep_watch *next = w->next;
         if (revents & (w->events | EPOLLERR | EPOLLHUP)) {
             slot_unlink(s, w);
-            b->ep_waiters--;
+            b->io_pending--;
             w->req.complete(loop, &w->req, (int)revents);
         }
         w = next;

@@ -40,10 +40,7 @@ static void wait_for_work(tt_loop *loop, int64_t timeout)
             atomic_store(&loop->wake.sleeping, 0);
         }
     }
-    backend_wait(loop, timeout);
-    if (timeout != 0)
-        atomic_store(&loop->wake.sleeping, 0);
-    backend_reap(loop);
+    backend_poll(loop, timeout);
 }
 
 /* ---------------------------------------------------------------------- one turn */
