@@ -1,9 +1,10 @@
 /* tothread — asyncio's concurrency model for C on Linux.
  *
- * One io_uring event loop per thread runs cheap stackful tasks; a pthread worker pool runs the
- * blocking calls that would stall it (tt_to_thread); futures carry every completion back to the
- * loop, where gather, wait, as_completed, wait_for, shield, task groups and timeout scopes
- * compose them with asyncio's (Python 3.11) cancellation semantics.
+ * One event loop per thread (io_uring, or epoll where io_uring is refused) runs cheap stackful
+ * tasks; a pthread worker pool runs the blocking calls that would stall it (tt_to_thread);
+ * futures carry every completion back to the loop, where gather, wait, as_completed, wait_for,
+ * shield, task groups and timeout scopes compose them with asyncio's (Python 3.11) cancellation
+ * semantics.
  *
  * Read this header top to bottom: it is the manual.
  *
@@ -364,7 +365,8 @@ int tt_timeout_expired(const tt_timeout *t);
 
 /* ============================================================ IO on the ring (tasks) */
 
-/* Inside a task: each returns what the kernel returned (cqe->res): a count, an fd, 0, -errno.
+/* Inside a task: each returns what the kernel returned (cqe->res; on epoll the system call's
+ * result, the same values): a count, an fd, 0, -errno.
  * Cancelling the task cancels the request and returns only when the kernel has let go of the
  * buffer (-ECANCELED, or the result if the request completed first; the cancellation is then
  * delivered at the next suspension point). -EPERM outside a task. off -1: current position. */
@@ -378,6 +380,27 @@ intptr_t tt_openat(int dfd, const char *path, int flags, mode_t mode);
 intptr_t tt_close(int fd);
 intptr_t tt_fsync(int fd, unsigned flags);
 intptr_t tt_poll(int fd, unsigned events); /* the ready events (POLLIN...) */
+
+/* IO on the epoll backend (see BACKENDS in the loop section). The calls above return the same
+ * outcomes on both backends; what differs is how, and these points:
+ *   - Sockets, pipes, ttys, eventfd, signalfd... wait for readiness, then make the call without
+ *     blocking; the fd's own mode is left alone (blocking fds are fine): recv/send add
+ *     MSG_DONTWAIT, read/write on pipes use RWF_NOWAIT, and ttys (and any file refusing
+ *     RWF_NOWAIT), accept and connect run with O_NONBLOCK set on the file description for that
+ *     one call only (another process sharing the description could see it set meanwhile).
+ *     A cancelled wait made no call, so it consumed and sent nothing.
+ *   - Transfers may be short, as on the ring for sockets and pipes: read, write, recv and send
+ *     return as soon as some bytes moved (loop on the count); MSG_WAITALL waits for all n, and a
+ *     cancel or error after some bytes returns their count (the cancel stays pending).
+ *   - Regular files, block devices and directories (read, write, fsync, close), and openat, run
+ *     on the loop's default pool (tt_loop_opts.pool), as in libuv: they share its threads and
+ *     queue (a small max_threads or queue_limit throttles them, a shut-down pool refuses them
+ *     with -ESHUTDOWN) and count in its statistics. A cancelled call that has not started never
+ *     runs (-ECANCELED); one that runs cannot be interrupted: the task waits for it and gets its
+ *     result, and its cancellation comes at the next suspension point.
+ *   - A wait costs one epoll_ctl: registrations are one-shot, so an fd closed and reused behind
+ *     the library's back is never missed. A call that completes at once still lets the loop take
+ *     a turn before the task goes on, as a ring completion does. */
 
 /* =========================================================== sync between tasks */
 /* asyncio's Event, Lock, Semaphore and Queue, for tasks of one loop. Waiting calls suspend
