@@ -158,10 +158,26 @@ void epoll_unwatch(tt_loop *loop, ep_watch *w)
 void epoll_forget_fd(tt_loop *loop, int fd)
 {
     backend *b = &loop->backend;
-    if ((size_t)fd < b->ep_nslots && b->ep_slots[fd].armed) {
+    if ((size_t)fd >= b->ep_nslots)
+        return;
+    if (b->ep_slots[fd].armed) {
         epoll_ctl(b->ep_fd, EPOLL_CTL_DEL, fd, NULL);
         b->ep_slots[fd].armed = 0;
     }
+    b->ep_slots[fd].drained = 0;
+}
+
+bool epoll_drained(tt_loop *loop, int fd, uint32_t events)
+{
+    backend *b = &loop->backend;
+    return (size_t)fd < b->ep_nslots && (b->ep_slots[fd].drained & events);
+}
+
+void epoll_set_drained(tt_loop *loop, int fd, uint32_t events)
+{
+    ep_slot *s = slot_for(&loop->backend, fd);
+    if (s) /* no memory: no hint, the next call just tries */
+        s->drained |= events;
 }
 
 /* ------------------------------------------------------------------------ wait + reap */
@@ -202,6 +218,7 @@ static void fd_ready(tt_loop *loop, int fd, uint32_t revents)
         return;
     ep_slot *s = &b->ep_slots[fd];
     s->armed = 0; /* one-shot: it fired */
+    s->drained &= revents & (EPOLLERR | EPOLLHUP) ? 0 : ~revents;
     ep_watch *w = s->head;
     while (w) {
         ep_watch *next = w->next;

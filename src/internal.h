@@ -390,7 +390,8 @@ typedef struct ep_watch {
 
 typedef struct ep_slot {
     ep_watch *head, *tail;
-    uint32_t armed; /* the events of the (one-shot) registration armed now; 0 once it fired */
+    uint32_t armed;   /* the events of the (one-shot) registration armed now; 0 once it fired */
+    uint32_t drained; /* events a short transfer found exhausted, until epoll reports them */
 } ep_slot;
 
 typedef struct backend {
@@ -452,6 +453,11 @@ void epoll_reap(tt_loop *loop);
 int epoll_watch(tt_loop *loop, ep_watch *w);
 void epoll_unwatch(tt_loop *loop, ep_watch *w); /* w's completion will not come */
 void epoll_forget_fd(tt_loop *loop, int fd);     /* fd is about to be closed */
+/* A hint, never a promise: a short transfer marks fd's events drained, and the next call waits
+ * for epoll's word before trying (arming reports readiness that is already there, so a wrong
+ * hint costs one loop turn, never a lost wake-up). */
+bool epoll_drained(tt_loop *loop, int fd, uint32_t events);
+void epoll_set_drained(tt_loop *loop, int fd, uint32_t events);
 
 /* io_epoll.c: io.c's calls on the epoll backend, in the calling task t. One io_args carries any
  * call's arguments (each uses what it needs); the functions may change its fields. */

@@ -94,20 +94,31 @@ static void settle(tt_task *t)
     task_suspend(t);
 }
 
+/* Transfers (hint set) that move less than asked mark the fd drained: the next one waits for
+ * epoll first instead of making a call that would say EAGAIN (a request/response server then
+ * pays no failed recv per request). Other ops (accept, poll) always try first. */
 static intptr_t ready_op(tt_loop *loop, tt_task *t, uint32_t events, io_attempt attempt,
-                         io_args *a)
+                         io_args *a, bool hint)
 {
-    intptr_t r = attempt(a);
-    if (r != -EAGAIN) {
-        settle(t);
-        return r;
+    intptr_t r = -EAGAIN;
+    if (!hint || !epoll_drained(loop, a->fd, events)) {
+        r = attempt(a);
+        if (r != -EAGAIN) {
+            if (hint && r >= 0 && (size_t)r < a->n)
+                epoll_set_drained(loop, a->fd, events);
+            settle(t);
+            return r;
+        }
     }
     for (;;) {
         int rc = ready_wait(loop, t, a->fd, events);
         if (rc < 0)
             return rc;
-        if ((r = attempt(a)) != -EAGAIN)
+        if ((r = attempt(a)) != -EAGAIN) {
+            if (hint && r >= 0 && (size_t)r < a->n)
+                epoll_set_drained(loop, a->fd, events);
             return r;
+        }
     }
 }
 
@@ -299,7 +310,7 @@ intptr_t ep_read(tt_loop *loop, tt_task *t, io_args *a)
     if (k == FD_FILE)
         return pool_op(t, file_read, a);
     a->flags = 0;
-    return ready_op(loop, t, EPOLLIN, k == FD_SOCKET ? recv_now : read_now, a);
+    return ready_op(loop, t, EPOLLIN, k == FD_SOCKET ? recv_now : read_now, a, true);
 }
 
 intptr_t ep_write(tt_loop *loop, tt_task *t, io_args *a)
@@ -312,7 +323,7 @@ intptr_t ep_write(tt_loop *loop, tt_task *t, io_args *a)
     if (k == FD_FILE)
         return pool_op(t, file_write, a);
     a->flags = 0;
-    return ready_op(loop, t, EPOLLOUT, k == FD_SOCKET ? send_now : write_now, a);
+    return ready_op(loop, t, EPOLLOUT, k == FD_SOCKET ? send_now : write_now, a, true);
 }
 
 /* MSG_DONTWAIT from the caller: one attempt, -EAGAIN as the ring gives it. MSG_WAITALL: the
@@ -327,14 +338,14 @@ static intptr_t stream_op(tt_loop *loop, tt_task *t, uint32_t events, io_attempt
         return r;
     }
     if (!(a->flags & MSG_WAITALL) || a->n == 0)
-        return ready_op(loop, t, events, attempt, a);
+        return ready_op(loop, t, events, attempt, a, true);
     a->flags &= ~MSG_WAITALL;
     size_t done = 0, n = a->n;
     char *base = a->buf;
     for (;;) {
         a->buf = base + done;
         a->n = n - done;
-        intptr_t r = ready_op(loop, t, events, attempt, a);
+        intptr_t r = ready_op(loop, t, events, attempt, a, true);
         if (r <= 0) {
             if (done && r == -ECANCELED)
                 t->must_cancel = 1;
@@ -358,7 +369,7 @@ intptr_t ep_send(tt_loop *loop, tt_task *t, io_args *a)
 
 intptr_t ep_accept(tt_loop *loop, tt_task *t, io_args *a)
 {
-    return ready_op(loop, t, EPOLLIN, accept_now, a);
+    return ready_op(loop, t, EPOLLIN, accept_now, a, false);
 }
 
 /* A connect that is in progress completes when the socket turns writable; SO_ERROR tells how. */
@@ -387,7 +398,7 @@ intptr_t ep_connect(tt_loop *loop, tt_task *t, io_args *a)
 
 intptr_t ep_poll(tt_loop *loop, tt_task *t, io_args *a)
 {
-    return ready_op(loop, t, (uint32_t)(unsigned short)a->flags, poll_now, a);
+    return ready_op(loop, t, (uint32_t)(unsigned short)a->flags, poll_now, a, false);
 }
 
 intptr_t ep_openat(tt_task *t, io_args *a) { return pool_op(t, file_openat, a); }
