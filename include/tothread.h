@@ -387,8 +387,10 @@ intptr_t tt_poll(int fd, unsigned events); /* the ready events (POLLIN...) */
  *     blocking; the fd's own mode is left alone (blocking fds are fine): recv/send add
  *     MSG_DONTWAIT, read/write on pipes use RWF_NOWAIT, and ttys (and any file refusing
  *     RWF_NOWAIT), accept and connect run with O_NONBLOCK set on the file description for that
- *     one call only (another process sharing the description could see it set meanwhile).
- *     A cancelled wait made no call, so it consumed and sent nothing.
+ *     one call only (another process sharing the description could see it set meanwhile, so
+ *     a listening socket that loops on several threads accept on should be made nonblocking,
+ *     SOCK_NONBLOCK, by its creator). A cancelled wait made no call, so it consumed and sent
+ *     nothing.
  *   - Transfers may be short, as on the ring for sockets and pipes: read, write, recv and send
  *     return as soon as some bytes moved (loop on the count); MSG_WAITALL waits for all n, and a
  *     cancel or error after some bytes returns their count (the cancel stays pending).
@@ -399,8 +401,9 @@ intptr_t tt_poll(int fd, unsigned events); /* the ready events (POLLIN...) */
  *     runs (-ECANCELED); one that runs cannot be interrupted: the task waits for it and gets its
  *     result, and its cancellation comes at the next suspension point.
  *   - A wait costs one epoll_ctl: registrations are one-shot, so an fd closed and reused behind
- *     the library's back is never missed. A call that completes at once still lets the loop take
- *     a turn before the task goes on, as a ring completion does. */
+ *     the library's back is never missed. A transfer that moved less than asked makes the next
+ *     one on that fd wait for readiness before trying. A call that completes at once still lets
+ *     the loop take a turn before the task goes on, as a ring completion does. */
 
 /* =========================================================== sync between tasks */
 /* asyncio's Event, Lock, Semaphore and Queue, for tasks of one loop. Waiting calls suspend

@@ -446,6 +446,52 @@ START_TEST(cancelled_recv_leaves_the_bytes_for_the_next_reader)
 }
 END_TEST
 
+/* A short read leaves the fd marked drained on epoll; data that is already there when the next
+ * call comes (a second datagram queued, or bytes that arrived in between) must still be read at
+ * once, not waited for forever. */
+static intptr_t short_read_then_more(void *arg)
+{
+    (void)arg;
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv), 0);
+    ck_assert_int_eq(send(sv[0], "one", 3, 0), 3);
+    ck_assert_int_eq(send(sv[0], "two!", 4, 0), 4);
+    char buf[32] = {0};
+    ck_assert_int_eq(tt_recv(sv[1], buf, sizeof buf, 0), 3);
+    ck_assert_int_eq(tt_recv(sv[1], buf, sizeof buf, 0), 4);
+    ck_assert_int_eq(memcmp(buf, "two!", 4), 0);
+    close(sv[0]);
+    close(sv[1]);
+
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    ck_assert_int_eq(send(sv[0], "abc", 3, 0), 3);
+    ck_assert_int_eq(tt_recv(sv[1], buf, sizeof buf, 0), 3);
+    ck_assert_int_eq(send(sv[0], "de", 2, 0), 2); /* arrives before the next call */
+    ck_assert_int_eq(tt_read(sv[1], buf, sizeof buf, -1), 2);
+    ck_assert_int_eq(memcmp(buf, "de", 2), 0);
+    /* The same fd number, closed behind the library's back and reused for a new socket, carries
+     * no stale state that could hang it. */
+    int old = sv[1];
+    close(sv[1]);
+    int again[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, again), 0);
+    int target = again[0] == old ? again[0] : again[1];
+    int peer = target == again[0] ? again[1] : again[0];
+    ck_assert_int_eq(send(peer, "fresh", 5, 0), 5);
+    ck_assert_int_eq(tt_recv(target, buf, sizeof buf, 0), 5);
+    ck_assert_int_eq(memcmp(buf, "fresh", 5), 0);
+    close(sv[0]);
+    close(again[0]);
+    close(again[1]);
+    return 0;
+}
+
+START_TEST(data_already_there_after_a_short_read_is_read_at_once)
+{
+    run_on_each(short_read_then_more, NULL);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- file IO on the pool */
 
 static intptr_t file_io(void *arg)
@@ -546,6 +592,7 @@ static Suite *backend_suite(void)
     tcase_add_test(tc, short_send_on_blocking_socket);
     tcase_add_test(tc, pipe_short_write_and_waiting_read_on_blocking_fds);
     tcase_add_test(tc, cancelled_recv_leaves_the_bytes_for_the_next_reader);
+    tcase_add_test(tc, data_already_there_after_a_short_read_is_read_at_once);
     tcase_add_test(tc, file_calls_give_the_same_outcomes_on_both);
     tcase_add_test(tc, a_queued_file_write_cancelled_on_epoll_never_happens);
     suite_add_tcase(s, tc);
