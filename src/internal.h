@@ -363,11 +363,12 @@ void inbox_push(tt_loop *loop, inbox_node *n); /* any thread: push and wake if a
 int inbox_drain(tt_loop *loop);                /* loop thread: handle every message; count */
 bool inbox_empty(inbox *q);
 
-/* ------------------------------------------- the backends (backend.c, backend_uring.c, backend_epoll.c) */
+/* -------------------------------- the backends (backend.c, backend_uring.c, backend_epoll.c) */
 /* The boundary of the kernel interface (Redis's ae.c backends): setup, requests, wait + reap,
  * and the cross-thread wake-up. Each loop picks its backend at creation (backend.c: TT_BACKEND,
  * tt_loop_opts.backend, AUTO = io_uring else epoll); the backend_* calls below switch on its kind,
- * with io_uring's case first and a direct call, so the ring's path costs one predictable branch.
+ * io_uring's case first with a direct call: the ring's path pays one predictable branch per loop
+ * iteration and one per IO call (measured with callgrind: W5 +0.002% instructions).
  * A request's owner embeds a backend_req; a completion calls req->complete with the result and
  * the backend knows nothing else about it.
  *   io_uring: io.c prepares SQEs (io_uring_prep_* on what backend_sqe returns).

@@ -1,7 +1,8 @@
-/* The event loop, the hub: a FIFO ready queue run in turns (asyncio's batches) over the backend
- * (io_uring or epoll, behind backend.c's seam), the timer heap and the inbox from other threads. One iteration reads top
- * to bottom: hand batched jobs to pools, wait on the backend (briefly spinning first while jobs
- * are in flight) which runs the completions, drain the inbox, fire due timers, run one turn. */
+/* The event loop, the hub: a FIFO ready queue run in turns (asyncio's batches) over the
+ * backend (io_uring or epoll, behind backend.c's seam), the timer heap and the inbox from other
+ * threads. One iteration reads top to bottom: hand batched jobs to pools, wait on the backend
+ * (briefly spinning first while jobs are in flight) which runs the completions, drain the inbox,
+ * fire due timers, run one turn. */
 #include "internal.h"
 
 #include <unistd.h>

@@ -304,9 +304,8 @@ static intptr_t short_send(void *arg)
 {
     int nonblock = (int)(intptr_t)arg;
     int sv[2];
-    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0),
-                                0, sv),
-                     0);
+    int type = SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0);
+    ck_assert_int_eq(socketpair(AF_UNIX, type, 0, sv), 0);
     int before = fcntl(sv[0], F_GETFL);
     size_t n = 4 << 20;
     char *buf = malloc(n);
