@@ -113,8 +113,16 @@ void backend_embed_consume(tt_loop *loop)
 {
     backend *b = &loop->backend;
     uint64_t v;
-    if (b->embed_fd >= 0)
-        (void)!read(backend_is_uring(loop) ? b->embed_fd : b->event_fd, &v, sizeof v);
+    if (b->embed_fd < 0)
+        return;
+    if (backend_is_uring(loop)) {
+        (void)!read(b->embed_fd, &v, sizeof v);
+        return;
+    }
+    /* The epoll fd stays readable while these are: a run that waits on no fd does not reap. */
+    (void)!read(b->event_fd, &v, sizeof v);
+    if (b->ep_timer_fd >= 0)
+        (void)!read(b->ep_timer_fd, &v, sizeof v);
 }
 
 void backend_embed_signal(tt_loop *loop)

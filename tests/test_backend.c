@@ -491,6 +491,47 @@ START_TEST(data_already_there_after_a_short_read_is_read_at_once)
 }
 END_TEST
 
+/* Embedding: the fd tt_loop_fd hands out (an eventfd on io_uring, the epoll fd itself on epoll)
+ * turns readable when a socket a task waits on has data, and run_once then finishes the task. */
+static intptr_t recv_one(void *arg)
+{
+    char c;
+    return tt_recv((int)(intptr_t)arg, &c, 1, 0);
+}
+
+START_TEST(the_embedding_fd_wakes_the_host_for_socket_data)
+{
+    tt_backend kinds[] = {TT_BACKEND_EPOLL, TT_BACKEND_URING};
+    for (int k = 0; k < 2; k++) {
+        if (kinds[k] == TT_BACKEND_URING && !uring_allowed())
+            continue;
+        tt_loop_opts o = {.backend = kinds[k]};
+        tt_loop *loop = tt_loop_new(&o);
+        ck_assert_ptr_nonnull(loop);
+        int efd = tt_loop_fd(loop);
+        ck_assert_int_ge(efd, 0);
+        int sv[2];
+        ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+        tt_future *t = tt_spawn_on(loop, NULL, recv_one, (void *)(intptr_t)sv[1]);
+        for (int i = 0; i < 4; i++)
+            ck_assert_int_ge(tt_loop_run_once(loop, 0), 0);
+        ck_assert_int_eq(tt_done(t), 0); /* waiting for data */
+        ck_assert_int_eq(send(sv[0], "!", 1, 0), 1);
+        for (int i = 0; i < 100 && !tt_done(t); i++) {
+            struct pollfd p = {.fd = efd, .events = POLLIN};
+            ck_assert_int_eq(poll(&p, 1, 5000), 1); /* the host wakes */
+            ck_assert_int_ge(tt_loop_run_once(loop, 0), 0);
+        }
+        ck_assert_int_eq(tt_result(t), 1);
+        tt_unref(t);
+        ck_assert_int_eq(tt_loop_free(loop), 0);
+        close(sv[0]);
+        close(sv[1]);
+    }
+    tu_assert_no_leaks();
+}
+END_TEST
+
 /* ---------------------------------------------------------------- file IO on the pool */
 
 static intptr_t file_io(void *arg)
@@ -592,6 +633,7 @@ static Suite *backend_suite(void)
     tcase_add_test(tc, pipe_short_write_and_waiting_read_on_blocking_fds);
     tcase_add_test(tc, cancelled_recv_leaves_the_bytes_for_the_next_reader);
     tcase_add_test(tc, data_already_there_after_a_short_read_is_read_at_once);
+    tcase_add_test(tc, the_embedding_fd_wakes_the_host_for_socket_data);
     tcase_add_test(tc, file_calls_give_the_same_outcomes_on_both);
     tcase_add_test(tc, a_queued_file_write_cancelled_on_epoll_never_happens);
     suite_add_tcase(s, tc);
