@@ -40,6 +40,7 @@ int epoll_init(tt_loop *loop)
         rc = -errno;
         goto fail;
     }
+    b->event_armed = true; /* for good: backend_arm_wake has nothing to do */
     /* epoll_pwait2 (Linux 5.11) takes a timespec; older kernels, and seccomp profiles that
      * predate it (EPERM), get a timerfd instead, so a 100 us timer does not wait 1 ms. */
     struct timespec zero = {0, 0};

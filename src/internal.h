@@ -402,13 +402,14 @@ typedef struct backend {
     int io_pending;             /* io_uring: requests and cancels whose completion has not been
                                    reaped; epoll: ep_watch registered */
     uint8_t kind;               /* BACKEND_*: written once by backend_init */
+    bool event_armed;           /* io_uring: a read of event_fd is on the ring; epoll: always
+                                   true (it watches event_fd), so arming needs no switch */
     int event_fd;               /* the wake-up: producers write it while the loop sleeps */
     uint64_t event_buf;
     int embed_fd;               /* tt_loop_fd's fd, created lazily, owned here; -1 */
     union {
         struct { /* io_uring */
             struct io_uring ring;
-            bool event_armed;   /* a read of event_fd is on the ring */
             backend_req event_req;
         };
         struct { /* epoll */
@@ -672,8 +673,8 @@ static inline void backend_poll(tt_loop *loop, int64_t timeout)
 }
 static inline void backend_arm_wake(tt_loop *loop)
 {
-    if (backend_is_uring(loop))
-        uring_arm_wake(loop); /* epoll watches the eventfd all the time */
+    if (!loop->backend.event_armed)
+        uring_arm_wake(loop);
 }
 static inline void backend_flush(tt_loop *loop)
 {
