@@ -491,12 +491,13 @@ intptr_t tt_poll(int fd, unsigned events); /* the ready events (POLLIN...) */
  *     SOCK_NONBLOCK, by its creator). A cancelled wait made no call, so it consumed and sent
  *     nothing.
  *   - Transfers may be short, as on the ring for sockets and pipes: read, write, recv and send
- *     return as soon as some bytes moved (loop on the count); MSG_WAITALL waits for all n, and a
- *     cancel or error after some bytes returns their count (the cancel stays pending).
- *   - Regular files, block devices and directories (read, write, fsync, close), and openat, run
- *     on the loop's default pool (tt_loop_opts.pool), as in libuv: they share its threads and
- *     queue (a small max_threads or queue_limit throttles them, a shut-down pool refuses them
- *     with -ESHUTDOWN) and count in its statistics. A cancelled call that has not started never
+ *     (and readv, writev, recvmsg, sendmsg) return as soon as some bytes moved (loop on the
+ *     count); MSG_WAITALL waits for all n (recvmsg/sendmsg: on stream sockets, as the ring), and
+ *     a cancel or error after some bytes returns their count (the cancel stays pending).
+ *   - Regular files, block devices and directories (read, write, readv, writev, fsync, close),
+ *     openat and statx run on the loop's default pool (tt_loop_opts.pool), as in libuv: they
+ *     share its threads and queue (a small max_threads or queue_limit throttles them, a shut-down
+ *     pool refuses them with -ESHUTDOWN) and count in its statistics. A cancelled call that has not started never
  *     runs (-ECANCELED); one that runs cannot be interrupted: the task waits for it and gets its
  *     result, and its cancellation comes at the next suspension point.
  *   - A wait costs one epoll_ctl: registrations are one-shot, so an fd closed and reused behind

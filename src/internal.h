@@ -497,15 +497,20 @@ void epoll_set_drained(tt_loop *loop, int fd, uint32_t events);
  * call's arguments (each uses what it needs); the functions may change its fields. */
 typedef struct io_args {
     int fd;                 /* the fd, or openat's dfd */
-    int flags;              /* recv/send/accept/openat flags, fsync's, poll's events */
+    int flags;              /* the call's flags, fsync's, poll's events, shutdown's how */
     void *buf;
     size_t n;
     int64_t off;            /* -1: the current position */
     struct sockaddr *addr;  /* accept's out, connect's in */
     socklen_t *lenp;
     socklen_t len;
-    const char *path;
+    const char *path;       /* openat's, statx's */
     mode_t mode;
+    const struct iovec *iov; /* readv/writev (n: their total length) */
+    int iovcnt;
+    struct msghdr *msg;     /* sendmsg/recvmsg (n: the total length of msg_iov) */
+    unsigned mask;          /* statx's */
+    struct statx *stx;
 } io_args;
 intptr_t ep_read(tt_loop *loop, tt_task *t, io_args *a);
 intptr_t ep_write(tt_loop *loop, tt_task *t, io_args *a);
@@ -517,6 +522,12 @@ intptr_t ep_poll(tt_loop *loop, tt_task *t, io_args *a);
 intptr_t ep_close(tt_loop *loop, tt_task *t, io_args *a);
 intptr_t ep_openat(tt_task *t, io_args *a);
 intptr_t ep_fsync(tt_task *t, io_args *a);
+intptr_t ep_readv(tt_loop *loop, tt_task *t, io_args *a);
+intptr_t ep_writev(tt_loop *loop, tt_task *t, io_args *a);
+intptr_t ep_sendmsg(tt_loop *loop, tt_task *t, io_args *a);
+intptr_t ep_recvmsg(tt_loop *loop, tt_task *t, io_args *a);
+intptr_t ep_statx(tt_task *t, io_args *a);
+intptr_t ep_shutdown(tt_task *t, io_args *a);
 
 /* The seam: what the loop calls, whichever the backend. */
 static inline bool backend_is_uring(const tt_loop *loop);

@@ -232,6 +232,8 @@ intptr_t tt_readv(int fd, const struct iovec *iov, int iovcnt, int64_t off)
     if (fd < 0 || iovcnt < 0 || iovcnt > IOV_MAX_RING || (!iov && iovcnt))
         return -EINVAL;
     IO_PROLOGUE();
+    if (!backend_is_uring(loop))
+        return ep_readv(loop, t, &(io_args){.fd = fd, .iov = iov, .iovcnt = iovcnt, .off = off});
     IO_SQE();
     io_uring_prep_readv(sqe, fd, iov, (unsigned)iovcnt, (uint64_t)off);
     intptr_t r = io_wait(loop, t, sqe);
@@ -244,6 +246,8 @@ intptr_t tt_writev(int fd, const struct iovec *iov, int iovcnt, int64_t off)
     if (fd < 0 || iovcnt < 0 || iovcnt > IOV_MAX_RING || (!iov && iovcnt))
         return -EINVAL;
     IO_PROLOGUE();
+    if (!backend_is_uring(loop))
+        return ep_writev(loop, t, &(io_args){.fd = fd, .iov = iov, .iovcnt = iovcnt, .off = off});
     IO_SQE();
     io_uring_prep_writev(sqe, fd, iov, (unsigned)iovcnt, (uint64_t)off);
     return io_wait(loop, t, sqe);
@@ -254,6 +258,9 @@ intptr_t tt_sendmsg(int fd, const struct msghdr *msg, int flags)
     if (fd < 0 || !msg)
         return -EINVAL;
     IO_PROLOGUE();
+    if (!backend_is_uring(loop))
+        return ep_sendmsg(loop, t,
+                          &(io_args){.fd = fd, .msg = (struct msghdr *)msg, .flags = flags});
     IO_SQE();
     io_uring_prep_sendmsg(sqe, fd, msg, (unsigned)flags);
     return io_wait(loop, t, sqe);
@@ -264,6 +271,8 @@ intptr_t tt_recvmsg(int fd, struct msghdr *msg, int flags)
     if (fd < 0 || !msg)
         return -EINVAL;
     IO_PROLOGUE();
+    if (!backend_is_uring(loop))
+        return ep_recvmsg(loop, t, &(io_args){.fd = fd, .msg = msg, .flags = flags});
     IO_SQE();
     io_uring_prep_recvmsg(sqe, fd, msg, (unsigned)flags);
     intptr_t r = io_wait(loop, t, sqe);
@@ -283,6 +292,9 @@ intptr_t tt_statx(int dfd, const char *path, int flags, unsigned mask, struct st
     if (!path || !out)
         return -EINVAL;
     IO_PROLOGUE();
+    if (!backend_is_uring(loop))
+        return ep_statx(t, &(io_args){.fd = dfd, .path = path, .flags = flags, .mask = mask,
+                                      .stx = out});
     IO_SQE();
     io_uring_prep_statx(sqe, dfd, path, flags, mask, out);
     intptr_t r = io_wait(loop, t, sqe);
@@ -298,6 +310,8 @@ intptr_t tt_shutdown(int fd, int how)
     if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
         return -EINVAL;
     IO_PROLOGUE();
+    if (!backend_is_uring(loop))
+        return ep_shutdown(t, &(io_args){.fd = fd, .flags = how});
     IO_SQE();
     io_uring_prep_shutdown(sqe, fd, how);
     return io_wait(loop, t, sqe);

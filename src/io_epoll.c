@@ -2,9 +2,9 @@
  *   readiness ops (sockets, pipes, ttys, eventfd...): a nonblocking attempt, retried each time the
  *     fd reports readiness (backend_epoll.c's ep_watch). A cancelled wait has made no syscall that
  *     could have moved data, so nothing is consumed or sent that is not reported;
- *   file ops (regular files, block devices, openat, fsync, close of a file): a blocking call on the
- *     loop's default pool, as libuv does; a cancel dequeues a call that has not started, one that
- *     runs is waited for and its result returned.
+ *   file ops (regular files, block devices, openat, statx, fsync, close of a file): a blocking
+ *     call on the loop's default pool, as libuv does; a cancel dequeues a call that has not
+ *     started, one that runs is waited for and its result returned.
  * An op that completes at its first attempt still lets the loop take a turn before the task goes
  * on, as a ring completion would: a task streaming from a busy socket cannot starve the others.
  *
@@ -153,6 +153,29 @@ static intptr_t send_now(io_args *a)
     return sys_result(send(a->fd, a->buf, a->n, a->flags | MSG_DONTWAIT));
 }
 
+static intptr_t recvmsg_now(io_args *a)
+{
+    return sys_result(recvmsg(a->fd, a->msg, a->flags | MSG_DONTWAIT));
+}
+
+static intptr_t sendmsg_now(io_args *a)
+{
+    return sys_result(sendmsg(a->fd, a->msg, a->flags | MSG_DONTWAIT));
+}
+
+/* readv/writev on a socket: the vectors in a message, so MSG_DONTWAIT can say "don't block". */
+static intptr_t readv_sock(io_args *a)
+{
+    struct msghdr m = {.msg_iov = (struct iovec *)a->iov, .msg_iovlen = (size_t)a->iovcnt};
+    return sys_result(recvmsg(a->fd, &m, MSG_DONTWAIT));
+}
+
+static intptr_t writev_sock(io_args *a)
+{
+    struct msghdr m = {.msg_iov = (struct iovec *)a->iov, .msg_iovlen = (size_t)a->iovcnt};
+    return sys_result(sendmsg(a->fd, &m, MSG_DONTWAIT));
+}
+
 static intptr_t read_plain(io_args *a) { return sys_result(read(a->fd, a->buf, a->n)); }
 static intptr_t write_plain(io_args *a) { return sys_result(write(a->fd, a->buf, a->n)); }
 
@@ -173,6 +196,26 @@ static intptr_t write_now(io_args *a)
     ssize_t r = pwritev2(a->fd, &iov, 1, -1, RWF_NOWAIT);
     if (r < 0 && (errno == EOPNOTSUPP || errno == EINVAL || errno == ENOSYS))
         return with_nonblock(a, write_plain);
+    return sys_result(r);
+}
+
+static intptr_t readv_plain(io_args *a) { return sys_result(readv(a->fd, a->iov, a->iovcnt)); }
+static intptr_t writev_plain(io_args *a) { return sys_result(writev(a->fd, a->iov, a->iovcnt)); }
+
+/* read_now and write_now with vectors. */
+static intptr_t readv_now(io_args *a)
+{
+    ssize_t r = preadv2(a->fd, a->iov, a->iovcnt, -1, RWF_NOWAIT);
+    if (r < 0 && (errno == EOPNOTSUPP || errno == EINVAL || errno == ENOSYS))
+        return with_nonblock(a, readv_plain);
+    return sys_result(r);
+}
+
+static intptr_t writev_now(io_args *a)
+{
+    ssize_t r = pwritev2(a->fd, a->iov, a->iovcnt, -1, RWF_NOWAIT);
+    if (r < 0 && (errno == EOPNOTSUPP || errno == EINVAL || errno == ENOSYS))
+        return with_nonblock(a, writev_plain);
     return sys_result(r);
 }
 
@@ -281,6 +324,26 @@ static intptr_t file_fsync(void *p)
 {
     io_args *a = p;
     return sys_result(a->flags ? fdatasync(a->fd) : fsync(a->fd));
+}
+
+static intptr_t file_readv(void *p)
+{
+    io_args *a = p;
+    return sys_result(a->off == -1 ? readv(a->fd, a->iov, a->iovcnt)
+                                   : preadv(a->fd, a->iov, a->iovcnt, (off_t)a->off));
+}
+
+static intptr_t file_writev(void *p)
+{
+    io_args *a = p;
+    return sys_result(a->off == -1 ? writev(a->fd, a->iov, a->iovcnt)
+                                   : pwritev(a->fd, a->iov, a->iovcnt, (off_t)a->off));
+}
+
+static intptr_t file_statx(void *p)
+{
+    io_args *a = p;
+    return sys_result(statx(a->fd, a->path, a->flags, a->mask, a->stx));
 }
 
 /* ------------------------------------------------------------------- the calls */
@@ -420,6 +483,119 @@ intptr_t ep_close(tt_loop *loop, tt_task *t, io_args *a)
     if (k == FD_FILE)
         return pool_op(t, file_close, a);
     intptr_t r = sys_result(close(a->fd));
+    settle(t);
+    return r;
+}
+
+/* The bytes the vectors hold: what a full transfer moves (ready_op's hint). */
+static size_t iov_total(const struct iovec *iov, size_t n)
+{
+    size_t sum = 0;
+    for (size_t i = 0; iov && i < n; i++)
+        sum += iov[i].iov_len;
+    return sum;
+}
+
+intptr_t ep_readv(tt_loop *loop, tt_task *t, io_args *a)
+{
+    int k = fd_kind(a->fd);
+    if (k < 0)
+        return k;
+    if (k == FD_FILE)
+        return pool_op(t, file_readv, a);
+    a->n = iov_total(a->iov, (size_t)a->iovcnt);
+    return ready_op(loop, t, EPOLLIN, k == FD_SOCKET ? readv_sock : readv_now, a, true);
+}
+
+intptr_t ep_writev(tt_loop *loop, tt_task *t, io_args *a)
+{
+    int k = fd_kind(a->fd);
+    if (k < 0)
+        return k;
+    if (k == FD_FILE)
+        return pool_op(t, file_writev, a);
+    a->n = iov_total(a->iov, (size_t)a->iovcnt);
+    return ready_op(loop, t, EPOLLOUT, k == FD_SOCKET ? writev_sock : writev_now, a, true);
+}
+
+/* MSG_WAITALL on a stream socket: the ring retries until every byte of msg_iov moved; so do we,
+ * with the rest of the vectors (name and control data go with the first call only). A cancel,
+ * an error or end of file after some bytes returns their count (a cancel stays pending). A
+ * datagram is one call whatever its size, as for the kernel. */
+static intptr_t msg_all(tt_loop *loop, tt_task *t, uint32_t events, io_attempt attempt,
+                        io_args *a)
+{
+    struct msghdr *user = a->msg;
+    size_t total = a->n;
+    a->flags &= ~MSG_WAITALL;
+    intptr_t r = ready_op(loop, t, events, attempt, a, true);
+    int type;
+    socklen_t tlen = sizeof type;
+    if (r <= 0 || (size_t)r >= total ||
+        getsockopt(a->fd, SOL_SOCKET, SO_TYPE, &type, &tlen) < 0 ||
+        (type != SOCK_STREAM && type != SOCK_SEQPACKET))
+        return r;
+    size_t done = (size_t)r, i = 0, skip = done; /* skip: bytes of user->msg_iov[i] moved */
+    struct iovec part;
+    struct msghdr rest = {0};
+    a->msg = &rest;
+    while (done < total) {
+        while (skip >= user->msg_iov[i].iov_len)
+            skip -= user->msg_iov[i++].iov_len;
+        if (skip) { /* the rest of a vector moved in part: that rest alone */
+            part = (struct iovec){(char *)user->msg_iov[i].iov_base + skip,
+                                  user->msg_iov[i].iov_len - skip};
+            rest.msg_iov = &part;
+            rest.msg_iovlen = 1;
+        } else {
+            rest.msg_iov = user->msg_iov + i;
+            rest.msg_iovlen = user->msg_iovlen - i;
+        }
+        a->n = iov_total(rest.msg_iov, rest.msg_iovlen);
+        r = ready_op(loop, t, events, attempt, a, true);
+        if (r <= 0) {
+            if (r == -ECANCELED)
+                t->must_cancel = 1;
+            break;
+        }
+        done += (size_t)r;
+        skip += (size_t)r;
+    }
+    a->msg = user;
+    return (intptr_t)done;
+}
+
+/* MSG_DONTWAIT from the caller: one attempt, as stream_op. */
+static intptr_t msg_op(tt_loop *loop, tt_task *t, uint32_t events, io_attempt attempt,
+                       io_args *a)
+{
+    a->n = iov_total(a->msg->msg_iov, a->msg->msg_iovlen);
+    if (a->flags & MSG_DONTWAIT) {
+        intptr_t r = attempt(a);
+        settle(t);
+        return r;
+    }
+    if ((a->flags & MSG_WAITALL) && a->n)
+        return msg_all(loop, t, events, attempt, a);
+    return ready_op(loop, t, events, attempt, a, true);
+}
+
+intptr_t ep_recvmsg(tt_loop *loop, tt_task *t, io_args *a)
+{
+    return msg_op(loop, t, EPOLLIN, recvmsg_now, a);
+}
+
+intptr_t ep_sendmsg(tt_loop *loop, tt_task *t, io_args *a)
+{
+    return msg_op(loop, t, EPOLLOUT, sendmsg_now, a);
+}
+
+intptr_t ep_statx(tt_task *t, io_args *a) { return pool_op(t, file_statx, a); }
+
+/* Never blocks: at once, with the loop's turn a ring completion would give. */
+intptr_t ep_shutdown(tt_task *t, io_args *a)
+{
+    intptr_t r = sys_result(shutdown(a->fd, a->flags));
     settle(t);
     return r;
 }
