@@ -1,9 +1,10 @@
 /* tothread — asyncio's concurrency model for C on Linux.
  *
- * One io_uring event loop per thread runs cheap stackful tasks; a pthread worker pool runs the
- * blocking calls that would stall it (tt_to_thread); futures carry every completion back to the
- * loop, where gather, wait, as_completed, wait_for, shield, task groups and timeout scopes
- * compose them with asyncio's (Python 3.11) cancellation semantics.
+ * One event loop per thread (io_uring, or epoll where io_uring is refused) runs cheap stackful
+ * tasks; a pthread worker pool runs the blocking calls that would stall it (tt_to_thread);
+ * futures carry every completion back to the loop, where gather, wait, as_completed, wait_for,
+ * shield, task groups and timeout scopes compose them with asyncio's (Python 3.11) cancellation
+ * semantics.
  *
  * Read this header top to bottom: it is the manual.
  *
@@ -129,18 +130,38 @@ const char *tt_strerror(intptr_t code);
 
 /* ========================================================================== loop */
 
+/* BACKENDS. A loop waits on io_uring or, where io_uring is refused (Docker's default seccomp
+ * profile, kernel.io_uring_disabled, gVisor, kernels without it), on epoll. Every public call
+ * behaves the same on both, except where a call's comment says otherwise (see "IO on the
+ * epoll backend" in the IO section). The choice, per loop at tt_loop_new:
+ *   tt_loop_opts.backend TT_BACKEND_URING or TT_BACKEND_EPOLL: that one, or tt_loop_new fails
+ *     (io_uring refused: NULL, errno EPERM/ENOSYS/ENOMEM, and one line on stderr naming why);
+ *   TT_BACKEND_AUTO (the default): the environment variable TT_BACKEND=uring|epoll|auto decides
+ *     (any other value: NULL + EINVAL and a line on stderr); unset or auto: io_uring, else epoll.
+ *     In debug mode the fallback is reported once per process on the warn handler, with
+ *     io_uring_setup's errno and what it usually means (EPERM: seccomp or
+ *     kernel.io_uring_disabled; ENOSYS: a kernel without io_uring).
+ * tt_loop_backend(loop) says which one a loop got. */
+typedef enum tt_backend {
+    TT_BACKEND_AUTO = 0,  /* TT_BACKEND, else io_uring falling back to epoll */
+    TT_BACKEND_URING = 1, /* io_uring only */
+    TT_BACKEND_EPOLL = 2, /* epoll only (a readiness loop, file IO on the pool, as libuv) */
+} tt_backend;
+
 typedef struct tt_loop_opts {
-    unsigned ring_entries; /* io_uring submission queue size; 0: 256 */
+    unsigned ring_entries; /* io_uring submission queue size; 0: 256 (unused on epoll) */
     tt_pool *pool;         /* default pool for tt_to_thread; NULL: one created lazily */
     int debug;             /* debug mode (see the debug section); also TT_DEBUG=1 */
     size_t stack_size;     /* default task stack size; 0: 64 KiB */
+    tt_backend backend;    /* TT_BACKEND_AUTO (0) unless set; see BACKENDS above */
 } tt_loop_opts;
 
 /* asyncio.run: a new loop on this thread, main runs as a task until it ends; then the tasks
  * still alive are cancelled and drained, the default pool is shut down (running jobs are waited
  * for) and the loop is freed. main's outcome goes to *result (may be NULL). Returns 0, or a
- * negative set-up error (-ENOMEM, -ENOSYS/-EPERM when io_uring is refused, -EBUSY if this
- * thread already has a loop, -EINVAL for a NULL main). */
+ * negative set-up error (-ENOMEM, -ENOSYS/-EPERM when io_uring is refused and TT_BACKEND=uring
+ * asked for it, -EBUSY if this thread already has a loop, -EINVAL for a NULL main or a bad
+ * TT_BACKEND). */
 int tt_run(tt_fn main, void *arg, intptr_t *result);
 /* tt_run with loop options (ring size, default pool, debug mode, task stack size; NULL: the
  * defaults). A pool given in opts is the application's: it is used, not shut down or freed
@@ -149,9 +170,14 @@ int tt_run(tt_fn main, void *arg, intptr_t *result);
 int tt_run_with(tt_fn main, void *arg, intptr_t *result, const tt_loop_opts *opts);
 
 /* A new loop bound to the calling thread (one loop per thread: NULL + EBUSY if this thread has
- * one). NULL opts: defaults. When io_uring is refused (seccomp, kernel.io_uring_disabled) this
- * returns NULL with errno set and prints one line naming the cause to stderr. */
+ * one). NULL opts: defaults. EINVAL for a bad option or TT_BACKEND value. When io_uring is
+ * refused and was asked for by name (TT_BACKEND_URING, TT_BACKEND=uring) this returns NULL with
+ * errno set (EPERM, ENOSYS...) and prints one line naming the cause to stderr; with AUTO the loop
+ * uses epoll instead (see BACKENDS above). */
 tt_loop *tt_loop_new(const tt_loop_opts *opts);
+/* The loop's backend: "io_uring" or "epoll" (static strings). NULL loop: the current loop. NULL +
+ * EINVAL without a loop. Any thread, while the loop lives. */
+const char *tt_loop_backend(tt_loop *loop);
 /* Frees the loop: -EBUSY (nothing freed) while tasks are alive, -EPERM from a foreign thread,
  * -EINVAL for NULL (the one call where NULL is not the current loop: freeing must name it).
  * Its queued jobs are cancelled; its running jobs are asked to stop (tt_job_cancelled turns
@@ -170,7 +196,8 @@ int tt_loop_run_once(tt_loop *loop, int64_t timeout);
  * the host added itself between iterations (tt_spawn, tt_call_soon...); the host calls
  * tt_loop_run_once(loop, 0) then. Owned by the loop. Timers: see tt_loop_next_deadline. After
  * tt_loop_run_once returns, the fd and tt_loop_next_deadline together tell the whole truth:
- * pending work means a readable fd or a deadline of 0. */
+ * pending work means a readable fd or a deadline of 0. io_uring: an eventfd the ring signals;
+ * epoll: the loop's epoll fd itself. */
 int tt_loop_fd(tt_loop *loop);
 /* Stores in *deadline the earliest timer deadline (tt_now() clock), TT_FOREVER if none, or 0 if
  * callbacks are ready now. 0, -EINVAL (NULL deadline), -EPERM (foreign thread, no loop). */
@@ -455,7 +482,8 @@ int tt_shield_exit(tt_shield_scope *s);
 
 /* ============================================================ IO on the ring (tasks) */
 
-/* Inside a task: each returns what the kernel returned (cqe->res): a count, an fd, 0, -errno.
+/* Inside a task: each returns what the kernel returned (cqe->res; on epoll the system call's
+ * result, the same values): a count, an fd, 0, -errno.
  * Cancelling the task cancels the request and returns only when the kernel has let go of the
  * buffer (-ECANCELED, or the result if the request completed first; the cancellation is then
  * delivered at the next suspension point). -EPERM outside a task. off -1: current position. */
@@ -469,6 +497,31 @@ intptr_t tt_openat(int dfd, const char *path, int flags, mode_t mode);
 intptr_t tt_close(int fd);
 intptr_t tt_fsync(int fd, unsigned flags);
 intptr_t tt_poll(int fd, unsigned events); /* the ready events (POLLIN...) */
+
+/* IO on the epoll backend (see BACKENDS in the loop section). The calls above return the same
+ * outcomes on both backends; what differs is how, and these points:
+ *   - Sockets, pipes, ttys, eventfd, signalfd... wait for readiness, then make the call without
+ *     blocking; the fd's own mode is left alone (blocking fds are fine): recv/send add
+ *     MSG_DONTWAIT, read/write on pipes use RWF_NOWAIT, and ttys (and any file refusing
+ *     RWF_NOWAIT), accept and connect run with O_NONBLOCK set on the file description for that
+ *     one call only (another process sharing the description could see it set meanwhile, so
+ *     a listening socket that loops on several threads accept on should be made nonblocking,
+ *     SOCK_NONBLOCK, by its creator). A cancelled wait made no call, so it consumed and sent
+ *     nothing.
+ *   - Transfers may be short, as on the ring for sockets and pipes: read, write, recv and send
+ *     (and readv, writev, recvmsg, sendmsg) return as soon as some bytes moved (loop on the
+ *     count); MSG_WAITALL waits for all n (recvmsg/sendmsg: on stream sockets, as the ring), and
+ *     a cancel or error after some bytes returns their count (the cancel stays pending).
+ *   - Regular files, block devices and directories (read, write, readv, writev, fsync, close),
+ *     openat and statx run on the loop's default pool (tt_loop_opts.pool), as in libuv: they
+ *     share its threads and queue (a small max_threads or queue_limit throttles them, a shut-down
+ *     pool refuses them with -ESHUTDOWN) and count in its statistics. A cancelled call that has not started never
+ *     runs (-ECANCELED); one that runs cannot be interrupted: the task waits for it and gets its
+ *     result, and its cancellation comes at the next suspension point.
+ *   - A wait costs one epoll_ctl: registrations are one-shot, so an fd closed and reused behind
+ *     the library's back is never missed. A transfer that moved less than asked makes the next
+ *     one on that fd wait for readiness before trying. A call that completes at once still lets
+ *     the loop take a turn before the task goes on, as a ring completion does. */
 
 /* =========================================================== sync between tasks */
 /* asyncio's Event, Lock, Semaphore and Queue, for tasks of one loop. Waiting calls suspend

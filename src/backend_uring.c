@@ -1,6 +1,6 @@
-/* The io_uring backend: the loop's whole interface to the kernel — ring setup, SQEs, submit,
- * wait + reap, and the cross-thread wake-up (an eventfd read kept on the ring). Completions call
- * their backend_req's function: this file knows no task, job or IO request. */
+/* The io_uring backend: ring setup, SQEs, submit, wait + reap, the cross-thread wake-up's read
+ * (backend.c's eventfd, read through the ring) and embedding's eventfd. Completions call their
+ * backend_req's function: this file knows no task, job or IO request. */
 #include "internal.h"
 
 #include <stdio.h>
@@ -17,7 +17,24 @@ static void event_done(tt_loop *loop, backend_req *r, int res)
     loop->backend.event_armed = false;
 }
 
-static int ring_setup(backend *b, unsigned entries)
+const char *uring_refusal(int rc)
+{
+    switch (rc) {
+    case -EPERM:
+        return "operation not permitted (kernel.io_uring_disabled or a seccomp profile, e.g. "
+               "Docker's default)";
+    case -ENOSYS:
+        return "the kernel has no io_uring (too old, built without it, or seccomp hides it)";
+    case -ENOMEM:
+        return "out of locked memory (RLIMIT_MEMLOCK, kernels before 5.12)";
+    case -EINVAL:
+        return "the kernel refused every ring setup tried (too old)";
+    default:
+        return strerror(-rc);
+    }
+}
+
+static int ring_setup(backend *b, unsigned entries, bool quiet)
 {
     struct io_uring_params p;
     static const unsigned flag_sets[] = {
@@ -36,37 +53,22 @@ static int ring_setup(backend *b, unsigned entries)
         if (rc != -EINVAL)
             break; /* refused outright: no point trying weaker flags */
     }
-    const char *why = rc == -EPERM ? "operation not permitted (kernel.io_uring_disabled or a "
-                                     "seccomp profile)"
-                      : rc == -ENOSYS ? "the kernel has no io_uring (or seccomp hides it)"
-                      : rc == -ENOMEM ? "out of locked memory (RLIMIT_MEMLOCK)"
-                                      : strerror(-rc);
-    fprintf(stderr, "tothread: cannot create an io_uring ring: %s\n", why);
+    if (!quiet)
+        fprintf(stderr, "tothread: cannot create an io_uring ring: %s\n", uring_refusal(rc));
     return rc;
 }
 
-int backend_init(tt_loop *loop, unsigned entries)
+int uring_init(tt_loop *loop, unsigned entries, bool quiet)
 {
     backend *b = &loop->backend;
-    int rc = ring_setup(b, entries);
+    int rc = ring_setup(b, entries, quiet);
     if (rc < 0)
         return rc;
     b->event_req.complete = event_done;
-    b->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (b->event_fd < 0) {
-        int e = errno; /* EMFILE/ENFILE: out of descriptors, not of memory */
-        fprintf(stderr, "tothread: cannot create the loop's eventfd: %s\n", strerror(e));
-        io_uring_queue_exit(&b->ring);
-        return -e;
-    }
     return 0;
 }
 
-void backend_free(tt_loop *loop)
-{
-    io_uring_queue_exit(&loop->backend.ring);
-    close(loop->backend.event_fd);
-}
+void uring_free(tt_loop *loop) { io_uring_queue_exit(&loop->backend.ring); }
 
 struct io_uring_sqe *backend_sqe(tt_loop *loop)
 {
@@ -99,7 +101,7 @@ bool backend_cancel(tt_loop *loop, backend_req *r)
     return true;
 }
 
-void backend_arm_wake(tt_loop *loop)
+void uring_arm_wake(tt_loop *loop)
 {
     backend *b = &loop->backend;
     if (b->event_armed)
@@ -112,13 +114,7 @@ void backend_arm_wake(tt_loop *loop)
     b->event_armed = true;
 }
 
-void backend_wake(tt_loop *loop)
-{
-    uint64_t one = 1;
-    (void)!write(loop->backend.event_fd, &one, sizeof one);
-}
-
-void backend_flush(tt_loop *loop)
+void uring_flush(tt_loop *loop)
 {
     if (loop->backend.sq_pending) {
         io_uring_submit(&loop->backend.ring);
@@ -126,18 +122,24 @@ void backend_flush(tt_loop *loop)
     }
 }
 
-int backend_notify_fd(tt_loop *loop, int fd)
+/* Completions signal an eventfd of our own: readable when the loop has something to reap. */
+int uring_embed_fd(tt_loop *loop)
 {
+    int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (fd < 0)
+        return -errno;
     int rc = io_uring_register_eventfd(&loop->backend.ring, fd);
-    if (rc < 0)
+    if (rc < 0) {
+        close(fd);
         return rc;
-    backend_arm_wake(loop);
+    }
+    uring_arm_wake(loop);
     io_uring_submit(&loop->backend.ring);
     loop->backend.sq_pending = 0;
-    return 0;
+    return fd;
 }
 
-void backend_reap(tt_loop *loop)
+void uring_reap(tt_loop *loop)
 {
     backend *b = &loop->backend;
     struct io_uring_cqe *cqe;
@@ -154,7 +156,7 @@ void backend_reap(tt_loop *loop)
     io_uring_cq_advance(&b->ring, n);
 }
 
-void backend_wait(tt_loop *loop, int64_t timeout)
+void uring_wait(tt_loop *loop, int64_t timeout)
 {
     backend *b = &loop->backend;
 #ifdef TT_HAVE_VALGRIND_H

@@ -1,7 +1,8 @@
-/* IO on the ring from inside a task, and the owner of IO requests: prepare one SQE for a
- * request in the task's frame, suspend, return cqe->res. A cancelled task sends an async cancel
+/* IO from inside a task, and the owner of IO requests. On io_uring: prepare one SQE for a
+ * request in the task's frame, suspend, return cqe->res; a cancelled task sends an async cancel
  * and still waits for the request's own completion, so the kernel has let go of the buffer
- * before the task goes on. */
+ * before the task goes on. On epoll each call hands its arguments to io_epoll.c (readiness ops
+ * and file ops on the pool), with the same outcomes. */
 #include "internal.h"
 
 #include <stdio.h>
@@ -72,8 +73,11 @@ static intptr_t io_wait(tt_loop *loop, tt_task *t, struct io_uring_sqe *sqe)
         return -EPERM;                                 \
     if (t->must_cancel)                                \
         return tt_yield();                             \
-    tt_loop *loop = t->fut.loop;                       \
-    struct io_uring_sqe *sqe = backend_sqe(loop);     \
+    tt_loop *loop = t->fut.loop
+
+/* The ring's case; the epoll backend's goes to io_epoll.c with the call's arguments first. */
+#define IO_SQE()                                       \
+    struct io_uring_sqe *sqe = backend_sqe(loop);      \
     if (!sqe)                                          \
         return -EAGAIN
 
@@ -82,6 +86,9 @@ intptr_t tt_read(int fd, void *buf, size_t n, int64_t off)
     if (fd < 0 || (!buf && n))
         return -EINVAL;
     IO_PROLOGUE();
+    if (!backend_is_uring(loop))
+        return ep_read(loop, t, &(io_args){.fd = fd, .buf = buf, .n = n, .off = off});
+    IO_SQE();
     io_uring_prep_read(sqe, fd, buf, (unsigned)(n > 0x7ffff000 ? 0x7ffff000 : n), (uint64_t)off);
     intptr_t r = io_wait(loop, t, sqe);
     if (r > 0)
@@ -94,6 +101,9 @@ intptr_t tt_write(int fd, const void *buf, size_t n, int64_t off)
     if (fd < 0 || (!buf && n))
         return -EINVAL;
     IO_PROLOGUE();
+    if (!backend_is_uring(loop))
+        return ep_write(loop, t, &(io_args){.fd = fd, .buf = (void *)buf, .n = n, .off = off});
+    IO_SQE();
     io_uring_prep_write(sqe, fd, buf, (unsigned)(n > 0x7ffff000 ? 0x7ffff000 : n), (uint64_t)off);
     return io_wait(loop, t, sqe);
 }
@@ -103,6 +113,9 @@ intptr_t tt_recv(int fd, void *buf, size_t n, int flags)
     if (fd < 0 || (!buf && n))
         return -EINVAL;
     IO_PROLOGUE();
+    if (!backend_is_uring(loop))
+        return ep_recv(loop, t, &(io_args){.fd = fd, .buf = buf, .n = n, .flags = flags});
+    IO_SQE();
     io_uring_prep_recv(sqe, fd, buf, n, flags);
     intptr_t r = io_wait(loop, t, sqe);
     if (r > 0)
@@ -115,6 +128,9 @@ intptr_t tt_send(int fd, const void *buf, size_t n, int flags)
     if (fd < 0 || (!buf && n))
         return -EINVAL;
     IO_PROLOGUE();
+    if (!backend_is_uring(loop))
+        return ep_send(loop, t, &(io_args){.fd = fd, .buf = (void *)buf, .n = n, .flags = flags});
+    IO_SQE();
     io_uring_prep_send(sqe, fd, buf, n, flags);
     return io_wait(loop, t, sqe);
 }
@@ -124,6 +140,9 @@ intptr_t tt_accept(int fd, struct sockaddr *addr, socklen_t *len, int flags)
     if (fd < 0 || (addr && !len))
         return -EINVAL;
     IO_PROLOGUE();
+    if (!backend_is_uring(loop))
+        return ep_accept(loop, t, &(io_args){.fd = fd, .addr = addr, .lenp = len, .flags = flags});
+    IO_SQE();
     io_uring_prep_accept(sqe, fd, addr, len, flags);
     intptr_t r = io_wait(loop, t, sqe);
     if (r >= 0 && addr) {
@@ -138,6 +157,10 @@ intptr_t tt_connect(int fd, const struct sockaddr *addr, socklen_t len)
     if (fd < 0 || !addr)
         return -EINVAL;
     IO_PROLOGUE();
+    if (!backend_is_uring(loop))
+        return ep_connect(loop, t,
+                          &(io_args){.fd = fd, .addr = (struct sockaddr *)addr, .len = len});
+    IO_SQE();
     io_uring_prep_connect(sqe, fd, addr, len);
     return io_wait(loop, t, sqe);
 }
@@ -147,6 +170,9 @@ intptr_t tt_openat(int dfd, const char *path, int flags, mode_t mode)
     if (!path)
         return -EINVAL;
     IO_PROLOGUE();
+    if (!backend_is_uring(loop))
+        return ep_openat(t, &(io_args){.fd = dfd, .path = path, .flags = flags, .mode = mode});
+    IO_SQE();
     io_uring_prep_openat(sqe, dfd, path, flags, mode);
     return io_wait(loop, t, sqe);
 }
@@ -156,6 +182,9 @@ intptr_t tt_close(int fd)
     if (fd < 0)
         return -EBADF;
     IO_PROLOGUE();
+    if (!backend_is_uring(loop))
+        return ep_close(loop, t, &(io_args){.fd = fd});
+    IO_SQE();
     io_uring_prep_close(sqe, fd);
     return io_wait(loop, t, sqe);
 }
@@ -165,6 +194,9 @@ intptr_t tt_fsync(int fd, unsigned flags)
     if (fd < 0)
         return -EBADF;
     IO_PROLOGUE();
+    if (!backend_is_uring(loop))
+        return ep_fsync(t, &(io_args){.fd = fd, .flags = (int)flags});
+    IO_SQE();
     io_uring_prep_fsync(sqe, fd, flags);
     return io_wait(loop, t, sqe);
 }
@@ -174,6 +206,9 @@ intptr_t tt_poll(int fd, unsigned events)
     if (fd < 0)
         return -EINVAL;
     IO_PROLOGUE();
+    if (!backend_is_uring(loop))
+        return ep_poll(loop, t, &(io_args){.fd = fd, .flags = (int)events});
+    IO_SQE();
     io_uring_prep_poll_add(sqe, fd, events);
     return io_wait(loop, t, sqe);
 }
@@ -197,6 +232,9 @@ intptr_t tt_readv(int fd, const struct iovec *iov, int iovcnt, int64_t off)
     if (fd < 0 || iovcnt < 0 || iovcnt > IOV_MAX_RING || (!iov && iovcnt))
         return -EINVAL;
     IO_PROLOGUE();
+    if (!backend_is_uring(loop))
+        return ep_readv(loop, t, &(io_args){.fd = fd, .iov = iov, .iovcnt = iovcnt, .off = off});
+    IO_SQE();
     io_uring_prep_readv(sqe, fd, iov, (unsigned)iovcnt, (uint64_t)off);
     intptr_t r = io_wait(loop, t, sqe);
     mark_iov_defined(iov, (size_t)iovcnt, r);
@@ -208,6 +246,9 @@ intptr_t tt_writev(int fd, const struct iovec *iov, int iovcnt, int64_t off)
     if (fd < 0 || iovcnt < 0 || iovcnt > IOV_MAX_RING || (!iov && iovcnt))
         return -EINVAL;
     IO_PROLOGUE();
+    if (!backend_is_uring(loop))
+        return ep_writev(loop, t, &(io_args){.fd = fd, .iov = iov, .iovcnt = iovcnt, .off = off});
+    IO_SQE();
     io_uring_prep_writev(sqe, fd, iov, (unsigned)iovcnt, (uint64_t)off);
     return io_wait(loop, t, sqe);
 }
@@ -217,6 +258,10 @@ intptr_t tt_sendmsg(int fd, const struct msghdr *msg, int flags)
     if (fd < 0 || !msg)
         return -EINVAL;
     IO_PROLOGUE();
+    if (!backend_is_uring(loop))
+        return ep_sendmsg(loop, t,
+                          &(io_args){.fd = fd, .msg = (struct msghdr *)msg, .flags = flags});
+    IO_SQE();
     io_uring_prep_sendmsg(sqe, fd, msg, (unsigned)flags);
     return io_wait(loop, t, sqe);
 }
@@ -226,6 +271,9 @@ intptr_t tt_recvmsg(int fd, struct msghdr *msg, int flags)
     if (fd < 0 || !msg)
         return -EINVAL;
     IO_PROLOGUE();
+    if (!backend_is_uring(loop))
+        return ep_recvmsg(loop, t, &(io_args){.fd = fd, .msg = msg, .flags = flags});
+    IO_SQE();
     io_uring_prep_recvmsg(sqe, fd, msg, (unsigned)flags);
     intptr_t r = io_wait(loop, t, sqe);
     if (r >= 0) {
@@ -244,6 +292,10 @@ intptr_t tt_statx(int dfd, const char *path, int flags, unsigned mask, struct st
     if (!path || !out)
         return -EINVAL;
     IO_PROLOGUE();
+    if (!backend_is_uring(loop))
+        return ep_statx(t, &(io_args){.fd = dfd, .path = path, .flags = flags, .mask = mask,
+                                      .stx = out});
+    IO_SQE();
     io_uring_prep_statx(sqe, dfd, path, flags, mask, out);
     intptr_t r = io_wait(loop, t, sqe);
     if (r == 0)
@@ -258,6 +310,9 @@ intptr_t tt_shutdown(int fd, int how)
     if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
         return -EINVAL;
     IO_PROLOGUE();
+    if (!backend_is_uring(loop))
+        return ep_shutdown(t, &(io_args){.fd = fd, .flags = how});
+    IO_SQE();
     io_uring_prep_shutdown(sqe, fd, how);
     return io_wait(loop, t, sqe);
 }

@@ -1,10 +1,10 @@
-/* The event loop, the hub: a FIFO ready queue run in turns (asyncio's batches) over the backend
- * (backend_uring.c), the timers and the inbox from other threads. One iteration reads top
- * to bottom: hand batched jobs to pools, wait on the backend (briefly spinning first while jobs
- * are in flight) which runs the completions, drain the inbox, fire due timers, run one turn. */
+/* The event loop, the hub: a FIFO ready queue run in turns (asyncio's batches) over the
+ * backend (io_uring or epoll, behind backend.c's seam), the timer heap and the inbox from other
+ * threads. One iteration reads top to bottom: hand batched jobs to pools, wait on the backend
+ * (briefly spinning first while jobs are in flight) which runs the completions, drain the inbox,
+ * fire due timers, run one turn. */
 #include "internal.h"
 
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 _Thread_local tt_loop *tls_loop;
@@ -41,10 +41,7 @@ static void wait_for_work(tt_loop *loop, int64_t timeout)
             atomic_store(&loop->wake.sleeping, 0);
         }
     }
-    backend_wait(loop, timeout);
-    if (timeout != 0)
-        atomic_store(&loop->wake.sleeping, 0);
-    backend_reap(loop);
+    backend_poll(loop, timeout);
 }
 
 /* ---------------------------------------------------------------------- one turn */
@@ -122,7 +119,8 @@ tt_loop *tt_loop_new(const tt_loop_opts *opts)
         errno = EBUSY;
         return NULL;
     }
-    if (opts && (opts->stack_size > TT_MAX_STACK || opts->ring_entries > 32768)) {
+    if (opts && (opts->stack_size > TT_MAX_STACK || opts->ring_entries > 32768 ||
+                 opts->backend < TT_BACKEND_AUTO || opts->backend > TT_BACKEND_EPOLL)) {
         errno = EINVAL;
         return NULL;
     }
@@ -132,13 +130,15 @@ tt_loop *tt_loop_new(const tt_loop_opts *opts)
         return NULL;
     }
     unsigned entries = opts && opts->ring_entries ? opts->ring_entries : 256;
-    int rc = backend_init(loop, entries);
+    const char *dbg = getenv("TT_DEBUG");
+    loop->debug = (opts && opts->debug) || (dbg && *dbg && strcmp(dbg, "0") != 0);
+    int rc = backend_init(loop, opts ? (int)opts->backend : TT_BACKEND_AUTO, entries,
+                          loop->debug);
     if (rc < 0) {
         free(loop);
         errno = -rc;
         return NULL;
     }
-    loop->wake.embed_fd = -1;
     loop->default_stack = opts && opts->stack_size ? opts->stack_size : 64 * 1024;
     if (loop->default_stack < 16384)
         loop->default_stack = 16384;
@@ -155,8 +155,6 @@ tt_loop *tt_loop_new(const tt_loop_opts *opts)
     inbox_init(&loop->wake.in);
     shell_init(loop);
     offload_init(loop, opts ? opts->pool : NULL);
-    const char *dbg = getenv("TT_DEBUG");
-    loop->debug = (opts && opts->debug) || (dbg && *dbg && strcmp(dbg, "0") != 0);
     tls_loop = loop;
     live_add(LIVE_LOOPS, 1);
     if (loop->debug && tt_loop_watch(loop, 0) < 0) { /* no monitor thread: no loop either */
@@ -233,8 +231,6 @@ int tt_loop_free(tt_loop *loop)
     loop->stacks = NULL;
     stack_overflow_handler_uninstall();
     backend_free(loop);
-    if (loop->wake.embed_fd >= 0)
-        close(loop->wake.embed_fd);
 #ifdef TT_SANITIZING
     loop->ctx.tsan_fiber = NULL; /* the thread's own fiber is not ours to destroy */
 #endif
@@ -280,30 +276,24 @@ int tt_loop_run_once(tt_loop *loop, int64_t timeout)
     if (!loop_on_thread(loop) || loop->current || loop->in_run)
         return -EPERM;
     loop->in_run = true;
-    if (loop->wake.embed_fd >= 0) {
-        uint64_t v; /* consume the readiness the host saw */
-        (void)!read(loop->wake.embed_fd, &v, sizeof v);
+    bool embedded = loop->backend.embed_fd >= 0;
+    if (embedded) {
+        backend_embed_consume(loop); /* the readiness the host saw */
         atomic_store(&loop->wake.sleeping, 0);
     }
     int ran = loop_iterate(loop, timeout);
     offload_flush(loop); /* jobs submitted during this turn must not wait for the next one */
-    if (loop->wake.embed_fd >= 0) {
+    if (embedded) {
         /* Between calls nobody runs this loop: producers must wake it through the backend,
-         * whose completion is signalled on embed_fd. */
+         * which makes the embedding fd readable. */
         backend_arm_wake(loop);
         atomic_store(&loop->wake.sleeping, 1);
         backend_flush(loop);
         if (!inbox_empty(&loop->wake.in) || loop->ready.head)
-            loop_embed_kick(loop);
+            backend_embed_signal(loop);
     }
     loop->in_run = false;
     return ran;
-}
-
-void loop_embed_kick(tt_loop *loop)
-{
-    uint64_t one = 1;
-    (void)!write(loop->wake.embed_fd, &one, sizeof one);
 }
 
 int tt_loop_fd(tt_loop *loop)
@@ -312,20 +302,15 @@ int tt_loop_fd(tt_loop *loop)
         return -EPERM;
     if (!loop_on_thread(loop))
         return -EPERM;
-    if (loop->wake.embed_fd < 0) {
-        int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (fd < 0)
-            return -errno;
+    if (loop->backend.embed_fd < 0) {
         atomic_store(&loop->wake.sleeping, 1);
-        int rc = backend_notify_fd(loop, fd);
-        if (rc < 0) {
+        int fd = backend_embed_fd(loop);
+        if (fd < 0) {
             atomic_store(&loop->wake.sleeping, 0);
-            close(fd);
-            return rc;
+            return fd;
         }
-        loop->wake.embed_fd = fd;
     }
-    return loop->wake.embed_fd;
+    return loop->backend.embed_fd;
 }
 
 int tt_loop_next_deadline(tt_loop *loop, int64_t *deadline)

@@ -15,6 +15,8 @@ static int nwarned;
 static void collect(const char *msg, void *arg)
 {
     (void)arg;
+    if (tu_backend_note(msg))
+        return;
     if (nwarned < 8)
         snprintf(warned[nwarned], sizeof warned[0], "%s", msg);
     nwarned++;

@@ -1,5 +1,6 @@
 /* Faults from outside the library: a task overflowing its stack, io_uring refused by a seccomp
- * filter, a refused pthread_create, no address space for a stack. Each runs in a forked child
+ * filter (asked for by name: a clear error; AUTO falls back, see test_backend), a refused
+ * pthread_create, no address space for a stack. Each runs in a forked child
  * where it needs to, and must end in a clear message or a clean error, never a crash or a leak. */
 #define _GNU_SOURCE
 #include "testutil.h"
@@ -115,19 +116,25 @@ static intptr_t never_runs(void *arg)
 static void child_no_uring(void)
 {
     deny_io_uring_setup();
+    setenv("TT_BACKEND", "uring", 1); /* by name: no fallback */
     errno = 0;
     if (tt_loop_new(NULL) != NULL || errno != EPERM)
         _exit(92);
     intptr_t r = 7;
     if (tt_run(never_runs, NULL, &r) != -EPERM || r != 7)
         _exit(93);
+    unsetenv("TT_BACKEND");
+    tt_loop_opts o = {.backend = TT_BACKEND_URING};
+    errno = 0;
+    if (tt_loop_new(&o) != NULL || errno != EPERM)
+        _exit(95);
     tt_live l;
     tt_live_get(&l);
     if (l.futures || l.tasks || l.stacks || l.jobs || l.loops || l.pools)
         _exit(94);
 }
 
-START_TEST(io_uring_refused_is_a_clear_error)
+START_TEST(io_uring_refused_by_name_is_a_clear_error)
 {
     char err[4096];
     int st = run_child(child_no_uring, err, sizeof err);
@@ -239,7 +246,7 @@ static Suite *faults_suite(void)
     TCase *tc = tcase_create("faults");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, stack_overflow_names_the_task);
-    tcase_add_test(tc, io_uring_refused_is_a_clear_error);
+    tcase_add_test(tc, io_uring_refused_by_name_is_a_clear_error);
     tcase_add_test(tc, refused_pthread_create_fails_the_call);
     tcase_add_test(tc, pool_with_unstartable_min_threads_fails);
     tcase_add_test(tc, stack_allocation_failure_ends_the_task_with_enomem);

@@ -1,5 +1,6 @@
-/* The server's extra ring operations: readv/writev on a file, sendmsg/recvmsg carrying data and
- * an fd (SCM_RIGHTS), statx, shutdown; cancellation of a blocked recvmsg; bad arguments. */
+/* The server's extra ring operations: readv/writev on a file, a pipe and a socket, sendmsg/recvmsg
+ * carrying data and an fd (SCM_RIGHTS) and with MSG_WAITALL/MSG_DONTWAIT, statx, shutdown;
+ * cancellation of a blocked recvmsg and readv; bad arguments. Run on both backends by CI. */
 #define _GNU_SOURCE
 #include "tkutil.h"
 
@@ -124,6 +125,97 @@ TASK_TEST(cancel_a_blocked_recvmsg)
     return 0;
 }
 
+/* The readiness route on epoll (the ring's own on io_uring): a readv that waits for a pipe's
+ * data and one on a socket, each filling its vectors in order. */
+typedef struct vec_reader {
+    int fd;
+    char a[3], b[8];
+} vec_reader;
+
+static intptr_t readv_run(void *arg)
+{
+    vec_reader *v = arg;
+    struct iovec in[2] = {{v->a, sizeof v->a}, {v->b, sizeof v->b - 1}};
+    return tt_readv(v->fd, in, 2, -1);
+}
+
+TASK_TEST(readv_writev_wait_on_a_pipe_and_a_socket)
+{
+    int p[2], sv[2];
+    ck_assert_int_eq(pipe(p), 0);
+    tk_socketpair(sv, 0);
+    int rd[2] = {p[0], sv[1]}, wr[2] = {p[1], sv[0]};
+    for (int i = 0; i < 2; i++) {
+        vec_reader v = {.fd = rd[i]};
+        tt_future *f = tt_spawn(readv_run, &v);
+        tt_sleep(TT_MS(5)); /* the reader waits for data */
+        ck_assert_int_eq(tt_done(f), 0);
+        struct iovec out[2] = {{"abcd", 4}, {"efg", 3}};
+        ck_assert_int_eq(tt_writev(wr[i], out, 2, -1), 7);
+        ck_assert_int_eq(tt_await(f), 7);
+        ck_assert_int_eq(memcmp(v.a, "abc", 3), 0);
+        ck_assert_str_eq(v.b, "defg");
+    }
+    close(p[0]);
+    close(p[1]);
+    close(sv[0]);
+    close(sv[1]);
+    return 0;
+}
+
+/* A cancelled readv on an empty pipe consumed nothing: the bytes written after are all there. */
+TASK_TEST(cancel_a_blocked_readv_loses_no_byte)
+{
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    vec_reader v = {.fd = p[0]};
+    tt_future *f = tt_spawn(readv_run, &v);
+    tt_sleep(TT_MS(5));
+    ck_assert_int_eq(tt_cancel(f, NULL), 1);
+    ck_assert_int_eq(tt_await(f), -ECANCELED);
+    ck_assert_int_eq(write(p[1], "xyz", 3), 3);
+    char got[4] = {0};
+    ck_assert_int_eq(tt_read(p[0], got, sizeof got, -1), 3);
+    ck_assert_str_eq(got, "xyz");
+    close(p[0]);
+    close(p[1]);
+    return 0;
+}
+
+static intptr_t recvmsg_all_run(void *arg)
+{
+    vec_reader *v = arg;
+    struct iovec in[2] = {{v->a, sizeof v->a}, {v->b, sizeof v->b - 1}};
+    struct msghdr m = {.msg_iov = in, .msg_iovlen = 2};
+    return tt_recvmsg(v->fd, &m, MSG_WAITALL);
+}
+
+/* MSG_WAITALL: the bytes of two sends, the second after a pause, fill all ten bytes; a
+ * MSG_DONTWAIT recvmsg on an empty socket says -EAGAIN at once. */
+TASK_TEST(recvmsg_waitall_and_dontwait)
+{
+    int sv[2];
+    tk_socketpair(sv, 0);
+    char c;
+    struct iovec one = {&c, 1};
+    struct msghdr m1 = {.msg_iov = &one, .msg_iovlen = 1};
+    ck_assert_int_eq(tt_recvmsg(sv[1], &m1, MSG_DONTWAIT), -EAGAIN);
+    vec_reader v = {.fd = sv[1]};
+    tt_future *f = tt_spawn(recvmsg_all_run, &v);
+    ck_assert_int_eq(tt_send(sv[0], "0123", 4, 0), 4);
+    tt_sleep(TT_MS(5));
+    ck_assert_int_eq(tt_done(f), 0);
+    struct iovec rest = {"456789", 6};
+    struct msghdr m = {.msg_iov = &rest, .msg_iovlen = 1};
+    ck_assert_int_eq(tt_sendmsg(sv[0], &m, 0), 6);
+    ck_assert_int_eq(tt_await(f), 10);
+    ck_assert_int_eq(memcmp(v.a, "012", 3), 0);
+    ck_assert_str_eq(v.b, "3456789");
+    close(sv[0]);
+    close(sv[1]);
+    return 0;
+}
+
 TASK_TEST(bad_arguments)
 {
     struct iovec iov = {NULL, 0};
@@ -164,6 +256,9 @@ static Suite *make_suite(void)
     tcase_add_test(tc, sendmsg_recvmsg_pass_data_and_an_fd);
     tcase_add_test(tc, shutdown_write_side_gives_the_peer_end_of_file);
     tcase_add_test(tc, cancel_a_blocked_recvmsg);
+    tcase_add_test(tc, readv_writev_wait_on_a_pipe_and_a_socket);
+    tcase_add_test(tc, cancel_a_blocked_readv_loses_no_byte);
+    tcase_add_test(tc, recvmsg_waitall_and_dontwait);
     tcase_add_test(tc, bad_arguments);
     tcase_add_test(tc, outside_a_task_is_eperm);
     suite_add_tcase(s, tc);

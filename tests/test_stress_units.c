@@ -82,7 +82,8 @@ START_TEST(args_full)
     char err[256];
     ck_assert_int_eq(parse(&c, err, "offload -n 50 -c 4 -p 2 -q 8 --cost fixed --mean 250us "
                                     "--seed 7 --json x.json --plot y.svg --error-rate 0.25 "
-                                    "--cancel-rate=0.5 --mode abandon --loops 3 --no-progress"),
+                                    "--cancel-rate=0.5 --mode abandon --loops 3 --no-progress "
+                                    "--backend epoll"),
                      ARGS_OK);
     ck_assert_int_eq(c.count, 50);
     ck_assert_int_eq(c.concurrency, 4);
@@ -98,6 +99,7 @@ START_TEST(args_full)
     ck_assert_int_eq(c.mode, MODE_ABANDON);
     ck_assert_int_eq(c.loops, 3);
     ck_assert_int_eq(c.progress, 0);
+    ck_assert_int_eq(c.backend, TT_BACKEND_EPOLL);
     ck_assert(c.rate == 0.0);
     ck_assert_int_eq(c.tcp_small_buffers, 0);
     ck_assert_ptr_null(c.openmetrics_path);
@@ -149,6 +151,7 @@ static const struct { const char *line, *msg; } bad_cases[] = {
     {"--mean abc", "--mean: not a duration: 'abc' (e.g. 10s, 500ms, 100us)"},
     {"--cost bogus", "--cost: unknown cost model 'bogus' (fixed|uniform|exp|spin|read|fsync)"},
     {"--mode sometimes", "--mode: unknown mode 'sometimes' (default|abandon|both)"},
+    {"--backend kqueue", "--backend: unknown backend 'kqueue' (auto|uring|epoll)"},
     {"--error-rate 1.5", "--error-rate: must be between 0 and 1: '1.5'"},
     {"--cancel-rate x", "--cancel-rate: not a number: 'x'"},
     {"-n 5 -d 1s", "--count and --duration exclude each other"},
@@ -530,6 +533,7 @@ static stress_report *sample_report(void)
     stress_report *r = malloc(sizeof *r);
     report_init(r);
     snprintf(r->scenario, sizeof r->scenario, "offload");
+    snprintf(r->backend, sizeof r->backend, "epoll");
     snprintf(r->settings, sizeof r->settings, "100 operations, \"quoted\"");
     r->elapsed_s = 2.0;
     r->submitted = r->ended = 100;
@@ -928,7 +932,7 @@ START_TEST(report_sections)
     char *om = render(report_openmetrics, r);
     char why[200];
     ck_assert_msg(om_check(om, why, sizeof why) == NULL, "%s\n%s", why, om);
-    ck_assert_ptr_nonnull(strstr(om, "tt_stress_run_info{scenario=\"offload\",seed=\"4242\",settings=\"100 operations, \\\"quoted\\\"\"} 1\n"));
+    ck_assert_ptr_nonnull(strstr(om, "tt_stress_run_info{scenario=\"offload\",backend=\"epoll\",seed=\"4242\",settings=\"100 operations, \\\"quoted\\\"\"} 1\n"));
     ck_assert_ptr_nonnull(strstr(om, "tt_stress_outcomes_total{outcome=\"ok\"} 100\n"));
     ck_assert_ptr_nonnull(strstr(om, "tt_stress_latency_seconds{outcome=\"ok\",quantile=\"0.5\"} 5.0175e-05\n"));
     ck_assert_ptr_nonnull(strstr(om, "tt_stress_latency_seconds{outcome=\"ok\",quantile=\"1\"} 0.0001\n"));
@@ -1011,7 +1015,7 @@ START_TEST(report_formats)
 {
     stress_report *r = sample_report();
     char *text = render(print_wrap, r);
-    ck_assert_ptr_nonnull(strstr(text, "tt-stress report: offload"));
+    ck_assert_ptr_nonnull(strstr(text, "tt-stress report: offload on the epoll backend"));
     ck_assert_ptr_nonnull(strstr(text, "throughput 50 ops/s"));
     ck_assert_ptr_nonnull(strstr(text, "50.2 us")); /* p50 of 1..100 us: bucket [49664, 50175] */
     ck_assert_ptr_nonnull(strstr(text, "result: PASS"));
@@ -1024,6 +1028,7 @@ START_TEST(report_formats)
     ck_assert_ptr_nonnull(strstr(json, "\"tcp\": {\"count\": 0}"));
     ck_assert_ptr_nonnull(strstr(json, "\"scenario\": \"offload\""));
     ck_assert_ptr_nonnull(strstr(json, "\"settings\": \"100 operations, \\\"quoted\\\"\""));
+    ck_assert_ptr_nonnull(strstr(json, "\"backend\": \"epoll\","));
     ck_assert_ptr_nonnull(strstr(json, "\"throughput_ops_s\": 50.0"));
     ck_assert_ptr_nonnull(strstr(json, "\"ok\": 100, \"error\": 0"));
     ck_assert_ptr_nonnull(strstr(json, "\"p50\": 50175"));

@@ -59,6 +59,10 @@ const char *tu_trace_get(void);
 size_t tu_trace_len(void);
 void tu_trace_reset(void);
 
+/* Whether a warning is AUTO's one note that io_uring was refused (debug mode, where io_uring is
+ * refused, e.g. under tests/no_uring): tests that count warnings skip it. */
+int tu_backend_note(const char *msg);
+
 /* The pool's statistics (asserting tt_pool_stats_get succeeded). */
 tt_pool_stats tu_pool_stats(tt_pool *p);
 

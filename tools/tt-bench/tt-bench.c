@@ -18,6 +18,8 @@
 /* ------------------------------------------------------------------------- helpers */
 
 static int out_fd = STDOUT_FILENO; /* the child's end of the collector pipe */
+static tt_backend backend_opt;     /* --backend (AUTO: TT_BACKEND, else io_uring, else epoll) */
+static const char *backend_used;   /* what the workload's loop got, added to its lines */
 
 void emit(const char *workload, const char *system, const char *fmt, ...)
 {
@@ -27,6 +29,8 @@ void emit(const char *workload, const char *system, const char *fmt, ...)
     va_start(ap, fmt);
     len += vsnprintf(line + len, sizeof line - (size_t)len, fmt, ap);
     va_end(ap);
+    if (backend_used && len < (int)sizeof line)
+        len += snprintf(line + len, sizeof line - (size_t)len, " backend=%s", backend_used);
     if (len >= (int)sizeof line - 1)
         len = (int)sizeof line - 2;
     line[len++] = '\n';
@@ -100,10 +104,11 @@ uint64_t cpu_ns(void)
 
 intptr_t run_main(tt_pool *pool, tt_fn fn, void *arg)
 {
-    tt_loop_opts opts = {.pool = pool};
+    tt_loop_opts opts = {.pool = pool, .backend = backend_opt};
     tt_loop *loop = tt_loop_new(&opts);
     if (!loop)
         die("tt_loop_new: %s", strerror(errno));
+    backend_used = tt_loop_backend(loop);
     tt_future *f = tt_spawn_on(loop, NULL, fn, arg);
     if (!f)
         die("tt_spawn_on: %s", strerror(errno));
@@ -311,15 +316,17 @@ static int write_json(const char *path)
 
 static void usage(FILE *f)
 {
-    fputs("usage: tt-bench [--json FILE] WORKLOAD [--warm] [N] [WORKLOAD [--warm] [N] ...]\n"
-          "       tt-bench [--json FILE] all\n"
+    fputs("usage: tt-bench [--json FILE] [--backend auto|uring|epoll] WORKLOAD [--warm] [N]\n"
+          "                [WORKLOAD [--warm] [N] ...]\n"
+          "       tt-bench [--json FILE] [--backend auto|uring|epoll] all\n"
           "WORKLOAD: W1 offload throughput (N=200000, pool 4)   W2 offload latency (N=20000,\n"
           "          pool 4; then IDLE: CPU used in 1 s idle)    W3 1000 x usleep(10 ms), pool 64\n"
           "          W4 spawn-join (N=1000000)                   W5 switch (N=1000000 round trips)\n"
           "          W6 idle tasks sleeping 1 s (N=100000)       W7 wait_for timeouts (N=100000)\n"
-           "Each prints one line: <workload> tothread key=value ....\n"
-           "--warm (W6, W7): run the workload twice in one process, the second round on recycled\n"
-           "          stacks, and print both (the second as tothread-warm).\n",
+          "Each prints one line: <workload> tothread key=value ... backend=io_uring|epoll.\n"
+          "--backend: the loops' backend (default auto: TT_BACKEND, else io_uring, else epoll).\n"
+          "--warm (W6, W7): run the workload twice in one process, the second round on recycled\n"
+          "          stacks, and print both (the second as tothread-warm).\n",
           f);
 }
 
@@ -336,6 +343,18 @@ int main(int argc, char **argv)
             json = argv[++i];
         } else if (strncmp(a, "--json=", 7) == 0) {
             json = a + 7;
+        } else if (strcmp(a, "--backend") == 0 || strncmp(a, "--backend=", 10) == 0) {
+            const char *v = a[9] == '=' ? a + 10 : i + 1 < argc ? argv[++i] : "";
+            if (strcmp(v, "auto") == 0)
+                backend_opt = TT_BACKEND_AUTO;
+            else if (strcmp(v, "uring") == 0)
+                backend_opt = TT_BACKEND_URING;
+            else if (strcmp(v, "epoll") == 0)
+                backend_opt = TT_BACKEND_EPOLL;
+            else {
+                fprintf(stderr, "tt-bench: --backend: unknown backend '%s' (auto|uring|epoll)\n", v);
+                return 2;
+            }
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);
             return 0;

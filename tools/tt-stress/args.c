@@ -17,6 +17,8 @@ static const char *const cost_names[COST_COUNT_] = {
     "fixed", "uniform", "exp", "spin", "read", "fsync",
 };
 static const char *const mode_names[] = {"default", "abandon", "both"};
+/* In tt_backend's order (AUTO, URING, EPOLL): stress_config.backend is that value. */
+static const char *const backend_names[] = {"auto", "uring", "epoll"};
 
 const char *stress_scenario_name(stress_scenario s)
 {
@@ -250,7 +252,7 @@ int stress_args_parse(int argc, char **argv, stress_config *cfg, char *err, size
             {"--pool-threads", "-p"}, {"--queue-limit", "-q"}, {"--cost", NULL},
             {"--mean", NULL}, {"--error-rate", NULL}, {"--cancel-rate", NULL},
             {"--mode", NULL}, {"--loops", NULL}, {"--seed", NULL}, {"--json", NULL},
-            {"--plot", NULL}, {"--rate", NULL}, {"--openmetrics", NULL},
+            {"--plot", NULL}, {"--rate", NULL}, {"--openmetrics", NULL}, {"--backend", NULL},
         };
         int opt = -1;
         for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
@@ -370,6 +372,15 @@ int stress_args_parse(int argc, char **argv, stress_config *cfg, char *err, size
                 return ARGS_BAD;
             }
             cfg->mode = (stress_mode)k;
+            break;
+        }
+        case 16: {
+            int k = find_name(backend_names, 3, val);
+            if (k < 0) {
+                set_err(err, errlen, "--backend: unknown backend '%s' (auto|uring|epoll)", val);
+                return ARGS_BAD;
+            }
+            cfg->backend = k;
             break;
         }
         case 12: case 13: case 15:
@@ -495,6 +506,9 @@ void stress_help(stress_scenario s, char *buf, size_t len)
              "      --cancel-rate P    probability that an offload/io/mixed operation is cancelled\n"
              "      --mode M           default|abandon|both: TT_JOB_ABANDON_ON_CANCEL or not\n"
              "      --loops N          N loops on N threads sharing one pool\n"
+             "      --backend B        auto|uring|epoll: the loops' backend (default auto: the\n"
+             "                         TT_BACKEND environment variable, else io_uring, else epoll);\n"
+             "                         the report names the one the loops got\n"
              "      --seed N           random seed (default 1), printed in every report: each worker\n"
              "                         draws its operations and cancel points from its own stream of\n"
              "                         it, so the same seed replays the same plans (the order in which\n"

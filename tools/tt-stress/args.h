@@ -44,6 +44,7 @@ typedef struct stress_config {
     const char *openmetrics_path; /* NULL: no OpenMetrics file */
     int progress;          /* 1: live progress on stderr (the default), 0: --no-progress */
     int tcp_small_buffers; /* io: 4 KiB buffers on TCP streams too (reproduces the persist timer) */
+    int backend;           /* tt_backend's value: 0 auto, 1 uring, 2 epoll */
 } stress_config;
 
 enum { ARGS_OK = 0, ARGS_BAD = 2, ARGS_HELP = 3 };

@@ -175,7 +175,8 @@ void report_print(FILE *out, const stress_report *r)
     char failed[200];
     int nfail = report_failures(r, failed, sizeof failed);
 
-    fprintf(out, "\ntt-stress report: %s\n  %s\n", r->scenario, r->settings);
+    fprintf(out, "\ntt-stress report: %s on the %s backend\n  %s\n", r->scenario,
+            r->backend[0] ? r->backend : "?", r->settings);
     fprintf(out, "  seed %llu (--seed %llu replays the same plans, as far as thread timing allows)\n",
             (unsigned long long)r->seed, (unsigned long long)r->seed);
     fprintf(out, "  elapsed %.2f s, submitted %llu, ended %llu, throughput %.0f ops/s\n\n",

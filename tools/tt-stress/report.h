@@ -53,6 +53,7 @@ typedef struct stress_pool_report {
 
 typedef struct stress_report {
     char scenario[32];
+    char backend[16];        /* the loops' backend: "io_uring" or "epoll" */
     char settings[400];      /* one line describing the options in effect */
     uint64_t seed;           /* --seed: the same value replays the run's plans */
     double elapsed_s;

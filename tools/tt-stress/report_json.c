@@ -57,6 +57,8 @@ int report_json(FILE *out, const stress_report *r)
     int nfail = report_failures(r, failed, sizeof failed);
     fprintf(out, "{\n  \"tool\": \"tt-stress\",\n  \"scenario\": ");
     json_str(out, r->scenario);
+    fprintf(out, ",\n  \"backend\": ");
+    json_str(out, r->backend);
     fprintf(out, ",\n  \"settings\": ");
     json_str(out, r->settings);
     fprintf(out, ",\n  \"seed\": %llu", (unsigned long long)r->seed);
@@ -212,9 +214,11 @@ static void om_phases(FILE *out, const stress_phases *ph)
 int report_openmetrics(FILE *out, const stress_report *r)
 {
     char labels[96];
-    om_family(out, "tt_stress_run", "info", NULL, "The run: scenario, seed and settings.");
+    om_family(out, "tt_stress_run", "info", NULL, "The run: scenario, backend, seed and settings.");
     fprintf(out, "tt_stress_run_info{scenario=");
     om_label_value(out, r->scenario);
+    fprintf(out, ",backend=");
+    om_label_value(out, r->backend);
     fprintf(out, ",seed=\"%llu\",settings=", (unsigned long long)r->seed);
     om_label_value(out, r->settings);
     fprintf(out, "} 1\n");

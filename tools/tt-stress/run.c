@@ -72,11 +72,14 @@ static void *loop_thread(void *arg)
     tt_loop_opts o;
     memset(&o, 0, sizeof o);
     o.pool = ctx->sh->pool;
+    o.backend = (tt_backend)ctx->sh->cfg->backend;
     ctx->loop = tt_loop_new(&o);
     if (!ctx->loop) {
         ctx->setup_error = -errno;
         return NULL;
     }
+    const char *none = NULL;
+    atomic_compare_exchange_strong(&ctx->sh->backend, &none, tt_loop_backend(ctx->loop));
     stress_tls_ctx = ctx;
     tt_future *main_task = tt_spawn_on(ctx->loop, NULL, stress_loop_main, ctx);
     if (!main_task) {
@@ -357,6 +360,8 @@ int stress_run(const stress_config *cfg, stress_report *out)
     for (unsigned i = 0; i < started; i++)
         pthread_join(th[i], NULL);
     out->elapsed_s = (double)(mono_now() - rn->sh.t_start) / 1e9;
+    const char *be = atomic_load(&rn->sh.backend);
+    snprintf(out->backend, sizeof out->backend, "%s", be ? be : "none");
     atomic_store(&rn->finished, 1);
     if (have_prog)
         pthread_join(prog, NULL);

@@ -25,6 +25,7 @@ typedef struct stress_shared {
     atomic_int inject_done; /* the injected fault happens once */
     atomic_int stop;        /* SIGINT: stop taking new work */
     atomic_long canary_bad; /* jobs run on workers: process-wide counters */
+    _Atomic(const char *) backend; /* tt_loop_backend of the first loop made (for the report) */
 } stress_shared;
 
 /* Bits of an operation's state byte. */
