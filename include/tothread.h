@@ -175,8 +175,8 @@ int tt_run_with(tt_fn main, void *arg, intptr_t *result, const tt_loop_opts *opt
  * errno set (EPERM, ENOSYS...) and prints one line naming the cause to stderr; with AUTO the loop
  * uses epoll instead (see BACKENDS above). */
 tt_loop *tt_loop_new(const tt_loop_opts *opts);
-/* The loop's backend: "io_uring" or "epoll" (static strings). NULL loop: the current loop. NULL +
- * EINVAL without a loop. Any thread, while the loop lives. */
+/* The loop's backend: "io_uring" or "epoll" (static strings). NULL loop: the current loop; NULL +
+ * EPERM if this thread has none. Any thread, while the loop lives. */
 const char *tt_loop_backend(tt_loop *loop);
 /* Frees the loop: -EBUSY (nothing freed) while tasks are alive, -EPERM from a foreign thread,
  * -EINVAL for NULL (the one call where NULL is not the current loop: freeing must name it).

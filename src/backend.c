@@ -137,9 +137,11 @@ void backend_embed_signal(tt_loop *loop)
 
 const char *tt_loop_backend(tt_loop *loop)
 {
-    if (!loop)
-        loop = tls_loop;
-    if (!loop || loop->closed) {
+    if (!loop && !(loop = tls_loop)) {
+        errno = EPERM; /* as every call given a NULL loop on a thread without one */
+        return NULL;
+    }
+    if (loop->closed) {
         errno = EINVAL;
         return NULL;
     }
