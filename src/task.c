@@ -8,7 +8,7 @@
 #include <assert.h>
 #include <stdio.h>
 
-#ifndef TT_SANITIZING /* sanitizer builds carry a larger tt_ctx */
+#if !defined(TT_SANITIZING) && !defined(TT_CORO_UCONTEXT) /* those carry a larger tt_ctx */
 static_assert(sizeof(tt_task) <= 128, "tt_task must fit the 128-byte slab class (see internal.h)");
 #endif
 
