@@ -108,7 +108,7 @@ extern "C" {
 #endif
 
 #define TT_VERSION_MAJOR 0
-#define TT_VERSION_MINOR 1
+#define TT_VERSION_MINOR 2
 #define TT_VERSION_PATCH 0
 
 typedef intptr_t (*tt_fn)(void *arg);

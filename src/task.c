@@ -119,6 +119,7 @@ static bool task_prepare(tt_loop *loop, tt_task *t)
      * follows (the caller's next step) reaches task_entry. */
     tt_fn fn = t->fn;
     void *arg = t->arg;
+    memset(&t->ctx, 0, sizeof t->ctx); /* a fresh context: ucontext's box pointer lay over arg */
     if (ctx_make(&t->ctx, s->lo, s->size, task_entry, t) < 0) {
         stack_put(loop->stacks, s);
         settle(t, -ENOMEM);
