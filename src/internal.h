@@ -654,7 +654,7 @@ int backend_embed_fd(tt_loop *loop);
 void backend_embed_consume(tt_loop *loop);
 void backend_embed_signal(tt_loop *loop);
 
-/* ----------------------------------------------------------------------- the pool (pool.c) */
+/* ------------------------------------------------------- the pool (pool.c, pool_watch.c) */
 /* A job crosses from offload.c (which creates and delivers it) to pool.c (which runs it): the
  * one structure both sides read, each field's owner noted. */
 typedef struct job job;
