@@ -2,28 +2,41 @@
  * here runs on the loop's thread unless its comment says otherwise. Sections follow the files.
  *
  * The map (each file owns one thing; loop.c is the hub that calls the others):
+ * The loop and its backends
  *   loop.c      the iteration, the loop's life cycle, the run functions, call_soon
  *   backend.c   the seam: which backend a loop gets (TT_BACKEND, AUTO's fallback),
  *               tt_loop_backend, the cross-thread wake-up, embedding's fd
  *   backend_uring.c  the io_uring backend: ring setup, SQEs, submit, wait + reap. A completion
  *               calls its backend_req's function
  *   backend_epoll.c  the epoll backend: readiness registrations per fd, wait + reap, timeouts
+ *   io.c        IO requests and their cancel path (ring ops)    io_epoll.c  their epoll side:
+ *               readiness ops, and file ops on the pool
  *   inbox.c     MPSC queue of inbox_node, each carrying its handler; knows none of its users
  *   threadsafe.c  call_soon_threadsafe, tt_loop_submit, tt_cfuture (inbox messages)
+ * Tasks, futures, timers
+ *   future.c    futures, done-callbacks, reference counts, and the freed loop's shell
+ *   task.c      tasks, their switches, tt_loop_dump    coro.c + arch/  contexts
+ *   stack.c     stacks    timer.c  timers (run queues, a 4-ary heap), call_later
+ *   alloc.c     the loop's slabs and callback nodes
+ * The offload pool
  *   offload.c   tt_to_thread's loop side: jobs, a turn's batches, delivery, cancel, room waits,
  *               the loop's default pool
- *   pool.c      the worker threads and their queue; the only file that sees inside tt_pool
- *   future.c    futures, done-callbacks, reference counts, and the freed loop's shell
- *   task.c      tasks, their switches, tt_loop_dump    coro.c  contexts    stack.c  stacks
- *   io.c        IO requests on the backend and their cancel path (ring ops; on epoll,
- *               readiness ops and file ops on the pool)
- *   timer.c     timers (run queues, a 4-ary heap), call_later
- *   alloc.c     the loop's slabs and callback nodes
- *   gather.c wait.c group.c sync.c timeout.c  the asyncio layer on futures and tasks
- *   debug.c     debug mode's warnings, the live counters (a leaf)    error.c  tt_strerror
+ *   pool.c      the worker threads and their queue    pool_watch.c  the pool's latency report,
+ *               stuck calls, shutdown reports, interrupts. Only these two see inside tt_pool
+ *               (pool_impl.h, their private header)
+ *   interrupt.c the signal of TT_JOB_INTERRUPT_ON_CANCEL (pool_watch.c sends it)
+ * The asyncio layer on futures and tasks
+ *   gather.c wait.c group.c sync.c timeout.c  gather, wait/as_completed/wait_for, task groups,
+ *               Event/Lock/Semaphore/Queue, timeout scopes    shield.c  shield scopes
+ * The server toolkit
+ *   stream.c    byte streams, buffered read-until    signal.c  signals by signalfd + tt_poll
+ *   net.c       getaddrinfo, listeners, Happy Eyeballs connect    server.c  tt_server_*
+ *   process.c   subprocesses: spawn with pipes, await the exit (pidfd), no zombies
+ * Observability
  *   hist.c      latency histograms (recording is inline here)    watch.c  the monitor thread of
- *               the detectors (stuck calls: pool.c, stalled loop: loop.c)
- *   interrupt.c the signal of TT_JOB_INTERRUPT_ON_CANCEL (pool.c sends it)
+ *               the detectors (stuck calls: pool_watch.c, stalled loop: loop.c)
+ *   debug.c     debug mode's warnings, the live counters (a leaf)
+ * Support: error.c  tt_strerror
  *
  * The life of a tt_to_thread call (the job passes through each file once, in this order;
  * loop.c, the hub, twice):
@@ -654,7 +667,7 @@ int backend_embed_fd(tt_loop *loop);
 void backend_embed_consume(tt_loop *loop);
 void backend_embed_signal(tt_loop *loop);
 
-/* ----------------------------------------------------------------------- the pool (pool.c) */
+/* ------------------------------------------------------- the pool (pool.c, pool_watch.c) */
 /* A job crosses from offload.c (which creates and delivers it) to pool.c (which runs it): the
  * one structure both sides read, each field's owner noted. */
 typedef struct job job;

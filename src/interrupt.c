@@ -1,7 +1,7 @@
 /* Interrupt on cancel (TT_JOB_INTERRUPT_ON_CANCEL): the one real-time signal whose empty handler,
  * installed without SA_RESTART, makes a worker's blocking system call return EINTR. Chosen and
- * installed once per process, never over a handler the application installed; pool.c sends it
- * and unblocks it around the jobs that asked for it. */
+ * installed once per process, never over a handler the application installed; pool_watch.c
+ * sends it, pool.c unblocks it around the jobs that asked for it. */
 #include "internal.h"
 
 #include <signal.h>

@@ -1,8 +1,9 @@
-/* The worker pool behind tt_to_thread, and the only file that sees inside tt_pool: workers
- * started on demand up to a maximum and retired when idle, one FIFO queue under one mutex,
- * completions sent back through each loop's inbox, the pool's life cycle (new, shutdown, free,
- * stats), and the handful of pool_* calls the loop side (offload.c) makes. */
-#include "internal.h"
+/* The worker pool behind tt_to_thread: workers started on demand up to a maximum and retired
+ * when idle, one FIFO queue under one mutex, completions sent back through each loop's inbox, the
+ * pool's life cycle (new, shutdown, free, stats), and the handful of pool_* calls the loop side
+ * (offload.c) makes. It and pool_watch.c (the pool's observability) are the only files that see
+ * inside tt_pool: its structures are in pool_impl.h, which no other file includes. */
+#include "pool_impl.h"
 
 #include <sched.h>
 #include <signal.h>
@@ -10,76 +11,10 @@
 #include <stdio.h>
 #include <time.h>
 
-#define WORKER_SPIN_NS 50000 /* the longest a worker that just finished waits for more work */
 #define WORKER_SPIN_MIN 1000 /* a spin shorter than this is not worth starting */
 #define MAX_SPINNERS 1
 #define DEFAULT_MAX 64
 #define DEFAULT_IDLE TT_SEC(10)
-
-typedef struct worker {
-    struct worker *next_idle;
-    atomic_int signals_in_flight;       /* wake-ups sent after the lock was released */
-    struct worker *all_prev, *all_next; /* every live worker (pool lock) */
-    pthread_cond_t cv;
-    int wake;
-    job *current;
-    tt_pool *pool;
-    unsigned n;
-    /* observability, under the pool lock unless said otherwise. seq counts the jobs this
-     * worker started: a call is still the same while seq has not moved, so the stuck detector
-     * and a shutdown need no clock read per job (they note when they first saw each seq). */
-    uint64_t seq;
-    int untimed;                /* jobs left before the next timed one (worker only) */
-    uint64_t seen_seq;          /* the seq seen_at belongs to */
-    int64_t seen_at;            /* when the monitor or a shutdown first saw seq running */
-    uint64_t reported_seq;      /* the call the stuck detector reported */
-    _Atomic int64_t t0;         /* a timed job's start (0 otherwise): written by the worker */
-    int interrupting;           /* current was cancelled with TT_JOB_INTERRUPT_ON_CANCEL */
-    pthread_t th;
-    char tname[16];
-} worker;
-
-/* A loop using the pool (offload.c's link): where room notices go. Fields under the lock. */
-struct pool_client {
-    struct pool_client *next;
-    tt_loop *loop;
-    inbox_node *room_notice;
-    int room_wanted;
-    int room_msg_queued;
-    const hist_shared *resume; /* the loop's resume latencies on this pool */
-};
-
-struct tt_pool {
-    pthread_mutex_t mu;
-    pthread_cond_t idle_cv; /* shutdown and free wait on it */
-    job *head, *tail;
-    size_t queued;
-    atomic_size_t queued_hint; /* for spinning workers, read without the lock */
-    atomic_int spinning;
-    /* The idle spin now (under the lock): halved by each spin that found nothing, back to
-     * WORKER_SPIN_NS when work came within that time after a worker went idle. */
-    int64_t spin_ns;
-    int64_t enqueued_at; /* the last batch's arrival, kept while spin_ns is short */
-    worker *idle_stack;
-    worker *all_workers;
-    unsigned threads, idle, running, next_n;
-    atomic_uint threads_hint;
-    size_t completed, cancelled;
-    int shutdown;        /* written under the lock; pool_admit's unlocked read is atomic */
-    int free_when_idle;
-    int freed;           /* tt_pool_free returned; the last client to leave frees it */
-    atomic_int attached; /* loops using it as their default */
-    pool_client *clients;
-    unsigned min_threads, max_threads;
-    int64_t idle_timeout;
-    size_t queue_limit, stack_size;
-    char name[12];
-    /* observability, under mu: latency histograms, the stuck-call detector, interrupts */
-    tt_pool_latency lat;
-    int64_t stuck_after;        /* > 0: the detector's threshold */
-    bool debug;                 /* TT_DEBUG when created: shutdown prints what it gave up on */
-    watch_entry watch;
-};
 
 static _Thread_local job *tls_job;
 
@@ -194,9 +129,6 @@ static void signal_workers(worker **wake, size_t k)
 }
 
 static void free_pool_now(tt_pool *p);
-static int64_t pool_check(watch_entry *e, int64_t now);
-static void note_running_locked(tt_pool *p, int64_t now);
-static void shutdown_warn(tt_pool *p);
 
 /* A job whose loop is gone: its result goes to discard here, on the worker; its memory (in the
  * loop's shell) is released by the shell. */
@@ -719,195 +651,4 @@ void pool_free_when_idle(tt_pool *p)
     pthread_mutex_unlock(&p->mu);
     if (now)
         free_pool_now(p);
-}
-
-/* ------------------------------------------------------------- observability */
-
-/* When w's current call started: exact if it is timed, else when the monitor or a shutdown
- * first saw it running (noted now if this is the first look at it). Pool lock held. */
-static int64_t call_start_locked(worker *w, int64_t now)
-{
-    if (w->seen_seq != w->seq) {
-        w->seen_seq = w->seq;
-        w->seen_at = now;
-    }
-    int64_t t0 = atomic_load_explicit(&w->t0, memory_order_relaxed);
-    return t0 ? t0 : w->seen_at;
-}
-
-static void note_running_locked(tt_pool *p, int64_t now)
-{
-    for (worker *w = p->all_workers; w; w = w->all_next)
-        if (w->current)
-            (void)call_start_locked(w, now);
-}
-
-/* The calls running now, the longest first: up to max into calls, their number returned.
- * Symbols are looked up by the caller, outside the lock. */
-static size_t running_calls_locked(tt_pool *p, int64_t now, tt_pool_call *calls, size_t max)
-{
-    size_t n = 0;
-    for (worker *w = p->all_workers; w; w = w->all_next) {
-        if (!w->current)
-            continue;
-        tt_pool_call c = {.fn = (const void *)w->current->fn,
-                          .elapsed = now - call_start_locked(w, now)};
-        memcpy(c.thread, w->tname, sizeof c.thread);
-        size_t i = n < max ? n : max; /* insertion by elapsed, longest first */
-        while (i > 0 && calls[i - 1].elapsed < c.elapsed) {
-            if (i < max)
-                calls[i] = calls[i - 1];
-            i--;
-        }
-        if (i < max)
-            calls[i] = c;
-        n++;
-    }
-    return n;
-}
-
-static void name_calls(tt_pool_call *calls, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        watch_symbol(calls[i].fn, calls[i].symbol, sizeof calls[i].symbol);
-}
-
-int tt_pool_shutdown_report(tt_pool *p, int64_t timeout, unsigned flags, tt_pool_call *calls,
-                            size_t max, size_t *n)
-{
-    if (!p || (!calls && max))
-        return -EINVAL;
-    if (n)
-        *n = 0;
-    int rc = tt_pool_shutdown(p, timeout, flags);
-    if (rc != -ETIMEDOUT)
-        return rc;
-    pthread_mutex_lock(&p->mu);
-    size_t k = running_calls_locked(p, clock_now(), calls, max);
-    pthread_mutex_unlock(&p->mu);
-    name_calls(calls, k < max ? k : max);
-    if (n)
-        *n = k;
-    return rc;
-}
-
-/* Debug mode: a shutdown that timed out says what it gave up on. */
-static void shutdown_warn(tt_pool *p)
-{
-    tt_pool_call calls[8];
-    pthread_mutex_lock(&p->mu);
-    size_t k = running_calls_locked(p, clock_now(), calls, 8);
-    pthread_mutex_unlock(&p->mu);
-    size_t shown = k < 8 ? k : 8;
-    name_calls(calls, shown);
-    for (size_t i = 0; i < shown; i++)
-        debug_warn(NULL, "pool '%s': shutdown timed out with %s running for %.1f ms on thread %s",
-                   p->name, calls[i].symbol, (double)calls[i].elapsed / 1e6, calls[i].thread);
-    if (k > shown)
-        debug_warn(NULL, "pool '%s': and %zu more calls", p->name, k - shown);
-}
-
-int tt_pool_latency_get(tt_pool *p, tt_pool_latency *out)
-{
-    if (!p || !out)
-        return -EINVAL;
-    pthread_mutex_lock(&p->mu);
-    *out = p->lat;
-    for (pool_client *c = p->clients; c; c = c->next)
-        if (c->resume)
-            hist_shared_add_to(&out->resume, c->resume);
-    pthread_mutex_unlock(&p->mu);
-    hist_seal(&out->queue_wait);
-    hist_seal(&out->run);
-    hist_seal(&out->resume);
-    return 0;
-}
-
-void pool_client_resume_hist(tt_pool *p, pool_client *c, const hist_shared *h)
-{
-    pthread_mutex_lock(&p->mu);
-    c->resume = h;
-    pthread_mutex_unlock(&p->mu);
-}
-
-#define INTERRUPT_RESEND_NS TT_MS(5)
-
-/* The monitor thread's look at p (registry lock held): re-sends pending interrupts and reports
- * calls past the stuck threshold, once each. Returns when it wants to look again. */
-static int64_t pool_check(watch_entry *e, int64_t now)
-{
-    tt_pool *p = TT_CONTAINER_OF(e, tt_pool, watch);
-    tt_pool_call rep[8];
-    size_t nrep = 0;
-    unsigned stuck = 0;
-    bool interrupting = false;
-    pthread_mutex_lock(&p->mu);
-    for (worker *w = p->all_workers; w; w = w->all_next) {
-        if (!w->current)
-            continue;
-        if (w->interrupting) {
-            /* The last signal may have landed just before fn entered its call. */
-            pthread_kill(w->th, interrupt_signo());
-            interrupting = true;
-        }
-        if (p->stuck_after <= 0)
-            continue;
-        int64_t st = call_start_locked(w, now);
-        if (now - st < p->stuck_after)
-            continue;
-        stuck++;
-        if (w->reported_seq == w->seq)
-            continue;
-        w->reported_seq = w->seq;
-        p->lat.stuck_reported++;
-        if (nrep < 8) {
-            tt_pool_call *c = &rep[nrep++];
-            c->fn = (const void *)w->current->fn;
-            c->elapsed = now - st;
-            memcpy(c->thread, w->tname, sizeof c->thread);
-        }
-    }
-    p->lat.stuck_now = stuck;
-    int64_t after = p->stuck_after;
-    pthread_mutex_unlock(&p->mu);
-    name_calls(rep, nrep);
-    for (size_t i = 0; i < nrep; i++)
-        debug_warn(NULL, "pool '%s': blocking call %s running for %.1f ms on thread %s", p->name,
-                   rep[i].symbol, (double)rep[i].elapsed / 1e6, rep[i].thread);
-    if (interrupting)
-        return INTERRUPT_RESEND_NS;
-    return after > 0 ? after / 4 : 0;
-}
-
-int tt_pool_watch(tt_pool *p, int64_t stuck_after)
-{
-    if (!p)
-        return -EINVAL;
-    if (stuck_after == 0)
-        stuck_after = p->debug ? WATCH_DEBUG_THRESHOLD : -1;
-    pthread_mutex_lock(&p->mu);
-    p->stuck_after = stuck_after;
-    p->lat.stuck_now = 0;
-    pthread_mutex_unlock(&p->mu);
-    if (stuck_after > 0)
-        return watch_add(&p->watch, stuck_after / 4);
-    return 0; /* the entry, if any, stays until the pool is freed and idles meanwhile */
-}
-
-void pool_interrupt(job *j)
-{
-    tt_pool *p = j->pool;
-    bool sent = false;
-    pthread_mutex_lock(&p->mu);
-    if (j->state == J_RUNNING)
-        for (worker *w = p->all_workers; w; w = w->all_next)
-            if (w->current == j) {
-                w->interrupting = 1;
-                pthread_kill(w->th, interrupt_signo());
-                sent = true;
-                break;
-            }
-    pthread_mutex_unlock(&p->mu);
-    if (sent) /* if no monitor thread can start, the one signal sent is all this job gets */
-        (void)watch_add(&p->watch, INTERRUPT_RESEND_NS);
 }

@@ -1,5 +1,5 @@
 /* The process's monitor thread, run only while some detector needs it: it calls each registered
- * entry's check (a pool's stuck-call detector and pending interrupts in pool.c, a loop's
+ * entry's check (a pool's stuck-call detector and pending interrupts in pool_watch.c, a loop's
  * watchdog in loop.c) when it is due, and stops when the last entry leaves. Also the symbol
  * lookup the reports share. */
 #include "internal.h"
