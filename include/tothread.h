@@ -26,6 +26,17 @@
  *     TT_POOL_CANCEL_QUEUED (TT_ABANDON_ON_CANCEL and TT_RETURN_ERRORS stay as aliases in 0.2).
  *   - tt_run_with (tt_run with loop options), tt_loop_pool (the default pool); the header says
  *     which thread runs discard, and that a min_threads = max_threads = 1 pool keeps one thread.
+ *   - Backends: epoll where io_uring is refused (TT_BACKEND, tt_loop_opts.backend,
+ *     tt_loop_backend); every call behaves the same on both (see BACKENDS and "IO on the epoll
+ *     backend" for what can only differ).
+ *   - The server toolkit: signals, byte streams, getaddrinfo on the pool, listen/connect, the
+ *     serve helper, subprocesses, and the ring ops readv/writev/sendmsg/recvmsg/statx/shutdown.
+ *   - Observability: pool latency histograms, loop lag, stuck-call and loop watchdogs, a
+ *     shutdown that reports the calls it left running, TT_JOB_INTERRUPT_ON_CANCEL.
+ *   - Robustness: tt_run's teardown runs inside the loop; embedding's fd and deadline tell the
+ *     whole truth after tt_loop_run_once; -EDEADLK for a pool shut down or freed from its own
+ *     job; -EBUSY for a timeout scope entered twice; stack overflow guards as large as the stack.
+ *   - ABI: the SONAME is libtothread.so.0.2 (tt_loop_opts grew; signatures above changed).
  *
  * VALUES. Every outcome is one intptr_t, the kernel's convention: >= 0 is success (a count, a
  * value, or a pointer cast to intptr_t); < 0 is failure: -errno or an application's own negative
