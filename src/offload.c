@@ -174,6 +174,7 @@ void offload_forget(tt_loop *loop, tt_pool *p)
             return;
         *lp = l->next;
         free(l->waiters);
+        free(l->resume); /* pool_client_release added it to the pool's own */
         free(l);
         return;
     }
