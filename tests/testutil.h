@@ -33,7 +33,7 @@ int tu_run_suite(Suite *s);
         tu_assert_no_leaks();                                                                \
     }                                                                                        \
     END_TEST                                                                                 \
-    static intptr_t name##_body(void *arg)
+    static intptr_t name##_body(void *arg __attribute__((unused)))
 
 /* Inside a task: waits (suspending) until cond becomes true, up to ~10 s. */
 #define WAIT_FOR(cond)                                                                       \

@@ -1,6 +1,5 @@
-/* Helpers for the server-toolkit suites (streams, signals, net, process): a test whose body runs
- * as the main task and ends with the live counters at zero, and socket pairs with small kernel
- * buffers so that reads and writes come back partial. */
+/* Helpers for the server-toolkit suites (streams, signals, net, process): socket pairs with small
+ * kernel buffers so that reads and writes come back partial, an open-fd count, a byte pattern. */
 #ifndef TT_TKUTIL_H
 #define TT_TKUTIL_H
 
@@ -10,17 +9,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* TASK_TEST(name) { body returning 0 } : runs the body as tt_run's main task; asserts it
- * returned 0 and that nothing is left alive. */
-#define TASK_TEST(name)                                   \
-    static intptr_t name##_body(void *arg);               \
-    START_TEST(name)                                      \
-    {                                                     \
-        ck_assert_int_eq(tu_run(name##_body, NULL), 0);   \
-        tu_assert_no_leaks();                             \
-    }                                                     \
-    END_TEST                                              \
-    static intptr_t name##_body(void *arg __attribute__((unused)))
+/* TASK_TEST(name) { body returning 0 }: testutil.h's TU_TASK_TEST expecting 0. */
+#define TASK_TEST(name) TU_TASK_TEST(name, 0)
 
 /* A Unix stream socket pair with SO_SNDBUF/SO_RCVBUF of bufsize (0: the defaults). */
 static inline void tk_socketpair(int sv[2], int bufsize)
