@@ -926,6 +926,9 @@ void loop_watch_stop(tt_loop *loop);
 /* The loop of this thread (NULL if none). */
 extern _Thread_local tt_loop *tls_loop;
 static inline bool loop_on_thread(const tt_loop *l) { return l && tls_loop == l && !l->closed; }
+/* A public call's loop argument: NULL means this thread's loop. The loop if the caller may use it
+ * here (its own thread, not freed), else NULL: the call answers -EPERM. */
+static inline tt_loop *loop_here(tt_loop *l) { return loop_on_thread(l ? l : tls_loop) ? (l ? l : tls_loop) : NULL; }
 /* Runs one loop iteration; timeout as tt_loop_run_once. */
 int loop_iterate(tt_loop *loop, int64_t timeout);
 

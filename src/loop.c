@@ -244,11 +244,9 @@ int tt_loop_free(tt_loop *loop)
 
 intptr_t tt_loop_run_until(tt_loop *loop, tt_future *f)
 {
-    if (!loop)
-        loop = tls_loop;
     if (!f)
         return -EINVAL;
-    if (!loop || !loop_on_thread(loop))
+    if (!(loop = loop_here(loop)))
         return -EPERM; /* a foreign thread must not touch reference counts */
     if (loop->current || loop->in_run) {
         tt_unref(f);
@@ -271,9 +269,7 @@ intptr_t tt_loop_run_until(tt_loop *loop, tt_future *f)
 
 int tt_loop_run_once(tt_loop *loop, int64_t timeout)
 {
-    if (!loop && !(loop = tls_loop))
-        return -EPERM;
-    if (!loop_on_thread(loop) || loop->current || loop->in_run)
+    if (!(loop = loop_here(loop)) || loop->current || loop->in_run)
         return -EPERM;
     loop->in_run = true;
     bool embedded = loop->backend.embed_fd >= 0;
@@ -298,9 +294,7 @@ int tt_loop_run_once(tt_loop *loop, int64_t timeout)
 
 int tt_loop_fd(tt_loop *loop)
 {
-    if (!loop && !(loop = tls_loop))
-        return -EPERM;
-    if (!loop_on_thread(loop))
+    if (!(loop = loop_here(loop)))
         return -EPERM;
     if (loop->backend.embed_fd < 0) {
         atomic_store(&loop->wake.sleeping, 1);
@@ -317,9 +311,7 @@ int tt_loop_next_deadline(tt_loop *loop, int64_t *deadline)
 {
     if (!deadline)
         return -EINVAL;
-    if (!loop && !(loop = tls_loop))
-        return -EPERM;
-    if (!loop_on_thread(loop))
+    if (!(loop = loop_here(loop)))
         return -EPERM;
     if (loop->ready.head || !inbox_empty(&loop->wake.in) || loop->off.submit_pending)
         *deadline = 0;
@@ -334,9 +326,7 @@ int tt_call_soon(tt_loop *loop, void (*cb)(void *), void *arg)
 {
     if (!cb)
         return -EINVAL;
-    if (!loop && !(loop = tls_loop))
-        return -EPERM;
-    if (!loop_on_thread(loop))
+    if (!(loop = loop_here(loop)))
         return -EPERM;
     cb_node *n = cb_node_get(loop);
     if (!n)
@@ -403,13 +393,9 @@ int tt_run_with(tt_fn main, void *arg, intptr_t *result, const tt_loop_opts *opt
 
 int tt_loop_lag_get(tt_loop *loop, tt_loop_lag *out)
 {
-    if (!loop)
-        loop = tls_loop; /* NULL: the current loop (0.2) */
     if (!out)
         return -EINVAL;
-    if (!loop)
-        return -EPERM;
-    if (!loop_on_thread(loop))
+    if (!(loop = loop_here(loop)))
         return -EPERM;
     *out = loop->lag;
     hist_seal(&out->timers);
@@ -449,11 +435,7 @@ static int64_t loop_check(watch_entry *e, int64_t now)
 
 int tt_loop_watch(tt_loop *loop, int64_t stall_after)
 {
-    if (!loop)
-        loop = tls_loop;
-    if (!loop)
-        return -EPERM;
-    if (!loop_on_thread(loop))
+    if (!(loop = loop_here(loop)))
         return -EPERM;
     if (stall_after == 0)
         stall_after = loop->debug ? WATCH_DEBUG_THRESHOLD : -1;

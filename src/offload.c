@@ -269,9 +269,7 @@ static tt_pool *offload_default_pool(tt_loop *loop)
 
 tt_pool *tt_loop_pool(tt_loop *loop)
 {
-    if (!loop)
-        loop = tls_loop;
-    if (!loop || !loop_on_thread(loop) || loop->closing) {
+    if (!(loop = loop_here(loop)) || loop->closing) {
         errno = EPERM;
         return NULL;
     }
@@ -296,13 +294,9 @@ void offload_release_default(tt_loop *loop, int64_t timeout)
 
 int tt_loop_pool_latency_get(tt_loop *loop, tt_pool_latency *out)
 {
-    if (!loop)
-        loop = tls_loop; /* NULL: the current loop (0.2) */
     if (!out)
         return -EINVAL;
-    if (!loop)
-        return -EPERM;
-    if (!loop_on_thread(loop))
+    if (!(loop = loop_here(loop)))
         return -EPERM;
     if (!loop->off.pool)
         return -ENOENT;

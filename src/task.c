@@ -305,9 +305,7 @@ static void task_destroy(tt_future *f)
 
 tt_future *tt_spawn_on(tt_loop *loop, const tt_task_opts *o, tt_fn fn, void *arg)
 {
-    if (!loop)
-        loop = tls_loop;
-    if (!loop || !loop_on_thread(loop) || loop->closing) {
+    if (!(loop = loop_here(loop)) || loop->closing) {
         errno = EPERM;
         return NULL;
     }
@@ -533,9 +531,7 @@ int tt_loop_dump(tt_loop *loop, FILE *out)
 {
     if (!out)
         return -EINVAL;
-    if (!loop && !(loop = tls_loop))
-        return -EPERM;
-    if (!loop_on_thread(loop))
+    if (!(loop = loop_here(loop)))
         return -EPERM;
     fprintf(out, "loop %p: %zu task(s), %zu timer(s), %ld job(s) in flight\n", (void *)loop,
             loop->tasks.n, loop->timers.armed, loop->off.jobs_inflight);

@@ -465,9 +465,7 @@ int64_t tt_call_later(tt_loop *loop, int64_t delay, void (*cb)(void *), void *ar
 {
     if (!cb)
         return -EINVAL;
-    if (!loop && !(loop = tls_loop))
-        return -EPERM;
-    if (!loop_on_thread(loop))
+    if (!(loop = loop_here(loop)))
         return -EPERM;
     struct later_timer *lt = calloc(1, sizeof *lt);
     if (!lt)
@@ -496,9 +494,7 @@ int64_t tt_call_later(tt_loop *loop, int64_t delay, void (*cb)(void *), void *ar
 
 int tt_call_cancel(tt_loop *loop, int64_t timer_id)
 {
-    if (!loop && !(loop = tls_loop))
-        return -EPERM;
-    if (!loop_on_thread(loop))
+    if (!(loop = loop_here(loop)))
         return -EPERM;
     if (timer_id <= 0)
         return 0; /* never an id (an error from tt_call_later, say) */
