@@ -186,29 +186,11 @@ static intptr_t seven(void *arg)
     return 7;
 }
 
-/* Runs fn in a child with stderr captured; returns its exit code (-1 if it did not exit). */
+
+/* tu_run_child's exit code (-1 if the child did not exit). */
 static int in_child(void (*fn)(void), char *err, size_t errlen)
 {
-    int pfd[2];
-    ck_assert_int_eq(pipe(pfd), 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        close(pfd[0]);
-        dup2(pfd[1], 2);
-        fn();
-        _exit(0);
-    }
-    close(pfd[1]);
-    size_t got = 0;
-    ssize_t n;
-    while (got + 1 < errlen && (n = read(pfd[0], err + got, errlen - 1 - got)) > 0)
-        got += (size_t)n;
-    err[got] = 0;
-    close(pfd[0]);
-    int st;
-    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    int st = tu_run_child(fn, err, errlen, 0);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 

@@ -23,31 +23,6 @@
 #define TT_TEST_SANITIZED 1
 #endif
 
-/* Runs fn in a child with stderr captured; returns the wait status, fills err. */
-static int run_child(void (*fn)(void), char *err, size_t errlen)
-{
-    int pfd[2];
-    ck_assert_int_eq(pipe(pfd), 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        close(pfd[0]);
-        dup2(pfd[1], 2);
-        fn();
-        _exit(0);
-    }
-    close(pfd[1]);
-    size_t got = 0;
-    ssize_t n;
-    while (got + 1 < errlen && (n = read(pfd[0], err + got, errlen - 1 - got)) > 0)
-        got += (size_t)n;
-    err[got] = 0;
-    close(pfd[0]);
-    int status = 0;
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    return status;
-}
 
 /* ---------------------------------------------------------------- stack overflow */
 
@@ -84,7 +59,7 @@ START_TEST(stack_overflow_names_the_task)
     return;
 #endif
     char err[4096];
-    int st = run_child(child_overflow, err, sizeof err);
+    int st = tu_run_child(child_overflow, err, sizeof err, 0);
     ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "status %d, stderr: %s", st, err);
     ck_assert_msg(strstr(err, "tothread: stack overflow in task 'deep-recursion'") != NULL,
                   "stderr: %s", err);
@@ -137,7 +112,7 @@ static void child_no_uring(void)
 START_TEST(io_uring_refused_by_name_is_a_clear_error)
 {
     char err[4096];
-    int st = run_child(child_no_uring, err, sizeof err);
+    int st = tu_run_child(child_no_uring, err, sizeof err, 0);
     ck_assert_msg(WIFEXITED(st), "status %d, stderr: %s", st, err);
     ck_assert_msg(WEXITSTATUS(st) == 0, "child exit %d, stderr: %s", WEXITSTATUS(st), err);
     ck_assert_msg(strstr(err, "tothread: cannot create an io_uring ring: operation not permitted"),
@@ -234,7 +209,7 @@ START_TEST(stack_allocation_failure_ends_the_task_with_enomem)
     return; /* the sanitizers need far more address space than the limit leaves */
 #endif
     char err[4096];
-    int st = run_child(child_no_stack_memory, err, sizeof err);
+    int st = tu_run_child(child_no_stack_memory, err, sizeof err, 0);
     ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d (exit %d), stderr: %s", st,
                   WIFEXITED(st) ? WEXITSTATUS(st) : -1, err);
 }

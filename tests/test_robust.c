@@ -341,34 +341,6 @@ END_TEST
 
 /* -------------------------------------------------------- 5. stack overflow reports */
 
-#ifndef TT_TEST_SANITIZED
-/* Runs fn in a child with stderr captured; returns the wait status, fills err. */
-static int run_child(void (*fn)(void), char *err, size_t errlen)
-{
-    int pfd[2];
-    ck_assert_int_eq(pipe(pfd), 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        close(pfd[0]);
-        dup2(pfd[1], 2);
-        alarm(20);
-        fn();
-        _exit(0);
-    }
-    close(pfd[1]);
-    size_t got = 0;
-    ssize_t n;
-    while (got + 1 < errlen && (n = read(pfd[0], err + got, errlen - 1 - got)) > 0)
-        got += (size_t)n;
-    err[got] = 0;
-    close(pfd[0]);
-    int status = 0;
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    return status;
-}
-#endif
 
 static void expect_overflow_report(void (*fn)(void), const char *name)
 {
@@ -377,7 +349,7 @@ static void expect_overflow_report(void (*fn)(void), const char *name)
     (void)name; /* the sanitizers report overflows themselves */
 #else
     char err[4096], want[128];
-    int st = run_child(fn, err, sizeof err);
+    int st = tu_run_child(fn, err, sizeof err, 20);
     snprintf(want, sizeof want, "stack overflow in task '%s'", name);
     ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "status %#x, stderr: %s", st, err);
     ck_assert_msg(strstr(err, want), "wanted \"%s\", stderr: %s", want, err);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 void tu_assert_no_leaks_at(const char *file, int line)
@@ -90,3 +91,30 @@ void tu_trace_reset(void)
 }
 
 int tu_backend_note(const char *msg) { return strstr(msg, "io_uring_setup failed with") != NULL; }
+
+int tu_run_child(void (*fn)(void), char *err, size_t errlen, unsigned alarm_s)
+{
+    int pfd[2];
+    ck_assert_int_eq(pipe(pfd), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(pfd[0]);
+        dup2(pfd[1], 2);
+        if (alarm_s)
+            alarm(alarm_s);
+        fn();
+        _exit(0);
+    }
+    close(pfd[1]);
+    size_t got = 0;
+    ssize_t n;
+    while (got + 1 < errlen && (n = read(pfd[0], err + got, errlen - 1 - got)) > 0)
+        got += (size_t)n;
+    err[got] = 0;
+    close(pfd[0]);
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    return status;
+}

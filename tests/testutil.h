@@ -63,6 +63,10 @@ void tu_trace_reset(void);
  * refused, e.g. under tests/no_uring): tests that count warnings skip it. */
 int tu_backend_note(const char *msg);
 
+/* Runs fn in a forked child with its stderr captured into err (NUL-terminated), and an alarm of
+ * alarm_s seconds when > 0; returns the child's wait status. */
+int tu_run_child(void (*fn)(void), char *err, size_t errlen, unsigned alarm_s);
+
 /* The pool's statistics (asserting tt_pool_stats_get succeeded). */
 tt_pool_stats tu_pool_stats(tt_pool *p);
 
