@@ -62,20 +62,31 @@ int stress_parse_uint(const char *s, uint64_t max, uint64_t *out)
     return 0;
 }
 
-int stress_parse_duration(const char *s, int64_t *out)
+/* The number that starts s, without a sign (fractions allowed); *end after it. 0, -1 (not a
+ * number) or -2 (negative). */
+static int parse_unsigned_real(const char *s, double *v, char **end)
 {
-    /* A number (fractions allowed) with a unit ns, us, ms or s; a bare number is seconds. */
     if (!s || !*s)
         return -1;
     if (*s == '-')
         return -2;
     if (!(*s >= '0' && *s <= '9') && *s != '.')
         return -1;
-    char *end;
     errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || errno == ERANGE || !isfinite(v))
+    *v = strtod(s, end);
+    if (*end == s || errno == ERANGE || !isfinite(*v))
         return -1;
+    return 0;
+}
+
+int stress_parse_duration(const char *s, int64_t *out)
+{
+    /* A number (fractions allowed) with a unit ns, us, ms or s; a bare number is seconds. */
+    char *end;
+    double v;
+    int rc = parse_unsigned_real(s, &v, &end);
+    if (rc < 0)
+        return rc;
     double mult;
     if (*end == 0 || strcmp(end, "s") == 0)
         mult = 1e9;
@@ -98,16 +109,12 @@ int stress_parse_duration(const char *s, int64_t *out)
 
 int stress_parse_rate(const char *s, double *out)
 {
-    if (!s || !*s)
-        return -1;
-    if (*s == '-')
-        return -2;
-    if (!(*s >= '0' && *s <= '9') && *s != '.')
-        return -1;
     char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || errno == ERANGE || !isfinite(v) || (*end && strcmp(end, "/s") != 0))
+    double v;
+    int rc = parse_unsigned_real(s, &v, &end);
+    if (rc < 0)
+        return rc;
+    if (*end && strcmp(end, "/s") != 0)
         return -1;
     if (v <= 0)
         return -2;
