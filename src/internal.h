@@ -391,6 +391,8 @@ int ctx_init_thread(tt_ctx *ctx); /* the loop thread's own context; 0/-ENOMEM */
 
 /* ------------------------------------------------------------------------ stacks (stack.c) */
 #define TT_MAX_STACK ((size_t)1 << 30) /* larger stack sizes are refused with EINVAL */
+/* A stack of the loop's default size keeps this descriptor in the top DESC_ROOM bytes of its own
+ * stack (the page a task touches first); stacks of other sizes carry it in a malloc'd block. */
 typedef struct tt_stack {
     union {
         struct tt_stack *next_free; /* pooled */
