@@ -92,8 +92,8 @@
  *     locals than the guard then probes every page and cannot skip over the guard into a
  *     neighbouring task's stack.
  *   - A loop whose tasks have needed over a thousand stacks at once gets a thread of its own
- *     ("tt-stacks", every signal blocked) that maps the next 1024 stacks ahead and faults in
- *     their top pages (4 MiB) on another CPU while the loop starts tasks: a burst of new tasks
+ *     ("tt-stacks", every signal blocked) that maps up to 2048 stacks ahead and faults in
+ *     their top pages (8 MiB) on another CPU while the loop starts tasks: a burst of new tasks
  *     pays fewer of the kernel's first-touch faults on the loop's thread. It ends with the loop.
  *   - Task switches save the callee-saved integer and vector registers but not the x87 control
  *     word or MXCSR: a task that changes rounding modes must restore them before it suspends.

@@ -148,18 +148,20 @@ static void install_guards(void **addrs, unsigned n, size_t len)
 /* ------------------------------------------------------------------- the preparer */
 /* Faulting a fresh page costs the kernel (and, in a VM, the hypervisor) microseconds: a million
  * new tasks spend most of their start-up there. Once a pool has grown to full-size chunks, a
- * thread of its own makes the next chunk ahead (mapping, guards, the top page of every stack
- * faulted in) on another CPU, while the loop works through the current one. At most one
- * prepared chunk waits (CHUNK_MAX top pages: 4 MiB); the loop makes a chunk itself whenever none
- * is ready, so the preparer only ever adds speed. */
+ * thread of its own makes the next chunks ahead (mapping, guards, the top page of every stack
+ * faulted in) on another CPU, while the loop works through the current one. At most PREP_AHEAD
+ * prepared chunks wait (CHUNK_MAX top pages each: 4 MiB); the loop makes a chunk itself whenever
+ * none is ready, so the preparer only ever adds speed: two CPUs fault pages instead of one. */
+#define PREP_AHEAD 2u
 struct stack_prep {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     pthread_t th;
     size_t size, guard;
-    bool asked; /* a chunk is wanted: the loop took the last one */
+    bool asked; /* the loop took a chunk: fill up to PREP_AHEAD again */
     bool stop;
-    chunk *ready;
+    unsigned nready;
+    chunk *ready; /* linked by next */
 };
 
 /* Maps n slots of guard + size bytes and installs their guards; with touch, also faults in the
@@ -204,15 +206,20 @@ static void *prep_main(void *arg)
     stack_prep *p = arg;
     pthread_mutex_lock(&p->mu);
     while (!p->stop) {
-        if (!p->asked || p->ready) {
+        if (!p->asked || p->nready >= PREP_AHEAD) {
             pthread_cond_wait(&p->cv, &p->mu);
             continue;
         }
-        p->asked = false;
         pthread_mutex_unlock(&p->mu);
         chunk *c = chunk_make(p->size, p->guard, CHUNK_MAX, true);
         pthread_mutex_lock(&p->mu);
-        p->ready = c; /* NULL (no memory) is asked again at the next grow */
+        if (!c) {
+            p->asked = false; /* no memory: asked again at the loop's next grow */
+            continue;
+        }
+        c->next = p->ready;
+        p->ready = c;
+        p->nready++;
     }
     pthread_mutex_unlock(&p->mu);
     return NULL;
@@ -250,12 +257,15 @@ static void prep_start(stack_pool *sp)
     sp->prep = p;
 }
 
-/* The prepared chunk if one is ready (NULL if not), and the next one asked for. */
+/* A prepared chunk if one is ready (NULL if not), and more asked for. */
 static chunk *prep_take(stack_prep *p)
 {
     pthread_mutex_lock(&p->mu);
     chunk *c = p->ready;
-    p->ready = NULL;
+    if (c) {
+        p->ready = c->next;
+        p->nready--;
+    }
     p->asked = true;
     pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
@@ -269,8 +279,10 @@ static void prep_stop(stack_prep *p)
     pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
     pthread_join(p->th, NULL);
-    if (p->ready)
-        chunk_unmap(p->ready);
+    for (chunk *c = p->ready, *next; c; c = next) {
+        next = c->next;
+        chunk_unmap(c);
+    }
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
     free(p);
