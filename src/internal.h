@@ -16,7 +16,8 @@
  * Tasks, futures, timers
  *   future.c    futures, done-callbacks, reference counts, and the freed loop's shell
  *   task.c      tasks, their switches, tt_loop_dump    coro.c + arch/  contexts
- *   stack.c     stacks    timer.c  timers (run queues, a 4-ary heap), call_later
+ *   stack.c     stacks, their preparer thread, the overflow report
+ *   timer.c     timers (run queues, a 4-ary heap), call_later
  *   alloc.c     the loop's slabs and callback nodes
  * The offload pool
  *   offload.c   tt_to_thread's loop side: jobs, a turn's batches, delivery, cancel, room waits,
