@@ -91,6 +91,10 @@
  *     Build task code with -fstack-clash-protection (the library is): a function with more
  *     locals than the guard then probes every page and cannot skip over the guard into a
  *     neighbouring task's stack.
+ *   - A loop whose tasks have needed over a thousand stacks at once gets a thread of its own
+ *     ("tt-stacks", every signal blocked) that maps up to 2048 stacks ahead and faults in
+ *     their top pages (8 MiB) on another CPU while the loop starts tasks: a burst of new tasks
+ *     pays fewer of the kernel's first-touch faults on the loop's thread. It ends with the loop.
  *   - Task switches save the callee-saved integer and vector registers but not the x87 control
  *     word or MXCSR: a task that changes rounding modes must restore them before it suspends.
  *   - tt_try_to_thread fails with EAGAIN only on a pool with a queue_limit whose queue is full.
@@ -594,7 +598,8 @@ intptr_t tt_shutdown(int fd, int how);
 
 /* ---- signals. A signal is received by waiting for it, never by a handler: the set must be
  * blocked in every thread, so that the kernel keeps it pending until a task reads it. Threads
- * the library creates (pool workers) block every signal. The application blocks the set in its
+ * the library creates (pool workers, the detectors' monitor, a loop's stack preparer) block
+ * every signal. The application blocks the set in its
  * own threads — simplest, with tt_signal_block in main before it creates any thread (new
  * threads inherit the mask); a thread that leaves it unblocked gets the signal's default
  * action instead (for SIGTERM: the process ends). Children started by tt_process_spawn start

@@ -4,6 +4,16 @@
 #include "internal.h"
 
 #include <sys/mman.h>
+#ifdef TT_ASAN
+#include <sanitizer/asan_interface.h>
+/* A free object is poisoned, so a use after tt_unref (or after a node went back) is reported
+ * where it happens instead of corrupting the freelist. */
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
 
 struct slab {
     struct slab *next;
@@ -45,6 +55,7 @@ static void *slab_grow(tt_loop *loop, unsigned cls)
         void *o = s->mem + i * sz;
         *(void **)o = p;
         p = o;
+        POISON(o, sz);
     }
     return p;
 }
@@ -54,6 +65,7 @@ void *slab_get(tt_loop *loop, unsigned cls)
     void *p = loop->alloc.free_objs[cls];
     if (TT_UNLIKELY(!p) && !(p = slab_grow(loop, cls)))
         return NULL;
+    UNPOISON(p, class_size[cls]);
     loop->alloc.free_objs[cls] = *(void **)p;
     return p;
 }
@@ -62,12 +74,14 @@ void slab_put(tt_loop *loop, unsigned cls, void *p)
 {
     *(void **)p = loop->alloc.free_objs[cls];
     loop->alloc.free_objs[cls] = p;
+    POISON(p, class_size[cls]);
 }
 
 void slab_free_all(tt_loop *loop)
 {
     for (struct slab *s = loop->alloc.slabs, *next; s; s = next) {
         next = s->next;
+        UNPOISON(s, s->bytes);
         munmap(s, s->bytes);
     }
     loop->alloc.slabs = NULL;

@@ -16,7 +16,8 @@
  * Tasks, futures, timers
  *   future.c    futures, done-callbacks, reference counts, and the freed loop's shell
  *   task.c      tasks, their switches, tt_loop_dump    coro.c + arch/  contexts
- *   stack.c     stacks    timer.c  timers (run queues, a 4-ary heap), call_later
+ *   stack.c     stacks, their preparer thread, the overflow report
+ *   timer.c     timers (run queues, a 4-ary heap), call_later
  *   alloc.c     the loop's slabs and callback nodes
  * The offload pool
  *   offload.c   tt_to_thread's loop side: jobs, a turn's batches, delivery, cancel, room waits,
@@ -391,6 +392,8 @@ int ctx_init_thread(tt_ctx *ctx); /* the loop thread's own context; 0/-ENOMEM */
 
 /* ------------------------------------------------------------------------ stacks (stack.c) */
 #define TT_MAX_STACK ((size_t)1 << 30) /* larger stack sizes are refused with EINVAL */
+/* A stack of the loop's default size keeps this descriptor in the top DESC_ROOM bytes of its own
+ * stack (the page a task touches first); stacks of other sizes carry it in a malloc'd block. */
 typedef struct tt_stack {
     union {
         struct tt_stack *next_free; /* pooled */

@@ -1,9 +1,11 @@
 /* Task stacks: pooled slots carved from large MAP_NORESERVE chunks, each above a guard as large
  * as the stack itself (up to 1 MiB) that costs no extra mapping where the kernel has
- * MADV_GUARD_INSTALL (so a million stacks fit under vm.max_map_count), plus the SIGSEGV reporter
- * that names the task whose stack overflowed. */
+ * MADV_GUARD_INSTALL (so a million stacks fit under vm.max_map_count); the thread that prepares
+ * the next chunk while a loop starts many tasks; and the SIGSEGV reporter that names the task
+ * whose stack overflowed. */
 #include "internal.h"
 
+#include <assert.h>
 #include <signal.h>
 #include <ucontext.h>
 #include <sys/mman.h>
@@ -37,12 +39,15 @@
 #define OTHER_SIZES 8
 #define OTHER_CACHE 64
 
+/* A chunk's slots are handed out in address order; a slot's descriptor is written into the top
+ * of its own stack when it is first handed out (that page is the one a new task touches anyway),
+ * so a million stacks need no descriptor memory of their own. */
 typedef struct chunk {
     struct chunk *next;
-    void *base;
+    char *base;
     size_t len;
     unsigned nslots;
-    tt_stack slots[];
+    unsigned nused; /* slots handed out at least once: their descriptors are written */
 } chunk;
 
 typedef struct other_size {
@@ -58,12 +63,17 @@ typedef struct other_stack {
     struct other_stack *prev, *next;
 } other_stack;
 
+typedef struct stack_prep stack_prep;
+
 struct stack_pool {
     size_t default_size;
+    size_t slot, guard;  /* a default-size slot: its guard, then its stack */
     tt_stack *free_default;
     other_stack *others_in_use;
-    chunk *chunks;
+    chunk *chunks;       /* newest first: only the first can have slots never handed out */
     unsigned next_chunk_slots;
+    bool prep_failed;    /* no preparer thread could be started: chunks are made inline */
+    stack_prep *prep;
     other_size other[OTHER_SIZES];
 };
 
@@ -135,21 +145,31 @@ static void install_guards(void **addrs, unsigned n, size_t len)
     }
 }
 
-stack_pool *stack_pool_new(size_t default_size)
-{
-    stack_pool *sp = calloc(1, sizeof *sp);
-    if (!sp)
-        return NULL;
-    sp->default_size = page_round(default_size);
-    sp->next_chunk_slots = CHUNK_MIN;
-    return sp;
-}
+/* ------------------------------------------------------------------- the preparer */
+/* Faulting a fresh page costs the kernel (and, in a VM, the hypervisor) microseconds: a million
+ * new tasks spend most of their start-up there. Once a pool has grown to full-size chunks, a
+ * thread of its own makes the next chunks ahead (mapping, guards, the top page of every stack
+ * faulted in) on another CPU, while the loop works through the current one. At most PREP_AHEAD
+ * prepared chunks wait (CHUNK_MAX top pages each: 4 MiB); the loop makes a chunk itself whenever
+ * none is ready, so the preparer only ever adds speed: two CPUs fault pages instead of one. */
+#define PREP_AHEAD 2u
+struct stack_prep {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t th;
+    size_t size, guard;
+    bool asked; /* the loop took a chunk: fill up to PREP_AHEAD again */
+    bool stop;
+    unsigned nready;
+    chunk *ready; /* linked by next */
+};
 
-static int grow_default(stack_pool *sp)
+/* Maps n slots of guard + size bytes and installs their guards; with touch, also faults in the
+ * top page of every stack (only for a chunk nobody else can see yet: plain writes). */
+static chunk *chunk_make(size_t size, size_t guard, unsigned n, bool touch)
 {
-    unsigned n = sp->next_chunk_slots;
-    size_t guard = guard_for(sp->default_size), slot = guard + sp->default_size;
-    chunk *c = malloc(sizeof *c + n * sizeof(tt_stack));
+    size_t slot = guard + size;
+    chunk *c = malloc(sizeof *c);
     void **guards = malloc(n * sizeof(void *));
     void *base = MAP_FAILED;
     if (c && guards)
@@ -158,43 +178,183 @@ static int grow_default(stack_pool *sp)
     if (base == MAP_FAILED) {
         free(c);
         free(guards);
-        return -ENOMEM;
+        return NULL;
     }
+    c->next = NULL;
     c->base = base;
     c->len = slot * n;
     c->nslots = n;
-    c->next = sp->chunks;
-    sp->chunks = c;
-    /* Hand slots out from the chunk's start so consecutive tasks touch neighbouring memory. */
-    for (unsigned i = n; i-- > 0;) {
-        tt_stack *s = &c->slots[i];
-        char *g = (char *)base + (size_t)i * slot;
-        guards[i] = g;
-        s->lo = g + guard;
-        s->size = sp->default_size;
-        s->guard = guard;
-        s->from_chunk = 1;
-        s->in_use = 0;
-        s->next_free = sp->free_default;
-        sp->free_default = s;
-        VG_REGISTER(s);
-    }
+    c->nused = 0;
+    for (unsigned i = 0; i < n; i++)
+        guards[i] = c->base + (size_t)i * slot;
     install_guards(guards, n, guard);
     free(guards);
-    live_add(LIVE_STACKS, n);
+    if (touch)
+        for (unsigned i = 0; i < n; i++)
+            *(volatile char *)(c->base + (size_t)(i + 1) * slot - 1) = 0;
+    return c;
+}
+
+static void chunk_unmap(chunk *c)
+{
+    munmap(c->base, c->len);
+    free(c);
+}
+
+static void *prep_main(void *arg)
+{
+    stack_prep *p = arg;
+    pthread_mutex_lock(&p->mu);
+    while (!p->stop) {
+        if (!p->asked || p->nready >= PREP_AHEAD) {
+            pthread_cond_wait(&p->cv, &p->mu);
+            continue;
+        }
+        pthread_mutex_unlock(&p->mu);
+        chunk *c = chunk_make(p->size, p->guard, CHUNK_MAX, true);
+        pthread_mutex_lock(&p->mu);
+        if (!c) {
+            p->asked = false; /* no memory: asked again at the loop's next grow */
+            continue;
+        }
+        c->next = p->ready;
+        p->ready = c;
+        p->nready++;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/* Starts sp's preparer (all signals blocked, as in every thread the library creates). */
+static void prep_start(stack_pool *sp)
+{
+    stack_prep *p = calloc(1, sizeof *p);
+    if (!p) {
+        sp->prep_failed = true;
+        return;
+    }
+    p->size = sp->default_size;
+    p->guard = sp->guard;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 64 * 1024);
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&p->th, &attr, prep_main, p);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    if (rc) {
+        pthread_cond_destroy(&p->cv);
+        pthread_mutex_destroy(&p->mu);
+        free(p);
+        sp->prep_failed = true;
+        return;
+    }
+    pthread_setname_np(p->th, "tt-stacks");
+    sp->prep = p;
+}
+
+/* A prepared chunk if one is ready (NULL if not), and more asked for. */
+static chunk *prep_take(stack_prep *p)
+{
+    pthread_mutex_lock(&p->mu);
+    chunk *c = p->ready;
+    if (c) {
+        p->ready = c->next;
+        p->nready--;
+    }
+    p->asked = true;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    return c;
+}
+
+static void prep_stop(stack_prep *p)
+{
+    pthread_mutex_lock(&p->mu);
+    p->stop = true;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    pthread_join(p->th, NULL);
+    for (chunk *c = p->ready, *next; c; c = next) {
+        next = c->next;
+        chunk_unmap(c);
+    }
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+}
+
+/* ------------------------------------------------------------------------- the pool */
+/* Room at the top of a chunk's stack for its descriptor: a cache line, so the stack below it
+ * keeps its 16-byte alignment. */
+#define DESC_ROOM 64u
+static_assert(sizeof(tt_stack) <= DESC_ROOM, "a stack's descriptor must fit its room");
+
+stack_pool *stack_pool_new(size_t default_size)
+{
+    stack_pool *sp = calloc(1, sizeof *sp);
+    if (!sp)
+        return NULL;
+    sp->default_size = page_round(default_size);
+    sp->guard = guard_for(sp->default_size);
+    sp->slot = sp->guard + sp->default_size;
+    sp->next_chunk_slots = CHUNK_MIN;
+    return sp;
+}
+
+static int grow_default(stack_pool *sp)
+{
+    unsigned n = sp->next_chunk_slots;
+    chunk *c = NULL;
+    if (n == CHUNK_MAX && !sp->prep && !sp->prep_failed)
+        prep_start(sp);
+    if (sp->prep)
+        c = prep_take(sp->prep);
+    if (!c && !(c = chunk_make(sp->default_size, sp->guard, n, false)))
+        return -ENOMEM;
+    c->next = sp->chunks;
+    sp->chunks = c;
+    live_add(LIVE_STACKS, c->nslots);
     if (sp->next_chunk_slots < CHUNK_MAX)
         sp->next_chunk_slots *= 2;
     return 0;
+}
+
+static tt_stack *slot_desc(const stack_pool *sp, const chunk *c, unsigned i)
+{
+    return (tt_stack *)(c->base + (size_t)(i + 1) * sp->slot - DESC_ROOM);
+}
+
+/* A slot never handed out before: its descriptor written at the top of its stack. */
+static tt_stack *carve(stack_pool *sp)
+{
+    chunk *c = sp->chunks;
+    if ((!c || c->nused == c->nslots) && grow_default(sp) < 0)
+        return NULL;
+    c = sp->chunks;
+    unsigned i = c->nused++;
+    tt_stack *s = slot_desc(sp, c, i);
+    s->lo = c->base + (size_t)i * sp->slot + sp->guard;
+    s->size = sp->default_size - DESC_ROOM;
+    s->guard = sp->guard;
+    s->from_chunk = 1;
+    VG_REGISTER(s);
+    return s;
 }
 
 tt_stack *stack_get(stack_pool *sp, size_t size)
 {
     size = size ? page_round(size) : sp->default_size;
     if (size == sp->default_size) {
-        if (TT_UNLIKELY(!sp->free_default) && grow_default(sp) < 0)
-            return NULL;
         tt_stack *s = sp->free_default;
-        sp->free_default = s->next_free;
+        if (s)
+            sp->free_default = s->next_free;
+        else if (!(s = carve(sp)))
+            return NULL;
         s->task = NULL;
         s->in_use = 1;
         return s;
@@ -243,9 +403,11 @@ tt_stack *stack_get(stack_pool *sp, size_t size)
 void stack_for_each_task(stack_pool *sp, void (*fn)(struct tt_task *t, void *arg), void *arg)
 {
     for (chunk *c = sp->chunks; c; c = c->next)
-        for (unsigned i = 0; i < c->nslots; i++)
-            if (c->slots[i].in_use && c->slots[i].task)
-                fn(c->slots[i].task, arg);
+        for (unsigned i = 0; i < c->nused; i++) {
+            tt_stack *s = slot_desc(sp, c, i);
+            if (s->in_use && s->task)
+                fn(s->task, arg);
+        }
     for (other_stack *os = sp->others_in_use; os; os = os->next)
         if (os->s.task)
             fn(os->s.task, arg);
@@ -302,13 +464,14 @@ void stack_pool_free(stack_pool *sp)
 {
     if (!sp)
         return;
+    if (sp->prep)
+        prep_stop(sp->prep);
     for (chunk *c = sp->chunks, *next; c; c = next) {
         next = c->next;
-        for (unsigned i = 0; i < c->nslots; i++)
-            VG_DEREGISTER(&c->slots[i]);
-        munmap(c->base, c->len);
+        for (unsigned i = 0; i < c->nused; i++)
+            VG_DEREGISTER(slot_desc(sp, c, i));
         live_add(LIVE_STACKS, -(long)c->nslots);
-        free(c);
+        chunk_unmap(c);
     }
     for (int i = 0; i < OTHER_SIZES; i++)
         for (tt_stack *s = sp->other[i].free, *next; s; s = next) {

@@ -4,7 +4,11 @@
 #define _GNU_SOURCE
 #include "testutil.h"
 
+#include <dirent.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -658,6 +662,78 @@ START_TEST(many_sleeping_tasks)
 }
 END_TEST
 
+/* ------------------------------------------------------------ the stack preparer */
+
+/* Whether a thread of this process is named name; if so, its blocked-signal mask (SigBlk). */
+static bool find_thread(const char *name, unsigned long long *sigblk)
+{
+    DIR *d = opendir("/proc/self/task");
+    ck_assert_ptr_nonnull(d);
+    bool found = false;
+    for (struct dirent *e; !found && (e = readdir(d));) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[300], line[128];
+        snprintf(path, sizeof path, "/proc/self/task/%s/status", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue; /* a thread that has just ended */
+        bool named = false;
+        while (fgets(line, sizeof line, f)) {
+            if (!strncmp(line, "Name:\t", 6)) {
+                line[strcspn(line, "\n")] = 0;
+                named = !strcmp(line + 6, name);
+            } else if (named && !strncmp(line, "SigBlk:\t", 8)) {
+                *sigblk = strtoull(line + 8, NULL, 16);
+                found = true;
+            }
+        }
+        fclose(f);
+    }
+    closedir(d);
+    return found;
+}
+
+static intptr_t nap_and_return(void *arg)
+{
+    int rc = tt_sleep(TT_MS(20));
+    return rc ? rc : (intptr_t)arg;
+}
+
+/* Past 1008 stacks (chunks of 16, 32, ... 512) a pool's chunks are full-size, and a thread of
+ * its own prepares the next one ahead: it blocks every signal, hands over chunks the tasks run
+ * on like any other, and ends with the loop. */
+static intptr_t main_preparer(void *arg)
+{
+    (void)arg;
+    enum { N = 3500 }; /* 2032 slots come from the first seven chunks; the rest needs two more */
+    static tt_future *fs[N];
+    unsigned long long blk = 0;
+    ck_assert(!find_thread("tt-stacks", &blk));
+    for (long i = 0; i < N; i++) {
+        fs[i] = tt_spawn(nap_and_return, (void *)i);
+        ck_assert_ptr_nonnull(fs[i]);
+    }
+    ck_assert_int_eq(tt_sleep(TT_MS(5)), 0); /* every task has started and sleeps */
+    ck_assert(find_thread("tt-stacks", &blk));
+    /* What a server waits for with tt_signal_wait must never land on this thread. */
+    const int sigs[] = {SIGHUP, SIGINT, SIGUSR1, SIGPIPE, SIGTERM, SIGCHLD};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        ck_assert_msg(blk >> (sigs[i] - 1) & 1, "signal %d not blocked (SigBlk %llx)", sigs[i], blk);
+    for (long i = 0; i < N; i++)
+        ck_assert_int_eq(tt_await(fs[i]), i); /* consumes the reference */
+    return 0;
+}
+
+START_TEST(stack_preparer_thread)
+{
+    ck_assert_int_eq(tu_run(main_preparer, NULL), 0);
+    unsigned long long blk;
+    ck_assert(!find_thread("tt-stacks", &blk)); /* joined when the loop was freed */
+    tu_assert_no_leaks();
+}
+END_TEST
+
 static Suite *task_suite(void)
 {
     Suite *s = suite_create("task");
@@ -687,6 +763,7 @@ static Suite *task_suite(void)
     tcase_add_test(tc, cancel_reaches_awaited_future);
     tcase_add_test(tc, unreferenced_task_keeps_running);
     tcase_add_test(tc, many_sleeping_tasks);
+    tcase_add_test(tc, stack_preparer_thread);
     suite_add_tcase(s, tc);
     return s;
 }
