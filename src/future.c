@@ -1,14 +1,17 @@
 /* Futures: the state machine (pending -> done with one intptr_t outcome), reference counts,
- * done-callbacks (deferred to the ready queue, FIFO), cancellation dispatch by kind; and the
- * freed loop's shell, which keeps the loop's memory while futures or orphaned jobs use it. */
+ * done-callbacks and aggregates' members (deferred to the ready queue, FIFO), cancellation
+ * dispatch by kind; and the freed loop's shell, which keeps the loop's memory while futures or
+ * orphaned jobs use it. */
 #include "internal.h"
 
 static const future_ops plain_ops = {"future", NULL, NULL};
 
-void *future_alloc(tt_loop *loop, size_t size, const future_ops *ops)
+void *future_alloc_tail(tt_loop *loop, size_t size, size_t tail, const future_ops *ops)
 {
-    unsigned c = slab_class(size);
-    tt_future *f = c < SIZE_CLASSES ? slab_get(loop, c) : malloc(size);
+    if (tail > SIZE_MAX - size)
+        return NULL;
+    unsigned c = slab_class(size + tail);
+    tt_future *f = c < SIZE_CLASSES ? slab_get(loop, c) : malloc(size + tail);
     if (!f)
         return NULL;
     memset(f, 0, size);
@@ -20,6 +23,11 @@ void *future_alloc(tt_loop *loop, size_t size, const future_ops *ops)
     loop->shell.live_futures++;
     live_add(LIVE_FUTURES, 1);
     return f;
+}
+
+void *future_alloc(tt_loop *loop, size_t size, const future_ops *ops)
+{
+    return future_alloc_tail(loop, size, 0, ops);
 }
 
 void future_release(tt_future *f)
@@ -219,8 +227,41 @@ int future_remove_cb(tt_future *f, void (*cb)(tt_future *, void *), void *arg)
     return remove_cb(f, CB_DONE, cb, arg);
 }
 
-/* Runs a callback node taken from the ready queue (the loop's dispatch). */
-void future_run_cb(tt_loop *loop, cb_node *n)
+void future_add_member(tt_future *f, member_set *s, size_t i)
+{
+    member *m = &s->m[i];
+    m->ri.kind = RK_MEMBER;
+    m->ri.index_hi = (uint16_t)(i >> 32);
+    m->ri.index_lo = (uint32_t)i;
+    m->f = f;
+    m->ri.next = NULL;
+    if (f->state != FS_DONE) {
+        *f->cb_tailp = &m->ri;
+        f->cb_tailp = &m->ri.next;
+    }
+}
+
+void future_remove_member(member *m)
+{
+    tt_future *f = m->f;
+    ready_item **pp = &f->cb_head;
+    while (*pp != &m->ri)
+        pp = &(*pp)->next;
+    *pp = m->ri.next;
+    if (f->cb_tailp == &m->ri.next)
+        f->cb_tailp = pp;
+    m->ri.next = NULL;
+}
+
+static void run_member(member *m)
+{
+    size_t i = (size_t)m->ri.index_hi << 32 | m->ri.index_lo;
+    member_set *s = TT_CONTAINER_OF(m - i, member_set, m);
+    s->done(s, i);
+}
+
+/* Runs a callback node taken from the ready queue. */
+static void run_cb(tt_loop *loop, cb_node *n)
 {
     if (n->ri.type & CB_DONE) {
         tt_future *f = n->fut;
@@ -235,6 +276,14 @@ void future_run_cb(tt_loop *loop, cb_node *n)
     }
     if (!(n->ri.type & CB_EMBEDDED))
         cb_node_put(loop, n);
+}
+
+void future_run_item(tt_loop *loop, ready_item *it)
+{
+    if (it->kind == RK_MEMBER)
+        run_member((member *)it);
+    else
+        run_cb(loop, (cb_node *)it);
 }
 
 /* ------------------------------------------------------------------- public API */

@@ -184,17 +184,25 @@ void interrupt_unblock(void);
 void interrupt_block(void);
 
 /* --------------------------------------------------------------- ready queue (loop.c) */
-/* Everything runnable on a loop is a ready_item: a task's step or a callback. Items are
- * intrusive, so scheduling a task allocates nothing. */
-enum { RK_TASK = 1, RK_CALLBACK = 2 };
+/* Everything runnable on a loop is a ready_item: a task's step, a callback, or a member of an
+ * aggregate (future.c: a gather's watch on one child). Items are intrusive, so scheduling a task
+ * allocates nothing. */
+enum { RK_TASK = 1, RK_CALLBACK = 2, RK_MEMBER = 3 };
 typedef struct ready_item {
     struct ready_item *next;
     uint8_t kind;
     uint8_t type; /* a callback's CB_* flags (kept here so a cb_node fits 48 bytes) */
-    /* A task's shield state, in bytes the alignment would leave empty anyway: it keeps a
-     * tt_task within the 128-byte slab class. Unused by callbacks. */
-    uint16_t shield_depth;      /* shield scopes entered and not exited */
-    int held_requests;          /* requests held back since the outermost shield was entered */
+    /* Bytes the alignment would leave empty anyway, used by kind. RK_TASK: its shield state (it
+     * keeps a tt_task within the 128-byte slab class). RK_MEMBER: its index in its set, 48 bits
+     * (more than an address space holds of 24-byte members). Unused by callbacks. */
+    union {
+        uint16_t shield_depth;  /* shield scopes entered and not exited */
+        uint16_t index_hi;
+    };
+    union {
+        int held_requests;      /* requests held back since the outermost shield was entered */
+        uint32_t index_lo;
+    };
 } ready_item;
 
 typedef struct ready_list {
@@ -227,6 +235,23 @@ typedef struct cb_node {
         size_t slot; /* CB_DONE: the caller's index, read inside the callback (future_cb_slot) */
     };
 } cb_node;
+
+/* A member: an aggregate's watch on one future f (a gather's child), 24 bytes with no allocation
+ * of its own, where a cb_node and a pointer to f would cost 56. Members live in one array, the
+ * set, allocated with their aggregate. A member is on f's callbacks while f is pending and on the
+ * ready queue once f is done; then the set's done(set, i) runs. Unlike a callback it holds no
+ * reference on f: the aggregate holds one per member until it is released, and must not be
+ * released while a member is linked (it holds itself until every member has run). Its index
+ * (ri's spare bytes) leads back to the set, so no member stores the set's address. */
+typedef struct member {
+    ready_item ri; /* RK_MEMBER */
+    tt_future *f;
+} member;
+typedef struct member_set {
+    void (*done)(struct member_set *s, size_t i); /* the loop context, m[i].f done */
+    member m[];
+} member_set;
+#define MEMBER_SET_MAX (((size_t)1 << 48) - 1) /* what the index bytes hold */
 
 /* ----------------------------------------------------------------------- timers (timer.c) */
 /* A timer is embedded in whatever waits (a task's sleep, a wait_for, a call_later). fire runs
@@ -328,6 +353,9 @@ struct tt_future {
 /* Allocates size bytes (a struct that starts with tt_future) from the loop's freelists and
  * initialises the future part: one reference, pending. NULL on ENOMEM. */
 void *future_alloc(tt_loop *loop, size_t size, const future_ops *ops);
+/* The same with tail more bytes after the struct, left uninitialised: an array the caller fills
+ * (a gather's million members are written once, not zeroed first). */
+void *future_alloc_tail(tt_loop *loop, size_t size, size_t tail, const future_ops *ops);
 /* Completes f: stores result, schedules its callbacks and waiters. Returns -EBUSY if done. */
 int future_complete(tt_future *f, intptr_t result);
 /* tt_cancel without the checks: 1 if a cancel was requested, 0 if f was done. */
@@ -345,7 +373,12 @@ void future_add_cb_node(tt_future *f, cb_node *n, uint8_t type,
                         void (*cb)(tt_future *, void *), void *arg);
 /* Removes an internal callback added with the same (cb, arg); returns how many. */
 int future_remove_cb(tt_future *f, void (*cb)(tt_future *, void *), void *arg);
-void future_run_cb(tt_loop *loop, cb_node *n); /* the loop's dispatch of a callback */
+/* Member i of set s starts watching f: linked on f's callbacks if f is pending (its turn comes
+ * after f's earlier callbacks and waiters); if f is done the caller queues m->ri itself. */
+void future_add_member(tt_future *f, member_set *s, size_t i);
+void future_remove_member(member *m); /* takes a member back off its pending future */
+/* The loop's dispatch of a callback or a member taken from the ready queue. */
+void future_run_item(tt_loop *loop, ready_item *it);
 /* Loop-checking for public entry points: 0, or -EINVAL / -EPERM. */
 int future_check(const tt_future *f);
 void future_release(tt_future *f); /* frees f's memory (its last reference went) */
