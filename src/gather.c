@@ -40,12 +40,17 @@ static void settle(gather *g, tt_future *child)
 }
 
 /* The gather holds one reference on itself while any child has not reported, so a caller that
- * drops it early (tt_gather returning the first failure) leaves no member linked or queued. */
+ * drops it early (tt_gather returning the first failure) leaves no member linked or queued.
+ * Its reference on the child goes as soon as the child has reported, while the child is in
+ * cache: dropped at the gather's end, a million children would be walked once more. */
 static void child_done(member_set *s, size_t i)
 {
     gather *g = TT_CONTAINER_OF(s, gather, children);
+    tt_future *child = s->m[i].f;
+    s->m[i].f = NULL;
     g->nfinished++;
-    settle(g, s->m[i].f);
+    settle(g, child);
+    tt_unref(child);
     if (g->nfinished == g->n)
         tt_unref(&g->fut);
 }
@@ -55,7 +60,8 @@ static int gather_cancel(tt_future *f, const char *msg)
     gather *g = (gather *)f;
     int any = 0;
     for (size_t i = 0; i < g->n; i++) {
-        if (future_cancel(g->children.m[i].f, msg) == 1)
+        tt_future *child = g->children.m[i].f; /* NULL once it has reported */
+        if (child && future_cancel(child, msg) == 1)
             any = 1;
     }
     if (any && !g->cancel_requested) {
@@ -65,12 +71,10 @@ static int gather_cancel(tt_future *f, const char *msg)
     return any;
 }
 
+/* Every child has reported (the gather held itself until then) and dropped its reference. */
 static void gather_destroy(tt_future *f)
 {
-    gather *g = (gather *)f;
-    for (size_t i = 0; i < g->n; i++)
-        tt_unref(g->children.m[i].f);
-    free(g->cancel_msg);
+    free(((gather *)f)->cancel_msg);
 }
 
 tt_future *tt_gather_future(tt_future *const *fs, size_t n, unsigned flags)
@@ -120,7 +124,7 @@ tt_future *tt_gather_future(tt_future *const *fs, size_t n, unsigned flags)
                 future_remove_member(m);
             tt_unref(m->f);
         }
-        tt_unref(&g->fut); /* g->n is 0: its destroy touches no member */
+        tt_unref(&g->fut);
         errno = EINVAL;
         return NULL;
     }

@@ -240,8 +240,8 @@ typedef struct cb_node {
  * of its own, where a cb_node and a pointer to f would cost 56. Members live in one array, the
  * set, allocated with their aggregate. A member is on f's callbacks while f is pending and on the
  * ready queue once f is done; then the set's done(set, i) runs. Unlike a callback it holds no
- * reference on f: the aggregate holds one per member until it is released, and must not be
- * released while a member is linked (it holds itself until every member has run). Its index
+ * reference on f: the aggregate holds one per member until the member has run (or is taken
+ * back), and must not be released while a member is linked or queued. Its index
  * (ri's spare bytes) leads back to the set, so no member stores the set's address. */
 typedef struct member {
     ready_item ri; /* RK_MEMBER */

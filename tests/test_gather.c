@@ -690,6 +690,29 @@ TU_TASK_TEST(member_in_callback_order_and_invisible_to_remove_done, 0)
     return 0;
 }
 
+/* A child that has reported is no longer held by its gather: released by its owner while the
+ * gather still waits for others, it is freed at once. */
+TU_TASK_TEST(reported_child_is_released_by_the_gather, 0)
+{
+    (void)arg;
+    tt_future *fs[3] = {tt_future_new(NULL), tt_future_new(NULL), NULL};
+    fs[2] = fs[0]; /* twice: each slot held its own reference */
+    tt_future *g = tt_gather_future(fs, 3, 0);
+    tt_live before, after;
+    ck_assert_int_eq(tt_future_set(fs[0], 1), 0);
+    ck_assert_int_eq(tt_yield(), 0); /* both members of fs[0] run */
+    ck_assert_int_eq(tt_done(g), 0);
+    tt_live_get(&before);
+    tt_unref(fs[0]);
+    tt_live_get(&after);
+    ck_assert_int_eq(before.futures - after.futures, 1);
+    ck_assert_int_eq(tt_cancel(g, NULL), 1); /* reaches the pending child only */
+    ck_assert_int_eq(tt_cancelled(fs[1]), 1);
+    ck_assert_int_eq(tt_await(g), -ECANCELED);
+    tt_unref(fs[1]);
+    return 0;
+}
+
 static Suite *gather_suite(void)
 {
     Suite *s = suite_create("gather");
@@ -717,6 +740,7 @@ static Suite *gather_suite(void)
     tcase_add_test(tc, gather_too_big_for_memory_is_enomem);
     tcase_add_test(tc, cancel_many_children);
     tcase_add_test(tc, member_in_callback_order_and_invisible_to_remove_done);
+    tcase_add_test(tc, reported_child_is_released_by_the_gather);
     suite_add_tcase(s, tc);
     return s;
 }
