@@ -15,19 +15,8 @@ void *future_alloc_tail(tt_loop *loop, size_t size, size_t tail, const future_op
     if (!f)
         return NULL;
     memset(f, 0, size);
-    f->refs = 1;
-    f->size_class = (uint8_t)c;
-    f->loop = loop;
-    f->ops = ops;
-    f->cb_tailp = &f->cb_head;
-    loop->shell.live_futures++;
-    live_add(LIVE_FUTURES, 1);
+    future_init(f, loop, c, ops);
     return f;
-}
-
-void *future_alloc(tt_loop *loop, size_t size, const future_ops *ops)
-{
-    return future_alloc_tail(loop, size, 0, ops);
 }
 
 void future_release(tt_future *f)
@@ -43,7 +32,8 @@ void future_release(tt_future *f)
         if (it->kind == RK_CALLBACK && !(it->type & CB_EMBEDDED))
             cb_node_put(loop, (cb_node *)it);
     }
-    free(f->cancel_msg);
+    if (TT_UNLIKELY(f->cancel_msg))
+        free(f->cancel_msg);
     live_add(LIVE_FUTURES, -1);
     loop->shell.live_futures--;
     if (f->size_class < SIZE_CLASSES)
