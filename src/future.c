@@ -4,7 +4,27 @@
  * orphaned jobs use it. */
 #include "internal.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 static const future_ops plain_ops = {"future", NULL, NULL};
+
+#define POPULATE_MIN (256 * 1024) /* malloc maps blocks this large: fresh pages */
+
+/* The pages of a large tail about to be written from end to end, faulted in one call instead
+ * of one fault each (a million-child gather: 6000 faults). A kernel without
+ * MADV_POPULATE_WRITE (before 5.14) refuses it, and the pages fault as they are written. */
+static void populate(char *p, size_t n)
+{
+#ifdef MADV_POPULATE_WRITE
+    uintptr_t pg = (uintptr_t)getpagesize();
+    uintptr_t lo = ((uintptr_t)p + pg - 1) & ~(pg - 1), hi = ((uintptr_t)p + n) & ~(pg - 1);
+    if (hi > lo)
+        madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE);
+#else
+    (void)p, (void)n;
+#endif
+}
 
 void *future_alloc_tail(tt_loop *loop, size_t size, size_t tail, const future_ops *ops)
 {
@@ -14,6 +34,8 @@ void *future_alloc_tail(tt_loop *loop, size_t size, size_t tail, const future_op
     tt_future *f = c < SIZE_CLASSES ? slab_get(loop, c) : malloc(size + tail);
     if (!f)
         return NULL;
+    if (tail >= POPULATE_MIN)
+        populate((char *)f + size, tail);
     memset(f, 0, size);
     future_init(f, loop, c, ops);
     return f;
