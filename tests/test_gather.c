@@ -713,6 +713,23 @@ TU_TASK_TEST(reported_child_is_released_by_the_gather, 0)
     return 0;
 }
 
+/* A gather dropped by everyone while its members are still queued: freeing the loop runs them,
+ * and the gather and its children go. */
+START_TEST(loop_free_runs_queued_members)
+{
+    tt_loop *loop = tt_loop_new(NULL);
+    tt_future *fs[2] = {tt_future_new(loop), tt_future_new(loop)};
+    ck_assert_int_eq(tt_future_set(fs[0], 1), 0);
+    tt_future *g = tt_gather_future(fs, 2, 0);
+    ck_assert_ptr_nonnull(g);
+    ck_assert_int_eq(tt_future_set(fs[1], 2), 0);
+    tt_unref(g);
+    unref_all(fs, 2);
+    ck_assert_int_eq(tt_loop_free(loop), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
 static Suite *gather_suite(void)
 {
     Suite *s = suite_create("gather");
@@ -741,6 +758,7 @@ static Suite *gather_suite(void)
     tcase_add_test(tc, cancel_many_children);
     tcase_add_test(tc, member_in_callback_order_and_invisible_to_remove_done);
     tcase_add_test(tc, reported_child_is_released_by_the_gather);
+    tcase_add_test(tc, loop_free_runs_queued_members);
     suite_add_tcase(s, tc);
     return s;
 }
