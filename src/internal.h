@@ -14,7 +14,8 @@
  *   inbox.c     MPSC queue of inbox_node, each carrying its handler; knows none of its users
  *   threadsafe.c  call_soon_threadsafe, tt_loop_submit, tt_cfuture (inbox messages)
  * Tasks, futures, timers
- *   future.c    futures, done-callbacks, reference counts, and the freed loop's shell
+ *   future.c    futures, done-callbacks, aggregates' members (a gather's watch on each child),
+ *               reference counts, and the freed loop's shell
  *   task.c      tasks, their switches, tt_loop_dump    coro.c + arch/  contexts
  *   stack.c     stacks    timer.c  timers (run queues, a 4-ary heap), call_later
  *   alloc.c     the loop's slabs and callback nodes
