@@ -253,7 +253,7 @@ void future_remove_member(member *m)
 
 static void run_member(member *m)
 {
-    size_t i = (size_t)m->ri.index_hi << 32 | m->ri.index_lo;
+    size_t i = (size_t)((uint64_t)m->ri.index_hi << 32 | m->ri.index_lo);
     member_set *s = TT_CONTAINER_OF(m - i, member_set, m);
     s->done(s, i);
 }

@@ -88,7 +88,7 @@ tt_future *tt_gather_future(tt_future *const *fs, size_t n, unsigned flags)
         errno = EINVAL;
         return NULL;
     }
-    gather *g = n <= MEMBER_SET_MAX
+    gather *g = member_set_fits(n)
                     ? future_alloc_tail(loop, sizeof(gather), n * sizeof(member), &gather_ops)
                     : NULL; /* n members would not fit in memory */
     if (!g) {

@@ -252,7 +252,11 @@ typedef struct member_set {
     void (*done)(struct member_set *s, size_t i); /* the loop context, m[i].f done */
     member m[];
 } member_set;
-#define MEMBER_SET_MAX (((size_t)1 << 48) - 1) /* what the index bytes hold */
+/* Whether a set can have n members: their indexes fit the 48 bits, their array fits size_t. */
+static inline bool member_set_fits(size_t n)
+{
+    return (uint64_t)n >> 48 == 0 && n <= SIZE_MAX / sizeof(member);
+}
 
 /* ----------------------------------------------------------------------- timers (timer.c) */
 /* A timer is embedded in whatever waits (a task's sleep, a wait_for, a call_later). fire runs
@@ -381,7 +385,7 @@ static inline void future_add_member(tt_future *f, member_set *s, size_t i)
 {
     member *m = &s->m[i];
     m->ri.kind = RK_MEMBER;
-    m->ri.index_hi = (uint16_t)(i >> 32);
+    m->ri.index_hi = (uint16_t)((uint64_t)i >> 32);
     m->ri.index_lo = (uint32_t)i;
     m->f = f;
     m->ri.next = NULL;
