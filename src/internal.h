@@ -983,13 +983,27 @@ static inline void future_init(tt_future *f, tt_loop *loop, unsigned cls, const 
     loop->shell.live_futures++;
     live_add(LIVE_FUTURES, 1);
 }
+/* Clears a new object of size bytes (a constant). gcc turns the memset of a task's 128 bytes
+ * into a rep stos, which costs twice what 16-byte stores do on fresh memory (~15 against ~7 ns
+ * an object, W4's million spawns); slab objects and malloc's blocks are 16-byte aligned. */
+static inline void object_clear(void *p, size_t size)
+{
+    typedef char v16 __attribute__((vector_size(16), may_alias));
+    if (size % 16 == 0 && size <= 256) {
+#pragma GCC unroll 16
+        for (size_t i = 0; i < size; i += 16)
+            *(v16 *)__builtin_assume_aligned((char *)p + i, 16) = (v16){0};
+    } else {
+        memset(p, 0, size);
+    }
+}
 static inline void *future_alloc(tt_loop *loop, size_t size, const future_ops *ops)
 {
     unsigned c = slab_class(size);
     tt_future *f = c < SIZE_CLASSES ? slab_get(loop, c) : malloc(size);
     if (!f)
         return NULL;
-    memset(f, 0, size);
+    object_clear(f, size);
     future_init(f, loop, c, ops);
     return f;
 }
