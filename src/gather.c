@@ -1,6 +1,7 @@
 /* gather: a future that completes when its children have (or at the first failure), with
- * asyncio's rules for return_exceptions, duplicates and cancellation fan-out. One callback per
- * slot, so duplicates need no lookup and a slot's outcome is read from its child. */
+ * asyncio's rules for return_exceptions, duplicates and cancellation fan-out. One member per
+ * slot (future.c), allocated with the gather, so duplicates need no lookup and a slot's outcome
+ * is read from its child. */
 #include "internal.h"
 
 typedef struct gather {
@@ -9,7 +10,7 @@ typedef struct gather {
     unsigned flags;
     uint8_t cancel_requested;
     char *cancel_msg;
-    tt_future **children;
+    member_set children; /* last: one member per slot follows, in the same allocation */
 } gather;
 
 static int gather_cancel(tt_future *f, const char *msg);
@@ -39,12 +40,17 @@ static void settle(gather *g, tt_future *child)
 }
 
 /* The gather holds one reference on itself while any child has not reported, so a caller that
- * drops it early (tt_gather returning the first failure) leaves no callback dangling. */
-static void child_done(tt_future *child, void *arg)
+ * drops it early (tt_gather returning the first failure) leaves no member linked or queued.
+ * Its reference on the child goes as soon as the child has reported, while the child is in
+ * cache: dropped at the gather's end, a million children would be walked once more. */
+static void child_done(member_set *s, size_t i)
 {
-    gather *g = arg;
+    gather *g = TT_CONTAINER_OF(s, gather, children);
+    tt_future *child = s->m[i].f;
+    s->m[i].f = NULL;
     g->nfinished++;
     settle(g, child);
+    tt_unref(child);
     if (g->nfinished == g->n)
         tt_unref(&g->fut);
 }
@@ -54,7 +60,8 @@ static int gather_cancel(tt_future *f, const char *msg)
     gather *g = (gather *)f;
     int any = 0;
     for (size_t i = 0; i < g->n; i++) {
-        if (future_cancel(g->children[i], msg) == 1)
+        tt_future *child = g->children.m[i].f; /* NULL once it has reported */
+        if (child && future_cancel(child, msg) == 1)
             any = 1;
     }
     if (any && !g->cancel_requested) {
@@ -64,41 +71,10 @@ static int gather_cancel(tt_future *f, const char *msg)
     return any;
 }
 
+/* Every child has reported (the gather held itself until then) and dropped its reference. */
 static void gather_destroy(tt_future *f)
 {
-    gather *g = (gather *)f;
-    for (size_t i = 0; i < g->n; i++)
-        tt_unref(g->children[i]);
-    free(g->children);
-    free(g->cancel_msg);
-}
-
-/* Returns a list of spare nodes (linked through ri.next) to the loop. */
-static void put_nodes(tt_loop *loop, cb_node *list)
-{
-    while (list) {
-        cb_node *next = (cb_node *)list->ri.next;
-        cb_node_put(loop, list);
-        list = next;
-    }
-}
-
-/* Takes gather g's node for slot i off pending child f's callback list; returns it. */
-static cb_node *unlink_gather_node(tt_future *f, gather *g, size_t i)
-{
-    ready_item **pp = &f->cb_head;
-    for (;;) {
-        cb_node *c = (cb_node *)*pp;
-        if (c->ri.kind == RK_CALLBACK && c->fn.done == child_done && c->arg == g && c->slot == i)
-            break;
-        pp = &(*pp)->next;
-    }
-    cb_node *c = (cb_node *)*pp;
-    *pp = c->ri.next;
-    if (f->cb_tailp == &c->ri.next)
-        f->cb_tailp = pp;
-    c->ri.next = NULL;
-    return c;
+    free(((gather *)f)->cancel_msg);
 }
 
 tt_future *tt_gather_future(tt_future *const *fs, size_t n, unsigned flags)
@@ -112,37 +88,21 @@ tt_future *tt_gather_future(tt_future *const *fs, size_t n, unsigned flags)
         errno = EINVAL;
         return NULL;
     }
-    gather *g = future_alloc(loop, sizeof(gather), &gather_ops);
+    gather *g = member_set_fits(n)
+                    ? future_alloc_tail(loop, sizeof(gather), n * sizeof(member), &gather_ops)
+                    : NULL; /* n members would not fit in memory */
     if (!g) {
         errno = ENOMEM;
         return NULL;
     }
     g->flags = flags;
+    g->children.done = child_done;
     if (n == 0) {
         future_complete(&g->fut, 0);
         return &g->fut;
     }
-    g->children = malloc(n * sizeof *g->children);
-    /* Every callback node is taken before the first is registered: a registration that fails
-     * half-way could not take back callbacks already queued for children that were done. */
-    cb_node *spare = NULL;
-    size_t got = 0;
-    while (g->children && got < n) {
-        cb_node *c = cb_node_get(loop);
-        if (!c)
-            break;
-        c->ri.next = spare ? &spare->ri : NULL;
-        spare = c;
-        got++;
-    }
-    if (got < n) {
-        put_nodes(loop, spare);
-        tt_unref(&g->fut);
-        errno = ENOMEM;
-        return NULL;
-    }
     /* One pass over the children checks and registers each (a million children do not fit in
-     * any cache: a second pass would miss on every one again). Nodes for children already
+     * any cache: a second pass would miss on every one again). Members of children already
      * done are queued only once every child has been checked, so a bad one can still undo. */
     ready_item *done_head = NULL, **done_tailp = &done_head;
     size_t i;
@@ -150,37 +110,20 @@ tt_future *tt_gather_future(tt_future *const *fs, size_t n, unsigned flags)
         tt_future *f = fs[i];
         if (!f || f->loop != loop)
             break;
-        cb_node *c = spare;
-        spare = (cb_node *)c->ri.next;
-        c->ri.kind = RK_CALLBACK;
-        c->ri.type = CB_DONE;
-        c->fn.done = child_done;
-        c->arg = g;
-        c->slot = i; /* tells duplicates apart when undoing */
-        c->fut = f;
-        c->ri.next = NULL;
+        future_add_member(f, &g->children, i);
         if (f->state == FS_DONE) {
-            *done_tailp = &c->ri;
-            done_tailp = &c->ri.next;
-        } else {
-            *f->cb_tailp = &c->ri;
-            f->cb_tailp = &c->ri.next;
+            *done_tailp = &g->children.m[i].ri;
+            done_tailp = &g->children.m[i].ri.next;
         }
-        g->children[i] = tt_ref(f);
+        f->refs++;
     }
     if (i < n) {
         while (i-- > 0) {
-            tt_future *f = g->children[i];
-            if (f->state != FS_DONE)
-                put_nodes(loop, unlink_gather_node(f, g, i));
-            tt_unref(f);
+            member *m = &g->children.m[i];
+            if (m->f->state != FS_DONE)
+                future_remove_member(m);
+            tt_unref(m->f);
         }
-        while (done_head) {
-            ready_item *next = done_head->next;
-            cb_node_put(loop, (cb_node *)done_head);
-            done_head = next;
-        }
-        put_nodes(loop, spare);
         tt_unref(&g->fut);
         errno = EINVAL;
         return NULL;
@@ -188,8 +131,6 @@ tt_future *tt_gather_future(tt_future *const *fs, size_t n, unsigned flags)
     g->n = n;
     while (done_head) {
         ready_item *next = done_head->next;
-        cb_node *c = (cb_node *)done_head;
-        c->fut->refs++; /* scheduled: the child stays alive until the callback has run */
         loop_push_ready(loop, done_head);
         done_head = next;
     }

@@ -61,10 +61,10 @@ static inline void dispatch(tt_loop *loop, ready_item *it)
             task_free_dead(loop);
     } else if (TT_UNLIKELY(loop->watchdog.on)) { /* one test per callback when off */
         watchdog_step(loop, loop);
-        future_run_cb(loop, (cb_node *)it);
+        future_run_item(loop, it);
         watchdog_step(loop, NULL);
     } else {
-        future_run_cb(loop, (cb_node *)it);
+        future_run_item(loop, it);
     }
 }
 

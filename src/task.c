@@ -298,8 +298,10 @@ static void task_destroy(tt_future *f)
     tt_task *t = task_of(f);
     if (TT_UNLIKELY(f->loop->debug))
         debug_unretrieved(f, tt_task_name(f));
-    free(t->name);
-    free(t->req_msg);
+    if (TT_UNLIKELY(t->name || t->req_msg)) { /* most tasks have neither: no calls */
+        free(t->name);
+        free(t->req_msg);
+    }
     live_add(LIVE_TASKS, -1);
 }
 

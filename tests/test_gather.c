@@ -479,6 +479,257 @@ TU_TASK_TEST(outcomes_below_int_min_stay_failures, 0)
     return 0;
 }
 
+/* ------------------------------------------------ many children, one allocation */
+
+/* A child that yields k times, then returns v: children finish over several turns, in an order
+ * unrelated to their slots. */
+static intptr_t yielder(void *arg)
+{
+    intptr_t v = (intptr_t)arg;
+    for (intptr_t k = v % 5; k > 0; k--)
+        ck_assert_int_eq(tt_yield(), 0);
+    return v;
+}
+
+enum { MANY = 3000 };
+
+/* Slots i % 3 == 0 hold a plain future already done (value -i with RETURN_ERRORS: failures
+ * are reported, not raised), i % 3 == 1 a task, i % 3 == 2 the previous slot's task again. */
+static void fill_mixed(tt_future **fs, size_t n, int failures)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (i % 3 == 0) {
+            fs[i] = tt_future_new(NULL);
+            ck_assert_int_eq(tt_future_set(fs[i], failures ? -(intptr_t)i : (intptr_t)i), 0);
+        } else if (i % 3 == 1) {
+            fs[i] = tt_spawn(yielder, (void *)(intptr_t)i);
+            ck_assert_ptr_nonnull(fs[i]);
+        } else {
+            fs[i] = tt_ref(fs[i - 1]);
+        }
+    }
+}
+
+TU_TASK_TEST(many_children_done_pending_and_duplicates, 0)
+{
+    (void)arg;
+    tt_future **fs = malloc(MANY * sizeof *fs);
+    intptr_t *res = malloc(MANY * sizeof *res);
+    for (unsigned flags = 0; flags <= TT_GATHER_RETURN_ERRORS; flags += TT_GATHER_RETURN_ERRORS) {
+        fill_mixed(fs, MANY, flags != 0);
+        memset(res, 0xff, MANY * sizeof *res);
+        ck_assert_int_eq(tt_gather(fs, MANY, res, flags), 0);
+        for (size_t i = 0; i < MANY; i++) {
+            intptr_t want = i % 3 == 0 ? (flags ? -(intptr_t)i : (intptr_t)i)
+                                       : (intptr_t)(i % 3 == 1 ? i : i - 1);
+            ck_assert_int_eq(res[i], want);
+        }
+        unref_all(fs, MANY);
+    }
+    free(res);
+    free(fs);
+    return 0;
+}
+
+/* The first failure among many ends the gather at once; the gather lives on (its members
+ * still linked) until the rest have finished, and then goes without a trace. */
+TU_TASK_TEST(many_children_first_failure_then_the_rest, 0)
+{
+    (void)arg;
+    tt_future **fs = malloc(MANY * sizeof *fs);
+    fill_mixed(fs, MANY, 0);
+    tt_future *bad = tt_future_new(NULL);
+    tt_unref(fs[MANY / 2]);
+    fs[MANY / 2] = bad; /* a slot i % 3 == 0: replaces a done plain future */
+    ck_assert_int_eq(MANY / 2 % 3, 0);
+    tt_future *g = tt_gather_future(fs, MANY, 0);
+    ck_assert_ptr_nonnull(g);
+    ck_assert_int_eq(tt_future_set(bad, -EIO), 0);
+    ck_assert_int_eq(tt_await(tt_ref(g)), -EIO);
+    size_t done = 0;
+    for (size_t i = 0; i < MANY; i++)
+        done += tt_done(fs[i]) != 0;
+    ck_assert_uint_lt(done, MANY); /* tasks that yield 4 times are still running */
+    tt_unref(g);                   /* the gather holds itself until they have reported */
+    for (size_t i = 1; i < MANY; i += 3)
+        ck_assert_int_eq(tt_await(tt_ref(fs[i])), (intptr_t)i);
+    ck_assert_int_eq(tt_yield(), 0);
+    unref_all(fs, MANY);
+    free(fs);
+    return 0;
+}
+
+/* A bad child at the end of a long list, after done, pending and duplicated children: every
+ * member is taken back, so nothing runs when the pending ones complete. */
+START_TEST(bad_child_after_many_leaves_no_member)
+{
+    tt_loop *loop = tt_loop_new(NULL);
+    enum { N = 200 };
+    tt_future *fs[N + 1];
+    for (size_t i = 0; i < N; i++) {
+        if (i % 4 == 3) {
+            fs[i] = fs[i - 1]; /* the same pending future twice, even three times */
+            continue;
+        }
+        fs[i] = tt_future_new(loop);
+        if (i % 4 == 0)
+            ck_assert_int_eq(tt_future_set(fs[i], (intptr_t)i), 0);
+    }
+    fs[N] = NULL;
+    errno = 0;
+    ck_assert_ptr_null(tt_gather_future(fs, N + 1, 0));
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(tt_loop_run_once(loop, 0), 0); /* no member of a done child queued */
+    for (size_t i = 0; i < N; i++)
+        if (i % 4 && i % 4 != 3)
+            ck_assert_int_eq(tt_future_set(fs[i], (intptr_t)i), 0);
+    ck_assert_int_eq(tt_loop_run_once(loop, 0), 0); /* none left on the pending ones */
+    tt_future *g = tt_gather_future(fs, N, 0);
+    ck_assert_ptr_nonnull(g);
+    ck_assert_int_eq(tt_loop_run_until(loop, g), 0);
+    for (size_t i = 0; i < N; i++)
+        if (i % 4 != 3)
+            tt_unref(fs[i]);
+    ck_assert_int_eq(tt_loop_free(loop), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+TU_TASK_TEST(gather_too_big_for_memory_is_enomem, 0)
+{
+    (void)arg;
+    tt_future *f = tt_future_new(NULL);
+    errno = 0;
+    ck_assert_ptr_null(tt_gather_future(&f, SIZE_MAX, 0)); /* refused before reading fs */
+    ck_assert_int_eq(errno, ENOMEM);
+    ck_assert_int_eq(tt_gather(&f, SIZE_MAX / 2, NULL, 0), -ENOMEM);
+    ck_assert_int_eq(tt_future_set(f, 3), 0);
+    ck_assert_int_eq(tt_gather(&f, 1, NULL, 0), 0);
+    tt_unref(f);
+    return 0;
+}
+
+/* Cancelling a gather of many: every pending child is cancelled once (duplicates too), done
+ * ones keep their values, and the gather ends cancelled with the message. */
+static intptr_t main_cancel_many(void *arg)
+{
+    unsigned flags = (unsigned)(uintptr_t)arg;
+    tt_future **fs = malloc(MANY * sizeof *fs);
+    for (size_t i = 0; i < MANY; i++) {
+        if (i % 3 == 2) {
+            fs[i] = tt_ref(fs[i - 1]);
+            continue;
+        }
+        fs[i] = tt_future_new(NULL);
+        if (i % 3 == 0)
+            ck_assert_int_eq(tt_future_set(fs[i], 7), 0);
+    }
+    tt_future *g = tt_gather_future(fs, MANY, flags);
+    ck_assert_int_eq(tt_cancel(g, "stop"), 1);
+    for (size_t i = 0; i < MANY; i++) {
+        ck_assert_int_eq(tt_done(fs[i]), 1);
+        ck_assert_int_eq(tt_result(fs[i]), i % 3 == 0 ? 7 : -ECANCELED);
+    }
+    ck_assert_str_eq(tt_cancel_message(fs[1]), "stop");
+    ck_assert_int_eq(tt_await(tt_ref(g)), -ECANCELED);
+    ck_assert_str_eq(tt_cancel_message(g), "stop");
+    tt_unref(g);
+    unref_all(fs, MANY);
+    free(fs);
+    return 0;
+}
+
+START_TEST(cancel_many_children)
+{
+    ck_assert_int_eq(tu_run(main_cancel_many, (void *)0), 0);
+    tu_assert_no_leaks();
+    ck_assert_int_eq(tu_run(main_cancel_many, (void *)(uintptr_t)TT_GATHER_RETURN_ERRORS), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
+/* ------------------------------------------- members among the public callbacks */
+
+static void trace_cb(tt_future *f, void *arg)
+{
+    (void)f;
+    tu_trace("%s ", (const char *)arg);
+}
+
+/* A gather's member runs in FIFO order with the child's other callbacks, and tt_remove_done
+ * never sees it. */
+TU_TASK_TEST(member_in_callback_order_and_invisible_to_remove_done, 0)
+{
+    (void)arg;
+    tu_trace_reset();
+    tt_future *f = tt_future_new(NULL);
+    ck_assert_int_eq(tt_on_done(f, trace_cb, "A"), 0);
+    tt_future *g = tt_gather_future(&f, 1, 0);
+    ck_assert_int_eq(tt_on_done(g, trace_cb, "G"), 0);
+    ck_assert_int_eq(tt_on_done(f, trace_cb, "B"), 0);
+    ck_assert_int_eq(tt_on_done(f, trace_cb, "X"), 0);
+    ck_assert_int_eq(tt_remove_done(f, trace_cb, "X"), 1);
+    ck_assert_int_eq(tt_remove_done(f, trace_cb, "A"), 1);
+    ck_assert_int_eq(tt_remove_done(f, trace_cb, "A"), 0);
+    ck_assert_int_eq(tt_on_done(f, trace_cb, "C"), 0); /* after the member: the list's tail */
+    ck_assert_int_eq(tt_future_set(f, 5), 0);
+    ck_assert_int_eq(tt_await(tt_ref(g)), 0);
+    ck_assert_str_eq(tu_trace_get(), "B C G "); /* the member completed g between B and C */
+
+    /* A child already done: its member is queued after the callbacks queued before. */
+    tu_trace_reset();
+    ck_assert_int_eq(tt_on_done(f, trace_cb, "D"), 0);
+    tt_future *g2 = tt_gather_future(&f, 1, 0);
+    ck_assert_int_eq(tt_on_done(g2, trace_cb, "G2"), 0);
+    ck_assert_int_eq(tt_on_done(f, trace_cb, "E"), 0);
+    ck_assert_int_eq(tt_await(tt_ref(g2)), 0);
+    ck_assert_str_eq(tu_trace_get(), "D E G2 ");
+    tt_unref(g2);
+    tt_unref(g);
+    tt_unref(f);
+    return 0;
+}
+
+/* A child that has reported is no longer held by its gather: released by its owner while the
+ * gather still waits for others, it is freed at once. */
+TU_TASK_TEST(reported_child_is_released_by_the_gather, 0)
+{
+    (void)arg;
+    tt_future *fs[3] = {tt_future_new(NULL), tt_future_new(NULL), NULL};
+    fs[2] = fs[0]; /* twice: each slot held its own reference */
+    tt_future *g = tt_gather_future(fs, 3, 0);
+    tt_live before, after;
+    ck_assert_int_eq(tt_future_set(fs[0], 1), 0);
+    ck_assert_int_eq(tt_yield(), 0); /* both members of fs[0] run */
+    ck_assert_int_eq(tt_done(g), 0);
+    tt_live_get(&before);
+    tt_unref(fs[0]);
+    tt_live_get(&after);
+    ck_assert_int_eq(before.futures - after.futures, 1);
+    ck_assert_int_eq(tt_cancel(g, NULL), 1); /* reaches the pending child only */
+    ck_assert_int_eq(tt_cancelled(fs[1]), 1);
+    ck_assert_int_eq(tt_await(g), -ECANCELED);
+    tt_unref(fs[1]);
+    return 0;
+}
+
+/* A gather dropped by everyone while its members are still queued: freeing the loop runs them,
+ * and the gather and its children go. */
+START_TEST(loop_free_runs_queued_members)
+{
+    tt_loop *loop = tt_loop_new(NULL);
+    tt_future *fs[2] = {tt_future_new(loop), tt_future_new(loop)};
+    ck_assert_int_eq(tt_future_set(fs[0], 1), 0);
+    tt_future *g = tt_gather_future(fs, 2, 0);
+    ck_assert_ptr_nonnull(g);
+    ck_assert_int_eq(tt_future_set(fs[1], 2), 0);
+    tt_unref(g);
+    unref_all(fs, 2);
+    ck_assert_int_eq(tt_loop_free(loop), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
 static Suite *gather_suite(void)
 {
     Suite *s = suite_create("gather");
@@ -500,6 +751,14 @@ static Suite *gather_suite(void)
     tcase_add_test(tc, gather_of_gathers);
     tcase_add_test(tc, unreported_errors_count_as_retrieved);
     tcase_add_test(tc, outcomes_below_int_min_stay_failures);
+    tcase_add_test(tc, many_children_done_pending_and_duplicates);
+    tcase_add_test(tc, many_children_first_failure_then_the_rest);
+    tcase_add_test(tc, bad_child_after_many_leaves_no_member);
+    tcase_add_test(tc, gather_too_big_for_memory_is_enomem);
+    tcase_add_test(tc, cancel_many_children);
+    tcase_add_test(tc, member_in_callback_order_and_invisible_to_remove_done);
+    tcase_add_test(tc, reported_child_is_released_by_the_gather);
+    tcase_add_test(tc, loop_free_runs_queued_members);
     suite_add_tcase(s, tc);
     return s;
 }
