@@ -194,6 +194,16 @@ static int remove_cb(tt_future *f, uint8_t type, void (*cb)(tt_future *, void *)
     return removed;
 }
 
+void future_unlink_waiter(tt_future *f, ready_item *it)
+{
+    ready_item **pp = &f->cb_head;
+    while (*pp != it)
+        pp = &(*pp)->next;
+    *pp = it->next;
+    if (f->cb_tailp == &it->next)
+        f->cb_tailp = pp;
+}
+
 int future_add_cb(tt_future *f, void (*cb)(tt_future *, void *), void *arg)
 {
     return add_cb(f, CB_DONE, cb, arg);

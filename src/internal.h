@@ -343,6 +343,8 @@ size_t future_cb_slot(void); /* valid inside a callback added with future_add_cb
 /* The same with a node the caller already holds (cb_node_get): cannot fail. */
 void future_add_cb_node(tt_future *f, cb_node *n, uint8_t type,
                         void (*cb)(tt_future *, void *), void *arg);
+/* Takes a waiting task's ready item off pending f's list of waiters, where it must be. */
+void future_unlink_waiter(tt_future *f, ready_item *it);
 /* Removes an internal callback added with the same (cb, arg); returns how many. */
 int future_remove_cb(tt_future *f, void (*cb)(tt_future *, void *), void *arg);
 void future_run_cb(tt_loop *loop, cb_node *n); /* the loop's dispatch of a callback */
