@@ -1,6 +1,7 @@
-/* The waiting combinators: tt_wait, tt_as_completed_*, tt_wait_for and tt_shield, each built the
- * way asyncio 3.11 builds it — a waiter future released by done-callbacks or a timer — so wake-ups
- * take the same number of loop turns and cancellation reaches the same futures. */
+/* The waiting combinators: tt_wait, tt_as_completed_* and tt_shield, built the way asyncio 3.11
+ * builds them — a waiter future released by done-callbacks or a timer — so wake-ups take the
+ * same number of loop turns and cancellation reaches the same futures; and tt_wait_for, built as
+ * 3.12 builds it: the task awaits the inner itself, under a timer. */
 #include "internal.h"
 
 /* ------------------------------------------------------------------ shared helpers */
