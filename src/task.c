@@ -145,14 +145,15 @@ bool task_switch_in(tt_loop *loop, tt_task *t)
     return true;
 }
 
-/* Whether a new turn can start right here, without the loop: nothing waits outside the ready
- * queue (inbox, ring, batched jobs, due timers) and nobody needs the loop to return. A turn
- * that starts here is exactly the turn the loop would start, minus two stack switches. */
+/* Out of line: it reads the clock, which only a loop with timers armed pays for. */
 __attribute__((noinline)) static bool no_timer_due(tt_loop *loop)
 {
     return timer_next_deadline(loop) > clock_now();
 }
 
+/* Whether a new turn can start right here, without the loop: nothing waits outside the ready
+ * queue (inbox, ring, batched jobs, due timers) and nobody needs the loop to return. A turn
+ * that starts here is exactly the turn the loop would start, minus two stack switches. */
 static inline bool turn_boundary_is_quiet(tt_loop *loop)
 {
     if (!loop->run_target || loop->run_target->state == FS_DONE || loop->off.submit_pending ||
