@@ -79,32 +79,6 @@ static int check_inputs(tt_future *const *fs, size_t n, tt_loop *loop)
     return 0;
 }
 
-/* A plain future that completes when another one does (asyncio's _release_waiter partial). */
-static void release_waiter_cb(tt_future *f, void *arg)
-{
-    (void)f;
-    tt_future *waiter = arg;
-    if (waiter->state == FS_PENDING)
-        future_complete(waiter, 0);
-    tt_unref(waiter);
-}
-
-/* Registers release_waiter_cb(waiter) on f; the registration holds a reference on waiter. */
-static int add_release(tt_future *f, tt_future *waiter)
-{
-    tt_ref(waiter);
-    int rc = future_add_cb(f, release_waiter_cb, waiter);
-    if (rc < 0)
-        tt_unref(waiter);
-    return rc;
-}
-
-static void remove_release(tt_future *f, tt_future *waiter)
-{
-    for (int n = future_remove_cb(f, release_waiter_cb, waiter); n > 0; n--)
-        tt_unref(waiter);
-}
-
 /* Reads the outcome of f (marking a failure retrieved) and drops the caller's reference. */
 static intptr_t take_result(tt_future *f)
 {
@@ -471,7 +445,7 @@ void tt_as_completed_free(tt_as_completed *it)
 
 /* ----------------------------------------------------------------------- tt_wait_for */
 
-/* tt_wait_for's wait for f or its deadline, in the caller's frame. The task itself waits in
+/* tt_wait_for's wait for f (and its deadline, if any), in the caller's frame. The task waits in
  * f's list, as tt_await does (3.12's wait_for awaits the inner directly): no waiter future and
  * no callback node. f's completion moves the task to the ready queue with f's other waiters;
  * the timer or the caller's cancellation takes it out of f's list and wakes it. */
@@ -511,12 +485,13 @@ static void timed_wait_describe(const task_waiter *tw, char *buf, size_t n)
         snprintf(buf, n, "awaiting %s %p with a timeout, %.3f ms left", w->f->ops->what,
                  (const void *)w->f, (double)(w->timer.deadline - clock_now()) / 1e6);
     else
-        snprintf(buf, n, "awaiting %s %p, timed out", w->f->ops->what, (const void *)w->f);
+        snprintf(buf, n, "awaiting %s %p to end", w->f->ops->what, (const void *)w->f);
 }
 
-/* Waits in pending f's list for at most timeout ns (> 0); true if the caller was cancelled
- * meanwhile (the request is consumed: it is delivered by cancelling f). A request made before
- * the call is delivered the same way, one turn later. -ENOMEM if no timer could be armed. */
+/* Waits in pending f's list for at most timeout ns (< 0: no limit); 1 if the caller was
+ * cancelled meanwhile (the request is consumed: the caller delivers it by cancelling f), else 0.
+ * A request made before the call is delivered the same way, one turn later. -ENOMEM if no
+ * timer could be armed. */
 static int timed_wait_on(tt_task *me, tt_future *f, int64_t timeout)
 {
     tt_loop *loop = f->loop;
@@ -524,7 +499,7 @@ static int timed_wait_on(tt_task *me, tt_future *f, int64_t timeout)
                     .waiter = {timed_wait_cancel, timed_wait_describe},
                     .task = me,
                     .f = f};
-    if (timer_arm_in(loop, &w.timer, timeout) < 0)
+    if (timeout >= 0 && timer_arm_in(loop, &w.timer, timeout) < 0)
         return -ENOMEM;
     me->waiter = &w.waiter;
     me->wait_kind = WAIT_OTHER;
@@ -547,21 +522,11 @@ static int timed_wait_on(tt_task *me, tt_future *f, int64_t timeout)
 }
 
 /* Waits until f has ended, never returning earlier (3.12's wait_for, bpo-32751): every
- * cancellation of the caller meanwhile is forwarded to f. Sets *cancelled when there was one.
- * Without memory for a wake-up future it polls, one loop turn at a time. */
-static void wait_until_ended(tt_future *f, bool *cancelled)
+ * cancellation of the caller meanwhile is forwarded to f. Sets *cancelled when there was one. */
+static void wait_until_ended(tt_task *me, tt_future *f, bool *cancelled)
 {
     while (f->state != FS_DONE) {
-        tt_future *waiter = tt_future_new(f->loop);
-        intptr_t r;
-        if (waiter && add_release(f, waiter) == 0) {
-            r = tt_await(tt_ref(waiter));
-            remove_release(f, waiter);
-        } else {
-            r = tt_yield();
-        }
-        tt_unref(waiter);
-        if (r == -ECANCELED) {
+        if (timed_wait_on(me, f, -1) == 1) {
             *cancelled = true;
             future_cancel(f, NULL);
         }
@@ -587,7 +552,7 @@ static intptr_t time_out(tt_task *me, tt_future *f)
 {
     bool cancelled = false;
     future_cancel(f, NULL);
-    wait_until_ended(f, &cancelled);
+    wait_until_ended(me, f, &cancelled);
     return ended_outcome(me, f, true, cancelled);
 }
 
@@ -626,7 +591,7 @@ intptr_t tt_wait_for(tt_future *f, int64_t timeout)
          * return, whatever happens meanwhile. */
         bool cancelled = true;
         future_cancel(f, NULL);
-        wait_until_ended(f, &cancelled);
+        wait_until_ended(me, f, &cancelled);
         return ended_outcome(me, f, false, cancelled);
     }
     return time_out(me, f);

@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "testutil.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1178,6 +1179,52 @@ TU_TASK_TEST(wait_for_many_waiters_on_one_future, 0)
     return 0;
 }
 
+/* After its timeout the caller waits in the inner task's own list while the inner cleans up:
+ * no other future is alive for it, and the dump says what it waits for. */
+static tt_future *CLEANUP_GATE;
+static int CLEANING_UP;
+static intptr_t cleans_up_at_the_gate(void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(tt_sleep(TT_SEC(10)), -ECANCELED);
+    CLEANING_UP = 1;
+    ck_assert_int_eq(tt_await(tt_ref(CLEANUP_GATE)), 0);
+    return -ECANCELED;
+}
+
+static intptr_t times_out_on_slow_cleanup(void *arg)
+{
+    (void)arg;
+    return tt_wait_for(tt_spawn(cleans_up_at_the_gate, NULL), TT_MS(2));
+}
+
+TU_TASK_TEST(wait_for_waits_for_the_inner_to_end_without_a_future, 0)
+{
+    (void)arg;
+    CLEANUP_GATE = tt_future_new(NULL);
+    CLEANING_UP = 0;
+    tt_task_opts o = {.name = "caller"};
+    tt_future *c = tt_spawn_on(NULL, &o, times_out_on_slow_cleanup, NULL);
+    for (int i = 0; i < 5000 && !CLEANING_UP; i++)
+        ck_assert_int_eq(tt_sleep(TT_MS(1)), 0);
+    ck_assert_int_eq(CLEANING_UP, 1);
+    tt_live l;
+    tt_live_get(&l);
+    ck_assert_int_eq(l.futures, 4); /* main, the caller, the inner, the gate: no waiter */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    ck_assert_int_eq(tt_loop_dump(NULL, out), 0);
+    fclose(out);
+    ck_assert_msg(strstr(buf, " 'caller': awaiting task 0x"), "%s", buf);
+    ck_assert_msg(strstr(buf, " to end, cancelling=0\n"), "%s", buf);
+    free(buf);
+    ck_assert_int_eq(tt_future_set(CLEANUP_GATE, 0), 0);
+    ck_assert_int_eq(tt_await(c), -ETIMEDOUT);
+    tt_unref(CLEANUP_GATE);
+    return 0;
+}
+
 static Suite *wait_suite(void)
 {
     Suite *s = suite_create("wait");
@@ -1191,6 +1238,7 @@ static Suite *wait_suite(void)
     tcase_add_test(tc, wait_for_inner_completed_at_the_deadline_wins);
     tcase_add_test(tc, wait_for_cancel_at_the_deadline_wins_over_the_timeout);
     tcase_add_test(tc, wait_for_many_waiters_on_one_future);
+    tcase_add_test(tc, wait_for_waits_for_the_inner_to_end_without_a_future);
     tcase_add_test(tc, wait_first_completed);
     tcase_add_test(tc, wait_first_exception_returns_at_first_error);
     tcase_add_test(tc, wait_first_exception_ignores_cancellation);
