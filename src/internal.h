@@ -383,8 +383,10 @@ typedef struct tt_ctx {
 int ctx_make(tt_ctx *ctx, void *lo, size_t size, void (*entry)(void *), void *arg); /* 0/-ENOMEM */
 /* Saves the current context in from and resumes to. Inline for the plain assembly switch: the
  * switch is the floor of every suspension, and a wrapper call would add to it. */
+#ifndef TT_CORO_UCONTEXT
+void tt__ctx_switch(void **save_sp, void *load_sp); /* arch/switch_*.S */
+#endif
 #if !defined(TT_SANITIZING) && !defined(TT_CORO_UCONTEXT)
-void tt__ctx_switch(void **save_sp, void *load_sp);
 static inline void ctx_switch(tt_ctx *from, tt_ctx *to) { tt__ctx_switch(&from->sp, to->sp); }
 #else
 void ctx_switch(tt_ctx *from, tt_ctx *to);
