@@ -51,8 +51,7 @@ static void settle(tt_task *t, intptr_t r)
     t->state = TS_DONE;
 }
 
-/* Out of line: inlined, its registers would be saved by every suspension. */
-__attribute__((noinline)) void task_free_dead(tt_loop *loop)
+static inline void free_dead(tt_loop *loop)
 {
     tt_task *t = loop->dead;
     loop->dead = NULL;
@@ -62,6 +61,10 @@ __attribute__((noinline)) void task_free_dead(tt_loop *loop)
     t->stack = NULL;
     tt_unref(&t->fut); /* the loop's reference */
 }
+
+/* Out of line for a suspension, which rarely finds a dead task: inlined there, its registers
+ * would be saved by every switch. A task's first step, which usually does, inlines it. */
+__attribute__((noinline)) void task_free_dead(tt_loop *loop) { free_dead(loop); }
 
 typedef struct for_each_ctx {
     void (*fn)(tt_task *t, void *arg);
@@ -165,7 +168,7 @@ static inline bool turn_boundary_is_quiet(tt_loop *loop)
     return true;
 }
 
-/* pick_next's general case: a turn boundary, a task that has not started, step hooks. */
+/* pick_next's general case: a turn boundary that is not quiet, a callback next, step hooks. */
 __attribute__((noinline)) static tt_ctx *pick_next_slow(tt_loop *loop)
 {
     while (loop->ready.head && loop->ready.head->kind == RK_TASK &&
@@ -183,21 +186,23 @@ __attribute__((noinline)) static tt_ctx *pick_next_slow(tt_loop *loop)
 
 /* The context to run after the current task stops: the next task of this turn (or of a new
  * quiet turn) if the ready queue starts with one, else the loop. Sets loop->current. Inline,
- * with its common case first (the next item of this turn is a started task, no step hooks):
- * that case is the whole cost of a switch beyond the stack swap. */
+ * with its common case first (the next item is a task, no step hooks): that case is the whole
+ * cost of a switch beyond the stack swap. */
 static inline tt_ctx *pick_next(tt_loop *loop)
 {
     ready_item *it = loop->ready.head;
     if (TT_LIKELY(it && it->kind == RK_TASK && !loop->step_hooks) &&
         (loop->batch_last || turn_boundary_is_quiet(loop))) {
         tt_task *n = TT_CONTAINER_OF(it, tt_task, ri);
+        ready_pop(loop);
+        loop->steps++;
         if (TT_LIKELY(n->state != TS_NEW)) {
-            ready_pop(loop);
-            loop->steps++;
             n->state = TS_RUNNING;
-            loop->current = n;
-            return &n->ctx;
+        } else if (!task_switch_in(loop, n)) { /* settled without running: look further */
+            return pick_next_slow(loop);
         }
+        loop->current = n;
+        return &n->ctx;
     }
     return pick_next_slow(loop);
 }
@@ -223,7 +228,7 @@ static void task_entry(void *arg)
     tt_fn fn = loop->tasks.entering_fn; /* before anything else can run on this loop */
     void *fn_arg = loop->tasks.entering_arg;
     if (loop->dead)
-        task_free_dead(loop);
+        free_dead(loop);
     t->waiting_on = NULL;
     intptr_t r = fn(fn_arg);
     if (TT_UNLIKELY(loop->step_hooks & STEP_DEBUG))
