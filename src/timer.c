@@ -188,7 +188,8 @@ static void runq_trim(struct runqs *r, unsigned qi)
         qh_remove(r, qi);
     } else if (q->head != head) { /* a later head */
         r->key[r->at[qi]] = *runq_at(q, q->head);
-        qh_down(r, r->at[qi]);
+        if (r->n > 1) /* one busy queue (a server's one timeout): nothing to sift */
+            qh_down(r, r->at[qi]);
     }
 }
 
