@@ -427,7 +427,8 @@ void tt_as_completed_free(tt_as_completed *it);
  * value is returned so nothing it owns is lost, and the caller's cancellation stays pending for
  * its next suspension point (never swallowed). It never returns while f still runs (3.12,
  * scenario C048): a caller cancelled while f winds down forwards every cancel to f and waits
- * for its end, so f may use memory on the caller's stack. */
+ * for its end, so f may use memory on the caller's stack. The calling task itself as f is
+ * -EINVAL, as with tt_await. */
 intptr_t tt_wait_for(tt_future *f, int64_t timeout);
 /* A new future that mirrors f; cancelling it leaves f running; f cancelled -> it is cancelled.
  * Borrows f. NULL + errno. */

@@ -29,7 +29,6 @@ static void uctx_start(void)
     abort(); /* entry never returns */
 }
 #else
-void tt__ctx_switch(void **save_sp, void *load_sp);
 void tt__ctx_trampoline(void);
 #endif
 
@@ -150,12 +149,14 @@ static inline void raw_switch(tt_ctx *from, tt_ctx *to)
 #endif
 }
 
+#if defined(TT_SANITIZING) || defined(TT_CORO_UCONTEXT) /* else inline (internal.h) */
 void ctx_switch(tt_ctx *from, tt_ctx *to)
 {
     before_switch(from, to, false);
     raw_switch(from, to);
     after_switch(from);
 }
+#endif
 
 void ctx_exit_to(tt_ctx *dying, tt_ctx *to)
 {

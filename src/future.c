@@ -214,12 +214,22 @@ static int remove_cb(tt_future *f, uint8_t type, void (*cb)(tt_future *, void *)
     return removed;
 }
 
+void future_unlink_waiter(tt_future *f, ready_item *it)
+{
+    ready_item **pp = &f->cb_head;
+    while (*pp != it)
+        pp = &(*pp)->next;
+    *pp = it->next;
+    if (f->cb_tailp == &it->next)
+        f->cb_tailp = pp;
+}
+
 int future_add_cb(tt_future *f, void (*cb)(tt_future *, void *), void *arg)
 {
     return add_cb(f, CB_DONE, cb, arg);
 }
 
-/* The slot of the callback future_run_cb is running (future_cb_slot). */
+/* The slot of the callback run_cb is running (future_cb_slot). */
 static _Thread_local size_t tls_cb_slot;
 
 size_t future_cb_slot(void) { return tls_cb_slot; }
@@ -241,13 +251,7 @@ int future_remove_cb(tt_future *f, void (*cb)(tt_future *, void *), void *arg)
 
 void future_remove_member(member *m)
 {
-    tt_future *f = m->f;
-    ready_item **pp = &f->cb_head;
-    while (*pp != &m->ri)
-        pp = &(*pp)->next;
-    *pp = m->ri.next;
-    if (f->cb_tailp == &m->ri.next)
-        f->cb_tailp = pp;
+    future_unlink_waiter(m->f, &m->ri);
     m->ri.next = NULL;
 }
 

@@ -20,11 +20,6 @@ static void raw_push(inbox *q, inbox_node *n)
     atomic_store_explicit(&prev->next, n, memory_order_release);
 }
 
-bool inbox_empty(inbox *q)
-{
-    return q->head == &q->stub && atomic_load(&q->tail) == &q->stub;
-}
-
 /* NULL when empty, or while a producer is between its exchange and its link (the loop sees the
  * queue as non-empty then, so it comes back without sleeping). */
 static inbox_node *pop(inbox *q)

@@ -377,6 +377,8 @@ size_t future_cb_slot(void); /* valid inside a callback added with future_add_cb
 /* The same with a node the caller already holds (cb_node_get): cannot fail. */
 void future_add_cb_node(tt_future *f, cb_node *n, uint8_t type,
                         void (*cb)(tt_future *, void *), void *arg);
+/* Takes a ready item (a waiting task's, a member's) off pending f's list, where it must be. */
+void future_unlink_waiter(tt_future *f, ready_item *it);
 /* Removes an internal callback added with the same (cb, arg); returns how many. */
 int future_remove_cb(tt_future *f, void (*cb)(tt_future *, void *), void *arg);
 /* Member i of set s starts watching f: linked on f's callbacks if f is pending (its turn comes
@@ -431,8 +433,16 @@ typedef struct tt_ctx {
 
 /* Prepares ctx to run entry(arg) on [lo, lo + size) at its first switch. */
 int ctx_make(tt_ctx *ctx, void *lo, size_t size, void (*entry)(void *), void *arg); /* 0/-ENOMEM */
-/* Saves the current context in from and resumes to. */
+/* Saves the current context in from and resumes to. Inline for the plain assembly switch: the
+ * switch is the floor of every suspension, and a wrapper call would add to it. */
+#ifndef TT_CORO_UCONTEXT
+void tt__ctx_switch(void **save_sp, void *load_sp); /* arch/switch_*.S */
+#endif
+#if !defined(TT_SANITIZING) && !defined(TT_CORO_UCONTEXT)
+static inline void ctx_switch(tt_ctx *from, tt_ctx *to) { tt__ctx_switch(&from->sp, to->sp); }
+#else
 void ctx_switch(tt_ctx *from, tt_ctx *to);
+#endif
 /* Leaves a context for good (its stack may be reused right after). */
 void ctx_exit_to(tt_ctx *dying, tt_ctx *to);
 /* Called first on a fresh context's stack. */
@@ -568,7 +578,10 @@ typedef struct inbox {
 void inbox_init(inbox *q);
 void inbox_push(tt_loop *loop, inbox_node *n); /* any thread: push and wake if asleep */
 int inbox_drain(tt_loop *loop);                /* loop thread: handle every message; count */
-bool inbox_empty(inbox *q);
+static inline bool inbox_empty(inbox *q) /* loop thread; inline: every turn boundary asks */
+{
+    return q->head == &q->stub && atomic_load(&q->tail) == &q->stub;
+}
 
 /* -------------------------------- the backends (backend.c, backend_uring.c, backend_epoll.c) */
 /* The boundary of the kernel interface (Redis's ae.c backends): setup, requests, wait + reap,
@@ -878,6 +891,9 @@ struct tt_loop {
     tt_ctx ctx;                 /* the loop's own context (the thread's stack) */
     tt_task *current;           /* the running task, or NULL in the loop context */
     tt_task *dead;              /* a finished task whose stack awaits release */
+    /* STEP_DEBUG | STEP_WATCH: a task step is timed (debug mode) or published (the watchdog).
+     * One byte in the switch's cache line, so the switch tests both with one branch. */
+    uint8_t step_hooks;
     /* Each part below is written by the file named, and read elsewhere only as noted there. */
     backend backend;            /* backend.c and the backend of its kind */
     loop_timers timers;         /* timer.c */
@@ -1010,6 +1026,7 @@ static inline void *future_alloc(tt_loop *loop, size_t size, const future_ops *o
     future_init(f, loop, c, ops);
     return f;
 }
+enum { STEP_DEBUG = 1, STEP_WATCH = 2 };
 
 /* The watchdog's view of the loop's thread: a step of what (a task, or the loop for a callback)
  * begins, or (NULL) the loop is back. Two relaxed stores, only while a watchdog is set. */

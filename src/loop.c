@@ -132,6 +132,7 @@ tt_loop *tt_loop_new(const tt_loop_opts *opts)
     unsigned entries = opts && opts->ring_entries ? opts->ring_entries : 256;
     const char *dbg = getenv("TT_DEBUG");
     loop->debug = (opts && opts->debug) || (dbg && *dbg && strcmp(dbg, "0") != 0);
+    loop->step_hooks = loop->debug ? STEP_DEBUG : 0;
     int rc = backend_init(loop, opts ? (int)opts->backend : TT_BACKEND_AUTO, entries,
                           loop->debug);
     if (rc < 0) {
@@ -452,6 +453,10 @@ int tt_loop_watch(tt_loop *loop, int64_t stall_after)
     int rc = watch_add(&w->entry, stall_after / 4);
     if (rc < 0)
         w->on = false;
+    if (w->on)
+        loop->step_hooks |= STEP_WATCH;
+    else
+        loop->step_hooks &= (uint8_t)~STEP_WATCH;
     return rc;
 }
 
@@ -459,5 +464,6 @@ void loop_watch_stop(tt_loop *loop)
 {
     watch_remove(&loop->watchdog.entry);
     loop->watchdog.on = false;
+    loop->step_hooks &= (uint8_t)~STEP_WATCH;
     atomic_store_explicit(&loop->watchdog.busy, NULL, memory_order_relaxed);
 }

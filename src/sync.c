@@ -1,19 +1,50 @@
 /* Event, Lock, Semaphore and Queue between the tasks of one loop, as asyncio 3.11 builds them:
- * a waiter is a plain future in a FIFO list, awaited by its task, so cancellation needs no
- * special path: a cancelled waiter simply gives back what it was handed. */
+ * a FIFO list of waiters, each handed over, cancelled or told the object is gone exactly once,
+ * so cancellation needs no special path: a cancelled waiter simply gives back what it was
+ * handed. A waiter is its task's own entry (no future to allocate): handing over queues the
+ * task, as completing an awaited future would. */
 #include "internal.h"
 
 #include <limits.h>
+#include <stdio.h>
 
-/* A waiting task's entry, on its own stack for as long as it waits. The task holds one
- * reference on fut; whoever completes fut leaves the entry where it is (Event, Lock,
- * Semaphore) or unlinks it (Queue), and the task unlinks it itself if still linked. */
+/* A waiting task's entry, on its own stack for as long as it waits. Whoever ends the wait
+ * leaves the entry where it is (Event, Lock, Semaphore) or unlinks it (Queue), and the task
+ * unlinks it itself if still linked. */
 typedef struct waiter {
     struct waiter *prev, *next;
-    tt_future *fut;
+    tt_task *task;
+    task_waiter hook;  /* the task's cancellation ends the wait (task.c) */
+    const char *what;  /* for tt_loop_dump */
+    intptr_t result;   /* once done: 0 (handed over), -ECANCELED or -EIDRM */
+    bool done;         /* ended: the task is queued to resume */
     bool linked;
     bool gone; /* the object was freed while we waited: touch nothing of it */
 } waiter;
+
+/* Ends w's wait with result and queues its task, unless it has ended already. */
+static void waiter_end(waiter *w, intptr_t result)
+{
+    if (w->done)
+        return;
+    w->done = true;
+    w->result = result;
+    task_wake(w->task);
+}
+
+static bool waiter_cancelled(const waiter *w) { return w->done && w->result == -ECANCELED; }
+
+static void waiter_cancel(tt_loop *loop, task_waiter *tw)
+{
+    (void)loop;
+    waiter_end(TT_CONTAINER_OF(tw, waiter, hook), -ECANCELED);
+}
+
+static void waiter_describe(const task_waiter *tw, char *buf, size_t n)
+{
+    const waiter *w = TT_CONTAINER_OF(tw, waiter, hook);
+    snprintf(buf, n, "waiting on %s%s", w->what, w->done ? " (woken)" : "");
+}
 
 /* A FIFO of waiters; nwait counts them so loop checks stay O(1). */
 typedef struct wlist {
@@ -36,7 +67,7 @@ static void wl_push(sync_base *b, wlist *l, waiter *w)
     l->tail = w;
     w->linked = true;
     if (b->nwait++ == 0)
-        b->loop = w->fut->loop;
+        b->loop = w->task->fut.loop;
 }
 
 static void wl_unlink(sync_base *b, wlist *l, waiter *w)
@@ -72,17 +103,32 @@ static int check_task(const sync_base *b, tt_task **me)
     return b->nwait && b->loop != (*me)->fut.loop ? -EPERM : 0;
 }
 
-/* Parks the current task in l until its waiter is completed. Returns the await's outcome
- * (0, -ECANCELED, -EIDRM when the object was freed under it) and, through w, the future so
- * the caller can tell "handed over" from "cancelled". The caller unlinks and releases. */
-static intptr_t park(sync_base *b, wlist *l, waiter *w, tt_task *me)
+/* Parks the current task in l until its wait ends. Returns 0 (handed over), -ECANCELED (the
+ * task was cancelled, even after a hand-over: w tells which) or -EIDRM (the object was freed
+ * under it). A cancel requested while the task ran is delivered here, one turn later. The
+ * caller unlinks. */
+static intptr_t park(sync_base *b, wlist *l, waiter *w, tt_task *me, const char *what)
 {
-    w->gone = false;
-    w->fut = tt_future_new(me->fut.loop);
-    if (!w->fut)
-        return -ENOMEM;
+    w->task = me;
+    w->hook = (task_waiter){waiter_cancel, waiter_describe};
+    w->what = what;
+    w->result = 0;
+    w->done = w->gone = false;
     wl_push(b, l, w);
-    return tt_await(tt_ref(w->fut));
+    me->waiter = &w->hook;
+    me->wait_kind = WAIT_OTHER;
+    me->state = TS_WAITING;
+    if (me->must_cancel)
+        waiter_end(w, -ECANCELED);
+    task_suspend(me);
+    me->wait_kind = WAIT_NONE;
+    me->waiter = NULL;
+    /* Every request that was not held back by a shield set must_cancel (task.c). */
+    if (me->must_cancel) {
+        task_withdraw_cancel(me);
+        return -ECANCELED;
+    }
+    return w->result;
 }
 
 /* After park: if the object was freed meanwhile (even after handing us the lock, a unit or
@@ -91,7 +137,6 @@ static bool left_gone(waiter *w, intptr_t *r)
 {
     if (!w->gone)
         return false;
-    tt_unref(w->fut);
     if (*r != -ECANCELED)
         *r = -EIDRM;
     return true;
@@ -105,8 +150,7 @@ static void detach_all(sync_base *b, wlist *l)
         waiter *w = l->head;
         wl_unlink(b, l, w);
         w->gone = true; /* also for a waiter already handed the object but not yet resumed */
-        if (w->fut->state == FS_PENDING)
-            future_complete(w->fut, -EIDRM);
+        waiter_end(w, -EIDRM);
     }
 }
 
@@ -136,8 +180,7 @@ int tt_event_set(tt_event *e)
     if (!e->value) {
         e->value = true;
         for (waiter *w = e->waiters.head; w; w = w->next)
-            if (w->fut->state == FS_PENDING)
-                future_complete(w->fut, 0);
+            waiter_end(w, 0);
     }
     return 0;
 }
@@ -169,13 +212,10 @@ int tt_event_wait(tt_event *e)
     if (e->value)
         return 0;
     waiter w;
-    intptr_t r = park(&e->b, &e->waiters, &w, me);
-    if (r == -ENOMEM)
-        return -ENOMEM;
+    intptr_t r = park(&e->b, &e->waiters, &w, me, "an event");
     if (left_gone(&w, &r))
         return (int)r;
     wl_unlink(&e->b, &e->waiters, &w);
-    tt_unref(w.fut);
     return r < 0 ? (int)r : 0;
 }
 
@@ -207,8 +247,8 @@ static void lock_wake_first(tt_lock *l)
 {
     /* asyncio wakes only the first: if it was cancelled, its task passes the turn on. */
     waiter *w = l->waiters.head;
-    if (w && w->fut->state == FS_PENDING)
-        future_complete(w->fut, 0);
+    if (w)
+        waiter_end(w, 0);
 }
 
 int tt_lock_acquire(tt_lock *l)
@@ -223,20 +263,17 @@ int tt_lock_acquire(tt_lock *l)
         /* No barging past a waiter that was handed the lock but has not run yet. */
         bool all_cancelled = true;
         for (waiter *w = l->waiters.head; w && all_cancelled; w = w->next)
-            all_cancelled = tt_cancelled(w->fut);
+            all_cancelled = waiter_cancelled(w);
         if (all_cancelled) {
             l->locked = true;
             return 0;
         }
     }
     waiter w;
-    intptr_t r = park(&l->b, &l->waiters, &w, me);
-    if (r == -ENOMEM)
-        return -ENOMEM;
+    intptr_t r = park(&l->b, &l->waiters, &w, me, "a lock");
     if (left_gone(&w, &r))
         return (int)r;
     wl_unlink(&l->b, &l->waiters, &w);
-    tt_unref(w.fut);
     if (r < 0) {
         if (!l->locked)
             lock_wake_first(l); /* the lock may have been handed to us: pass it on */
@@ -302,7 +339,7 @@ static bool sem_locked(const tt_semaphore *s)
     if (s->value == 0)
         return true;
     for (waiter *w = s->waiters.head; w; w = w->next)
-        if (!tt_cancelled(w->fut))
+        if (!waiter_cancelled(w))
             return true;
     return false;
 }
@@ -312,9 +349,9 @@ static bool sem_locked(const tt_semaphore *s)
 static void sem_wake_next(tt_semaphore *s)
 {
     for (waiter *w = s->waiters.head; w; w = w->next) {
-        if (w->fut->state == FS_PENDING) {
+        if (!w->done) {
             s->value--;
-            future_complete(w->fut, 0);
+            waiter_end(w, 0);
             return;
         }
     }
@@ -333,14 +370,11 @@ int tt_semaphore_acquire(tt_semaphore *s)
         return 0;
     }
     waiter w;
-    intptr_t r = park(&s->b, &s->waiters, &w, me);
-    if (r == -ENOMEM)
-        return -ENOMEM;
+    intptr_t r = park(&s->b, &s->waiters, &w, me, "a semaphore");
     if (left_gone(&w, &r))
         return (int)r;
     wl_unlink(&s->b, &s->waiters, &w);
-    bool handed = w.fut->state == FS_DONE && w.fut->result == 0;
-    tt_unref(w.fut);
+    bool handed = w.done && w.result == 0;
     if (r < 0) {
         if (handed) {
             /* Handed a unit at the moment we were cancelled: give it to the next. */
@@ -432,8 +466,8 @@ static void q_wake_next(tt_queue *q, wlist *l)
 {
     (void)q;
     for (waiter *w = l->head; w; w = w->next)
-        if (w->fut->state == FS_PENDING) {
-            future_complete(w->fut, 0);
+        if (!w->done) {
+            waiter_end(w, 0);
             return;
         }
 }
@@ -490,14 +524,11 @@ int tt_queue_put(tt_queue *q, void *item)
         return rc;
     while (q_full(q)) {
         waiter w;
-        intptr_t r = park(&q->b, &q->putters, &w, me);
-        if (r == -ENOMEM)
-            return -ENOMEM;
+        intptr_t r = park(&q->b, &q->putters, &w, me, "a queue (put)");
         if (left_gone(&w, &r))
             return (int)r;
         wl_unlink(&q->b, &q->putters, &w);
-        bool cancelled = tt_cancelled(w.fut);
-        tt_unref(w.fut);
+        bool cancelled = waiter_cancelled(&w);
         if (r < 0) {
             /* Woken for room we will not use: the next putter may. */
             if (!q_full(q) && !cancelled)
@@ -518,14 +549,11 @@ int tt_queue_get(tt_queue *q, void **item)
         return rc;
     while (q->count == 0) {
         waiter w;
-        intptr_t r = park(&q->b, &q->getters, &w, me);
-        if (r == -ENOMEM)
-            return -ENOMEM;
+        intptr_t r = park(&q->b, &q->getters, &w, me, "a queue (get)");
         if (left_gone(&w, &r))
             return (int)r;
         wl_unlink(&q->b, &q->getters, &w);
-        bool cancelled = tt_cancelled(w.fut);
-        tt_unref(w.fut);
+        bool cancelled = waiter_cancelled(&w);
         if (r < 0) {
             /* Woken for an item we will not take: the next getter may. */
             if (q->count > 0 && !cancelled)

@@ -51,7 +51,7 @@ static void settle(tt_task *t, intptr_t r)
     t->state = TS_DONE;
 }
 
-void task_free_dead(tt_loop *loop)
+static inline void free_dead(tt_loop *loop)
 {
     tt_task *t = loop->dead;
     loop->dead = NULL;
@@ -61,6 +61,10 @@ void task_free_dead(tt_loop *loop)
     t->stack = NULL;
     tt_unref(&t->fut); /* the loop's reference */
 }
+
+/* Out of line for a suspension, which rarely finds a dead task: inlined there, its registers
+ * would be saved by every switch. A task's first step, which usually does, inlines it. */
+__attribute__((noinline)) void task_free_dead(tt_loop *loop) { free_dead(loop); }
 
 typedef struct for_each_ctx {
     void (*fn)(tt_task *t, void *arg);
@@ -139,28 +143,33 @@ bool task_switch_in(tt_loop *loop, tt_task *t)
         return false;
     t->state = TS_RUNNING;
     watchdog_step(loop, t);
-    if (TT_UNLIKELY(loop->debug))
+    if (TT_UNLIKELY(loop->step_hooks & STEP_DEBUG))
         loop->tasks.step_started_at = clock_now();
     return true;
+}
+
+/* Out of line: it reads the clock, which only a loop with timers armed pays for. */
+__attribute__((noinline)) static bool no_timer_due(tt_loop *loop)
+{
+    return timer_next_deadline(loop) > clock_now();
 }
 
 /* Whether a new turn can start right here, without the loop: nothing waits outside the ready
  * queue (inbox, ring, batched jobs, due timers) and nobody needs the loop to return. A turn
  * that starts here is exactly the turn the loop would start, minus two stack switches. */
-static bool turn_boundary_is_quiet(tt_loop *loop)
+static inline bool turn_boundary_is_quiet(tt_loop *loop)
 {
     if (!loop->run_target || loop->run_target->state == FS_DONE || loop->off.submit_pending ||
         backend_busy(loop) || !inbox_empty(&loop->wake.in))
         return false;
-    if (loop->timers.armed && timer_next_deadline(loop) <= clock_now())
+    if (loop->timers.armed && !no_timer_due(loop))
         return false;
     loop->batch_last = TT_CONTAINER_OF(loop->ready.tailp, ready_item, next);
     return true;
 }
 
-/* The context to run after the current task stops: the next task of this turn (or of a new
- * quiet turn) if the ready queue starts with one, else the loop. Sets loop->current. */
-static tt_ctx *pick_next(tt_loop *loop)
+/* pick_next's general case: a turn boundary that is not quiet, a callback next, step hooks. */
+__attribute__((noinline)) static tt_ctx *pick_next_slow(tt_loop *loop)
 {
     while (loop->ready.head && loop->ready.head->kind == RK_TASK &&
            (loop->batch_last || turn_boundary_is_quiet(loop))) {
@@ -175,15 +184,38 @@ static tt_ctx *pick_next(tt_loop *loop)
     return &loop->ctx;
 }
 
+/* The context to run after the current task stops: the next task of this turn (or of a new
+ * quiet turn) if the ready queue starts with one, else the loop. Sets loop->current. Inline,
+ * with its common case first (the next item is a task, no step hooks): that case is the whole
+ * cost of a switch beyond the stack swap. */
+static inline tt_ctx *pick_next(tt_loop *loop)
+{
+    ready_item *it = loop->ready.head;
+    if (TT_LIKELY(it && it->kind == RK_TASK && !loop->step_hooks) &&
+        (loop->batch_last || turn_boundary_is_quiet(loop))) {
+        tt_task *n = TT_CONTAINER_OF(it, tt_task, ri);
+        ready_pop(loop);
+        loop->steps++;
+        if (TT_LIKELY(n->state != TS_NEW)) {
+            n->state = TS_RUNNING;
+        } else if (!task_switch_in(loop, n)) { /* settled without running: look further */
+            return pick_next_slow(loop);
+        }
+        loop->current = n;
+        return &n->ctx;
+    }
+    return pick_next_slow(loop);
+}
+
 void task_suspend(tt_task *t)
 {
     tt_loop *loop = t->fut.loop;
-    if (TT_UNLIKELY(loop->debug))
+    if (TT_UNLIKELY(loop->step_hooks & STEP_DEBUG))
         step_ended(loop, t);
     tt_ctx *next = pick_next(loop);
+    /* Whoever switches back to t has made it loop->current (pick_next, the loop's dispatch). */
     if (next != &t->ctx)
         ctx_switch(&t->ctx, next);
-    loop->current = t;
     if (loop->dead)
         task_free_dead(loop);
 }
@@ -196,10 +228,10 @@ static void task_entry(void *arg)
     tt_fn fn = loop->tasks.entering_fn; /* before anything else can run on this loop */
     void *fn_arg = loop->tasks.entering_arg;
     if (loop->dead)
-        task_free_dead(loop);
+        free_dead(loop);
     t->waiting_on = NULL;
     intptr_t r = fn(fn_arg);
-    if (TT_UNLIKELY(loop->debug))
+    if (TT_UNLIKELY(loop->step_hooks & STEP_DEBUG))
         step_ended(loop, t);
     settle(t, r);
     loop->dead = t; /* the next context puts the stack back and drops the loop's reference */

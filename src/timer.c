@@ -81,66 +81,68 @@ struct runq {
 };
 
 /* The queues, and a small binary heap of the busy ones ordered by their heads, so finding the
- * earliest head costs a look at the top, not a scan. */
+ * earliest head costs a look at the top, not a scan. Each heap entry carries a copy of its
+ * queue's head slot: sifting compares keys side by side in one array instead of following
+ * each queue to its slots (two dependent loads per side), and reads a timer only to break a
+ * tie of deadlines. */
 struct runqs {
     struct runq q[TIMER_RUNQS];
-    uint8_t heap[TIMER_RUNQS]; /* busy queues' indices */
-    uint8_t at[TIMER_RUNQS];   /* a busy queue's slot in heap */
-    uint32_t n;                /* busy queues */
+    runq_slot key[TIMER_RUNQS]; /* by heap position: the head slot of queue heap[i] */
+    uint8_t heap[TIMER_RUNQS];  /* busy queues' indices */
+    uint8_t at[TIMER_RUNQS];    /* a busy queue's slot in heap */
+    uint32_t n;                 /* busy queues */
 };
 
-static inline runq_slot *runq_head(struct runqs *r, unsigned qi)
+static inline bool key_before(const runq_slot *x, const runq_slot *y)
 {
-    struct runq *q = &r->q[qi];
-    return &q->slot[q->head & (q->cap - 1)];
-}
-
-static bool head_before(struct runqs *r, unsigned a, unsigned b)
-{
-    const runq_slot *x = runq_head(r, a), *y = runq_head(r, b);
     return x->deadline < y->deadline ||
            (x->deadline == y->deadline && x->timer->seq < y->timer->seq);
 }
 
-static void qh_set(struct runqs *r, unsigned i, unsigned qi)
+static inline void qh_set(struct runqs *r, unsigned i, unsigned qi, runq_slot key)
 {
     r->heap[i] = (uint8_t)qi;
+    r->key[i] = key;
     r->at[qi] = (uint8_t)i;
 }
 
 static void qh_up(struct runqs *r, unsigned i)
 {
     unsigned qi = r->heap[i];
-    while (i > 0 && head_before(r, qi, r->heap[(i - 1) / 2])) {
-        qh_set(r, i, r->heap[(i - 1) / 2]);
-        i = (i - 1) / 2;
+    runq_slot k = r->key[i];
+    while (i > 0 && key_before(&k, &r->key[(i - 1) / 2])) {
+        unsigned p = (i - 1) / 2;
+        qh_set(r, i, r->heap[p], r->key[p]);
+        i = p;
     }
-    qh_set(r, i, qi);
+    qh_set(r, i, qi, k);
 }
 
 static void qh_down(struct runqs *r, unsigned i)
 {
     unsigned qi = r->heap[i];
+    runq_slot k = r->key[i];
     for (;;) {
         unsigned c = 2 * i + 1;
         if (c >= r->n)
             break;
-        if (c + 1 < r->n && head_before(r, r->heap[c + 1], r->heap[c]))
+        if (c + 1 < r->n && key_before(&r->key[c + 1], &r->key[c]))
             c++;
-        if (!head_before(r, r->heap[c], qi))
+        if (!key_before(&r->key[c], &k))
             break;
-        qh_set(r, i, r->heap[c]);
+        qh_set(r, i, r->heap[c], r->key[c]);
         i = c;
     }
-    qh_set(r, i, qi);
+    qh_set(r, i, qi, k);
 }
 
 static void qh_remove(struct runqs *r, unsigned qi)
 {
-    unsigned i = r->at[qi], last = r->heap[--r->n];
+    unsigned i = r->at[qi];
+    unsigned last = r->heap[--r->n];
     if (i == r->n)
         return;
-    qh_set(r, i, last);
+    qh_set(r, i, last, r->key[r->n]);
     qh_up(r, i);
     qh_down(r, r->at[last]);
 }
@@ -182,10 +184,13 @@ static void runq_trim(struct runqs *r, unsigned qi)
         q->tail--;
         q->dead--;
     }
-    if (q->head == q->tail)
+    if (q->head == q->tail) {
         qh_remove(r, qi);
-    else if (q->head != head)
-        qh_down(r, r->at[qi]); /* a later head */
+    } else if (q->head != head) { /* a later head */
+        r->key[r->at[qi]] = *runq_at(q, q->head);
+        if (r->n > 1) /* one busy queue (a server's one timeout): nothing to sift */
+            qh_down(r, r->at[qi]);
+    }
 }
 
 static void runq_compact(struct runq *q)
@@ -219,7 +224,7 @@ static bool runq_push(tt_loop *loop, uint32_t qi, tt_timer *t)
     t->qpos = q->tail++;
     *runq_at(q, t->qpos) = (runq_slot){t->deadline, t};
     if (n == 0) {
-        qh_set(r, r->n, qi);
+        qh_set(r, r->n, qi, *runq_at(q, t->qpos));
         qh_up(r, r->n++);
     }
     return true;
@@ -322,7 +327,7 @@ void timer_disarm(tt_loop *loop, tt_timer *t)
 static tt_timer *earliest(tt_loop *loop, int64_t *deadline)
 {
     struct runqs *r = loop->timers.runqs;
-    const runq_slot *q = r && r->n ? runq_head(r, r->heap[0]) : NULL;
+    const runq_slot *q = r && r->n ? &r->key[0] : NULL;
     const heap_slot *h = loop->timers.len ? &loop->timers.heap[0] : NULL;
     bool heap_first = h && (!q || h->deadline < q->deadline ||
                             (h->deadline == q->deadline && h->seq < q->timer->seq));

@@ -1,6 +1,7 @@
-/* The waiting combinators: tt_wait, tt_as_completed_*, tt_wait_for and tt_shield, each built the
- * way asyncio 3.11 builds it — a waiter future released by done-callbacks or a timer — so wake-ups
- * take the same number of loop turns and cancellation reaches the same futures. */
+/* The waiting combinators: tt_wait, tt_as_completed_* and tt_shield, built the way asyncio 3.11
+ * builds them — a waiter future released by done-callbacks or a timer — so wake-ups take the
+ * same number of loop turns and cancellation reaches the same futures; and tt_wait_for, built as
+ * 3.12 builds it: the task awaits the inner itself, under a timer. */
 #include "internal.h"
 
 /* ------------------------------------------------------------------ shared helpers */
@@ -76,32 +77,6 @@ static int check_inputs(tt_future *const *fs, size_t n, tt_loop *loop)
             return -EINVAL; /* the one rule for another loop's future, as tt_await */
     }
     return 0;
-}
-
-/* A plain future that completes when another one does (asyncio's _release_waiter partial). */
-static void release_waiter_cb(tt_future *f, void *arg)
-{
-    (void)f;
-    tt_future *waiter = arg;
-    if (waiter->state == FS_PENDING)
-        future_complete(waiter, 0);
-    tt_unref(waiter);
-}
-
-/* Registers release_waiter_cb(waiter) on f; the registration holds a reference on waiter. */
-static int add_release(tt_future *f, tt_future *waiter)
-{
-    tt_ref(waiter);
-    int rc = future_add_cb(f, release_waiter_cb, waiter);
-    if (rc < 0)
-        tt_unref(waiter);
-    return rc;
-}
-
-static void remove_release(tt_future *f, tt_future *waiter)
-{
-    for (int n = future_remove_cb(f, release_waiter_cb, waiter); n > 0; n--)
-        tt_unref(waiter);
 }
 
 /* Reads the outcome of f (marking a failure retrieved) and drops the caller's reference. */
@@ -470,38 +445,100 @@ void tt_as_completed_free(tt_as_completed *it)
 
 /* ----------------------------------------------------------------------- tt_wait_for */
 
-typedef struct release_timer {
+/* tt_wait_for's wait for f (and its deadline, if any), in the caller's frame. The task waits in
+ * f's list, as tt_await does (3.12's wait_for awaits the inner directly): no waiter future and
+ * no callback node. f's completion moves the task to the ready queue with f's other waiters;
+ * the timer or the caller's cancellation takes it out of f's list and wakes it. */
+typedef struct timed_wait {
     tt_timer timer;
-    tt_future *waiter;
-} release_timer;
+    task_waiter waiter;
+    tt_task *task;
+    tt_future *f;
+    bool woken; /* taken out of f's list and woken (by the timer or a cancellation) */
+} timed_wait;
 
-static void release_timer_fired(tt_timer *t)
+/* Wakes the task unless f's completion already queued it. */
+static void timed_wait_end(timed_wait *w)
 {
-    release_timer *rt = TT_CONTAINER_OF(t, release_timer, timer);
-    if (rt->waiter->state == FS_PENDING)
-        future_complete(rt->waiter, 0);
+    if (w->woken || w->f->state == FS_DONE)
+        return;
+    w->woken = true;
+    future_unlink_waiter(w->f, &w->task->ri);
+    task_wake(w->task);
+}
+
+static void timed_wait_fired(tt_timer *t) { timed_wait_end(TT_CONTAINER_OF(t, timed_wait, timer)); }
+
+/* The caller's cancellation (task.c then leaves must_cancel set, which tt_wait_for reads). */
+static void timed_wait_cancel(tt_loop *loop, task_waiter *tw)
+{
+    timed_wait *w = TT_CONTAINER_OF(tw, timed_wait, waiter);
+    if (timer_armed(&w->timer))
+        timer_disarm(loop, &w->timer);
+    timed_wait_end(w);
+}
+
+static void timed_wait_describe(const task_waiter *tw, char *buf, size_t n)
+{
+    const timed_wait *w = TT_CONTAINER_OF(tw, timed_wait, waiter);
+    if (timer_armed(&w->timer))
+        snprintf(buf, n, "awaiting %s %p with a timeout, %.3f ms left", w->f->ops->what,
+                 (const void *)w->f, (double)(w->timer.deadline - clock_now()) / 1e6);
+    else
+        snprintf(buf, n, "awaiting %s %p to end", w->f->ops->what, (const void *)w->f);
+}
+
+/* Waits in pending f's list for at most timeout ns (< 0: no limit); 1 if the caller was
+ * cancelled meanwhile (the request is consumed: the caller delivers it by cancelling f), else 0.
+ * A request made before the call is delivered the same way, one turn later. -ENOMEM if no
+ * timer could be armed. */
+static int timed_wait_on(tt_task *me, tt_future *f, int64_t timeout)
+{
+    tt_loop *loop = f->loop;
+    timed_wait w = {.timer = {.fire = timed_wait_fired},
+                    .waiter = {timed_wait_cancel, timed_wait_describe},
+                    .task = me,
+                    .f = f};
+    if (timeout >= 0 && timer_arm_in(loop, &w.timer, timeout) < 0)
+        return -ENOMEM;
+    me->waiter = &w.waiter;
+    me->wait_kind = WAIT_OTHER;
+    me->state = TS_WAITING;
+    me->ri.next = NULL;
+    *f->cb_tailp = &me->ri;
+    f->cb_tailp = &me->ri.next;
+    if (me->must_cancel)
+        timed_wait_cancel(loop, &w.waiter);
+    task_suspend(me);
+    me->wait_kind = WAIT_NONE;
+    me->waiter = NULL;
+    if (timer_armed(&w.timer))
+        timer_disarm(loop, &w.timer);
+    /* Every request that was not held back by a shield set must_cancel (task.c). */
+    if (!me->must_cancel)
+        return 0;
+    task_withdraw_cancel(me);
+    return 1;
 }
 
 /* Waits until f has ended, never returning earlier (3.12's wait_for, bpo-32751): every
  * cancellation of the caller meanwhile is forwarded to f. Sets *cancelled when there was one.
- * Without memory for a wake-up future it polls, one loop turn at a time. */
-static void wait_until_ended(tt_future *f, bool *cancelled)
+ * The test comes first and inline: a plain future has ended the moment it was cancelled. */
+__attribute__((noinline)) static void wait_until_ended_slow(tt_task *me, tt_future *f,
+                                                             bool *cancelled)
 {
     while (f->state != FS_DONE) {
-        tt_future *waiter = tt_future_new(f->loop);
-        intptr_t r;
-        if (waiter && add_release(f, waiter) == 0) {
-            r = tt_await(tt_ref(waiter));
-            remove_release(f, waiter);
-        } else {
-            r = tt_yield();
-        }
-        tt_unref(waiter);
-        if (r == -ECANCELED) {
+        if (timed_wait_on(me, f, -1) == 1) {
             *cancelled = true;
             future_cancel(f, NULL);
         }
     }
+}
+
+static inline void wait_until_ended(tt_task *me, tt_future *f, bool *cancelled)
+{
+    if (f->state != FS_DONE)
+        wait_until_ended_slow(me, f, cancelled);
 }
 
 /* f has ended after we cancelled it (for a timeout when timed_out, else for the caller's own
@@ -523,7 +560,7 @@ static intptr_t time_out(tt_task *me, tt_future *f)
 {
     bool cancelled = false;
     future_cancel(f, NULL);
-    wait_until_ended(f, &cancelled);
+    wait_until_ended(me, f, &cancelled);
     return ended_outcome(me, f, true, cancelled);
 }
 
@@ -534,7 +571,7 @@ intptr_t tt_wait_for(tt_future *f, int64_t timeout)
     if (f->loop != tls_loop) /* another loop's: not ours to release from this thread */
         return task_current() ? -EINVAL : -EPERM;
     tt_task *me = task_current();
-    if (!me || me->fut.loop != f->loop) {
+    if (!me || me->fut.loop != f->loop || f == &me->fut) { /* a task cannot wait on itself */
         tt_unref(f);
         return me ? -EINVAL : -EPERM;
     }
@@ -546,40 +583,23 @@ intptr_t tt_wait_for(tt_future *f, int64_t timeout)
     if (timeout == 0)
         return time_out(me, f);
 
-    tt_future *waiter = tt_future_new(f->loop);
-    if (!waiter) {
+    int c = timed_wait_on(me, f, timeout);
+    if (c < 0) {
         tt_unref(f);
-        return -ENOMEM;
+        return c;
     }
-    intptr_t r;
-    release_timer rt;
-    memset(&rt, 0, sizeof rt);
-    rt.timer.fire = release_timer_fired;
-    rt.waiter = waiter;
-    if (timer_arm_in(f->loop, &rt.timer, timeout) < 0 || add_release(f, waiter) < 0) {
-        if (timer_armed(&rt.timer))
-            timer_disarm(f->loop, &rt.timer);
-        tt_unref(waiter);
-        tt_unref(f);
-        return -ENOMEM;
-    }
-    r = tt_await(tt_ref(waiter));
-    if (timer_armed(&rt.timer))
-        timer_disarm(f->loop, &rt.timer);
-    remove_release(f, waiter);
-    tt_unref(waiter);
 
     /* An inner that has finished wins even over the caller's own cancellation, so a result
      * that owns a resource is never lost (3.11); but the cancellation is not swallowed (3.12):
      * it stays pending for the caller's next suspension point, as after an IO call. */
     if (f->state == FS_DONE)
-        return ended_outcome(me, f, false, r == -ECANCELED);
-    if (r < 0) {
+        return ended_outcome(me, f, false, c);
+    if (c) {
         /* The caller was cancelled: the inner is cancelled too and has ended before we
          * return, whatever happens meanwhile. */
         bool cancelled = true;
         future_cancel(f, NULL);
-        wait_until_ended(f, &cancelled);
+        wait_until_ended(me, f, &cancelled);
         return ended_outcome(me, f, false, cancelled);
     }
     return time_out(me, f);

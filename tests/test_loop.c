@@ -449,6 +449,52 @@ START_TEST(timers_fire_by_deadline_in_or_out_of_order)
 }
 END_TEST
 
+/* Many delays at once (W7's shape: a FIFO per delay, a small heap over their heads, each head's
+ * key copied into that heap): every disarm or firing of a head moves its FIFO's key, and the
+ * order across FIFOs still follows the deadlines, with cancelled heads and tails in between. */
+START_TEST(timers_of_many_delays_fire_by_deadline)
+{
+    enum { N = 480 };
+    int delay_ms[N];
+    int64_t armed_from[N], armed_to[N];
+    uint64_t id[N];
+    bool cancelled[N];
+    FIRED_N = 0;
+    tt_loop *loop = tt_loop_new(NULL);
+    int expect = 0;
+    for (int i = 0; i < N; i++) {
+        delay_ms[i] = 1 + i * 17 % 40; /* 40 FIFOs, armed in turn */
+        armed_from[i] = tt_now() + TT_MS(delay_ms[i]);
+        id[i] = tt_call_later(loop, TT_MS(delay_ms[i]), fired_cb, (void *)(intptr_t)i);
+        armed_to[i] = tt_now() + TT_MS(delay_ms[i]);
+        ck_assert(id[i] != 0);
+    }
+    for (int i = 0; i < N; i++) {
+        /* The first timer of every FIFO (a head), and one in five after. */
+        cancelled[i] = i < 40 || i % 5 == 0;
+        if (cancelled[i])
+            ck_assert_int_eq(tt_call_cancel(loop, id[i]), 1);
+        expect += !cancelled[i];
+    }
+    for (int k = 0; k < 5000 && FIRED_N < expect; k++) /* one deadline or more per run */
+        ck_assert_int_ge(tt_loop_run_once(loop, TT_MS(10)), 0);
+    ck_assert_int_eq(FIRED_N, expect);
+    int prev = -1;
+    for (int k = 0; k < FIRED_N; k++) {
+        int i = FIRED[k];
+        ck_assert_msg(!cancelled[i], "cancelled timer %d ran", i);
+        if (prev >= 0)
+            ck_assert_msg(armed_to[i] >= armed_from[prev] &&
+                              (delay_ms[prev] != delay_ms[i] || prev < i),
+                          "timer %d (%d ms) fired after %d (%d ms)", i, delay_ms[i], prev,
+                          delay_ms[prev]);
+        prev = i;
+    }
+    ck_assert_int_eq(tt_loop_free(loop), 0);
+    tu_assert_no_leaks();
+}
+END_TEST
+
 START_TEST(cancelled_timer_never_runs)
 {
     tu_trace_reset();
@@ -787,6 +833,7 @@ static Suite *loop_suite(void)
     tcase_add_test(tc, call_soon_threadsafe_exactly_once);
     tcase_add_test(tc, call_later_order_and_cancel);
     tcase_add_test(tc, timers_fire_by_deadline_in_or_out_of_order);
+    tcase_add_test(tc, timers_of_many_delays_fire_by_deadline);
     tcase_add_test(tc, cancelled_timer_never_runs);
     tcase_add_test(tc, free_with_pending_timer);
     tcase_add_test(tc, submit_from_foreign_thread);

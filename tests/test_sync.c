@@ -6,6 +6,8 @@
 #include "testutil.h"
 
 #include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static char TRACE[512];
@@ -626,6 +628,109 @@ TU_TASK_TEST(semaphore_freed_after_handing_a_unit, -EIDRM)
 
 /* ------------------------------------------------------ the loop's own callbacks */
 
+/* ========================================================================= every kind */
+
+/* A cancel requested while the task ran is delivered by the next wait, whichever the object:
+ * -ECANCELED once, nothing taken, nothing left pending or linked. */
+TU_TASK_TEST(waits_deliver_a_cancel_requested_before_them, 0)
+{
+    (void)arg;
+    tt_future *me = tt_current_task();
+    tt_event *e = tt_event_new();
+    tt_lock *l = tt_lock_new();
+    tt_semaphore *sem = tt_semaphore_new(0);
+    tt_queue *q = tt_queue_new(1);
+    void *item = NULL;
+    ck_assert_int_eq(tt_lock_acquire(l), 0);
+
+    ck_assert_int_eq(tt_cancel(me, NULL), 1);
+    ck_assert_int_eq(tt_event_wait(e), -ECANCELED);
+    ck_assert_int_eq(tt_cancel(me, NULL), 1);
+    ck_assert_int_eq(tt_lock_acquire(l), -ECANCELED);
+    ck_assert_int_eq(tt_cancel(me, NULL), 1);
+    ck_assert_int_eq(tt_semaphore_acquire(sem), -ECANCELED);
+    ck_assert_int_eq(tt_cancel(me, NULL), 1);
+    ck_assert_int_eq(tt_queue_get(q, &item), -ECANCELED);
+    ck_assert_int_eq(tt_queue_put(q, (void *)1), 0);
+    ck_assert_int_eq(tt_cancel(me, NULL), 1);
+    ck_assert_int_eq(tt_queue_put(q, (void *)2), -ECANCELED);
+
+    ck_assert_int_eq(tt_cancelling(me), 5);
+    ck_assert_int_eq(tt_sleep(0), 0); /* each was delivered once */
+    ck_assert_int_eq(tt_semaphore_value(sem), 0);
+    ck_assert_int_eq(tt_queue_size(q), 1);
+    ck_assert_int_eq(tt_queue_get(q, &item), 0);
+    ck_assert_ptr_eq(item, (void *)1);
+    ck_assert_int_eq(tt_lock_release(l), 0);
+    ck_assert_int_eq(tt_lock_acquire(l), 0); /* no cancelled waiter left in the way */
+    ck_assert_int_eq(tt_lock_release(l), 0);
+    for (int i = 0; i < 5; i++)
+        tt_uncancel(me);
+    tt_event_free(e);
+    tt_lock_free(l);
+    tt_semaphore_free(sem);
+    tt_queue_free(q);
+    return 0;
+}
+
+/* W5's event ping-pong: each set hands the CPU to the other task within the turn, in order. */
+static tt_event *PING, *PONG;
+static int ROUNDS;
+static intptr_t ponger(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 1000; i++) {
+        ck_assert_int_eq(tt_event_wait(PING), 0);
+        ck_assert_int_eq(tt_event_clear(PING), 0);
+        ck_assert_int_eq(ROUNDS, i);
+        ROUNDS++;
+        ck_assert_int_eq(tt_event_set(PONG), 0);
+    }
+    return 0;
+}
+
+TU_TASK_TEST(event_ping_pong_alternates, 0)
+{
+    (void)arg;
+    PING = tt_event_new();
+    PONG = tt_event_new();
+    ROUNDS = 0;
+    tt_future *p = tt_spawn(ponger, NULL);
+    for (int i = 0; i < 1000; i++) {
+        ck_assert_int_eq(tt_event_set(PING), 0);
+        ck_assert_int_eq(tt_event_wait(PONG), 0);
+        ck_assert_int_eq(tt_event_clear(PONG), 0);
+        ck_assert_int_eq(ROUNDS, i + 1);
+    }
+    ck_assert_int_eq(tt_await(p), 0);
+    tt_event_free(PING);
+    tt_event_free(PONG);
+    return 0;
+}
+
+/* tt_loop_dump names what a parked task waits on. */
+static intptr_t waits_on_event(void *arg) { return tt_event_wait(arg); }
+
+TU_TASK_TEST(dump_names_the_object_waited_on, 0)
+{
+    (void)arg;
+    tt_event *e = tt_event_new();
+    tt_task_opts o = {.name = "parked"};
+    tt_future *t = tt_spawn_on(NULL, &o, waits_on_event, e);
+    ck_assert_int_eq(tt_yield(), 0);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    ck_assert_int_eq(tt_loop_dump(NULL, out), 0);
+    fclose(out);
+    ck_assert_msg(strstr(buf, " 'parked': waiting on an event, cancelling=0\n"), "%s", buf);
+    free(buf);
+    ck_assert_int_eq(tt_event_set(e), 0);
+    ck_assert_int_eq(tt_await(t), 0);
+    tt_event_free(e);
+    return 0;
+}
+
 static Suite *sync_suite(void)
 {
     Suite *s = suite_create("sync");
@@ -633,6 +738,9 @@ static Suite *sync_suite(void)
     tcase_add_checked_fixture(tc, setup, NULL);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, event_wakes_every_waiter);
+    tcase_add_test(tc, waits_deliver_a_cancel_requested_before_them);
+    tcase_add_test(tc, event_ping_pong_alternates);
+    tcase_add_test(tc, dump_names_the_object_waited_on);
     tcase_add_test(tc, event_misc_and_bad_input);
     suite_add_tcase(s, tc);
 

@@ -346,6 +346,108 @@ TU_TASK_TEST(yield_interleaves, 0)
     return 0;
 }
 
+/* Three tasks yielding in turn: every turn boundary after the first is taken inside the switch
+ * (no trip through the loop), and FIFO order holds across them; each task is the current one
+ * while it runs. */
+static intptr_t yields_as_itself(void *arg)
+{
+    tt_future *self = tt_current_task();
+    for (int i = 0; i < 4; i++) {
+        trace((char)(intptr_t)arg);
+        ck_assert_ptr_eq(tt_current_task(), self);
+        ck_assert_int_eq(tt_yield(), 0);
+    }
+    return 0;
+}
+
+TU_TASK_TEST(yields_round_robin_across_turns, 0)
+{
+    (void)arg;
+    trace_reset();
+    tt_future *a = tt_spawn(yields_as_itself, (void *)'a');
+    tt_future *b = tt_spawn(yields_as_itself, (void *)'b');
+    tt_future *c = tt_spawn(yields_as_itself, (void *)'c');
+    ck_assert_int_eq(tt_await(a), 0);
+    ck_assert_int_eq(tt_await(b), 0);
+    ck_assert_int_eq(tt_await(c), 0);
+    ck_assert_str_eq(TRACE, "abcabcabcabc");
+    return 0;
+}
+
+static int YIELDS_BEFORE_CANCEL;
+static intptr_t yields_until_cancelled(void *arg)
+{
+    (void)arg;
+    for (int i = 0;; i++) {
+        int rc = tt_yield();
+        if (rc) {
+            YIELDS_BEFORE_CANCEL = i;
+            return rc;
+        }
+    }
+}
+
+/* A task switched to by another task's yield (not by the loop) gets a cancel requested in
+ * between at the yield it is suspended in, once. */
+TU_TASK_TEST(cancel_reaches_a_yielding_task_at_its_next_resume, 0)
+{
+    (void)arg;
+    YIELDS_BEFORE_CANCEL = -1;
+    tt_future *t = tt_spawn(yields_until_cancelled, NULL);
+    ck_assert_int_eq(tt_yield(), 0); /* t takes its first step: suspended in yield 0 */
+    ck_assert_int_eq(tt_yield(), 0); /* yield 0 returned 0; t is suspended in yield 1 */
+    ck_assert_int_eq(tt_cancel(t, NULL), 1);
+    ck_assert_int_eq(tt_await(tt_ref(t)), -ECANCELED);
+    ck_assert_int_eq(YIELDS_BEFORE_CANCEL, 1);
+    ck_assert(tt_cancelled(t));
+    ck_assert_int_eq(tt_cancelling(t), 1);
+    tt_unref(t);
+    return 0;
+}
+
+/* A task that yields forever hands the CPU from task to task without the loop, but each turn
+ * boundary still lets due timers and messages from other threads in. */
+static volatile int SPIN_STOP;
+static intptr_t spins(void *arg)
+{
+    (void)arg;
+    while (!SPIN_STOP)
+        ck_assert_int_eq(tt_yield(), 0);
+    return 0;
+}
+
+static int POSTED;
+static void posted(void *arg) { POSTED = (int)(intptr_t)arg; }
+
+static void *post_from_thread(void *loop)
+{
+    ck_assert_int_eq(tt_call_soon_threadsafe(loop, posted, (void *)7), 0);
+    return NULL;
+}
+
+TU_TASK_TEST(yield_forever_lets_timers_and_other_threads_in, 0)
+{
+    (void)arg;
+    SPIN_STOP = 0;
+    POSTED = 0;
+    tt_future *s = tt_spawn(spins, NULL);
+    ck_assert_int_eq(tt_sleep(TT_MS(5)), 0);
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, post_from_thread, tt_loop_current()), 0);
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+    /* The message is in: the next turn boundary drains it, and the turn after runs it. */
+    int yields = 0;
+    while (!POSTED && yields < 100) {
+        ck_assert_int_eq(tt_yield(), 0);
+        yields++;
+    }
+    ck_assert_int_eq(POSTED, 7);
+    ck_assert_int_eq(yields, 2);
+    SPIN_STOP = 1;
+    ck_assert_int_eq(tt_await(s), 0);
+    return 0;
+}
+
 static tt_future *SPAWNED;
 static intptr_t check_current(void *arg)
 {
@@ -752,6 +854,9 @@ static Suite *task_suite(void)
     tcase_add_test(tc, sleep_wakes_in_deadline_order);
     tcase_add_test(tc, equal_sleeps_wake_fifo);
     tcase_add_test(tc, yield_interleaves);
+    tcase_add_test(tc, yields_round_robin_across_turns);
+    tcase_add_test(tc, cancel_reaches_a_yielding_task_at_its_next_resume);
+    tcase_add_test(tc, yield_forever_lets_timers_and_other_threads_in);
     tcase_add_test(tc, current_task);
     tcase_add_test(tc, cancel_sleeping_task);
     tcase_add_test(tc, cancel_before_start_never_runs_body);

@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "testutil.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1039,6 +1040,191 @@ TU_TASK_TEST(wait_for_keeps_a_cancel_that_raced_the_result, 0)
     return 0;
 }
 
+/* The caller waits in the inner's own list (3.12's wait_for awaits the inner): it resumes in
+ * the turn right after the inner completes, as after a plain tt_await, and its timer is gone. */
+static int WF_RETURNED;
+static intptr_t waits_for_long(void *arg)
+{
+    intptr_t r = tt_wait_for(tt_ref(arg), TT_SEC(5));
+    WF_RETURNED = 1;
+    return r;
+}
+
+TU_TASK_TEST(wait_for_resumes_the_turn_after_the_inner, 0)
+{
+    (void)arg;
+    WF_RETURNED = 0;
+    tt_future *f = tt_future_new(NULL);
+    tt_future *w = tt_spawn(waits_for_long, f);
+    ck_assert_int_eq(tt_yield(), 0); /* w waits */
+    ck_assert_int_eq(tt_future_set(f, 5), 0);
+    int turns = 0;
+    while (!WF_RETURNED && turns < 10) {
+        ck_assert_int_eq(tt_yield(), 0);
+        turns++;
+    }
+    ck_assert_int_eq(turns, 1);
+    ck_assert_int_eq(tt_await(w), 5);
+    int64_t d = 0;
+    ck_assert_int_eq(tt_loop_next_deadline(NULL, &d), 0);
+    ck_assert_int_eq(d, TT_FOREVER); /* w's timer was disarmed */
+    tt_unref(f);
+    return 0;
+}
+
+/* A task cannot wait on itself: refused at once, the reference consumed. */
+TU_TASK_TEST(wait_for_itself_is_einval, 0)
+{
+    (void)arg;
+    tt_future *me = tt_current_task();
+    ck_assert_int_eq(tt_wait_for(tt_ref(me), TT_MS(1)), -EINVAL);
+    ck_assert_int_eq(tt_wait_for(tt_ref(me), 0), -EINVAL);
+    ck_assert_int_eq(tt_cancelling(me), 0);
+    return 0;
+}
+
+/* A cancel requested while the caller ran is delivered by the wait: the inner is cancelled and
+ * has ended, the caller gets -ECANCELED once, and nothing stays pending. */
+TU_TASK_TEST(wait_for_delivers_a_cancel_requested_before_it, 0)
+{
+    (void)arg;
+    tt_future *f = tt_future_new(NULL);
+    ck_assert_int_eq(tt_cancel(tt_current_task(), NULL), 1);
+    ck_assert_int_eq(tt_wait_for(tt_ref(f), TT_SEC(5)), -ECANCELED);
+    ck_assert(tt_cancelled(f));
+    ck_assert_int_eq(tt_cancelling(tt_current_task()), 1);
+    ck_assert_int_eq(tt_sleep(0), 0);
+    ck_assert_int_eq(tt_uncancel(tt_current_task()), 0);
+    int64_t d = 0;
+    ck_assert_int_eq(tt_loop_next_deadline(NULL, &d), 0);
+    ck_assert_int_eq(d, TT_FOREVER);
+    tt_unref(f);
+    return 0;
+}
+
+static void set_42(void *f) { ck_assert_int_eq(tt_future_set(f, 42), 0); }
+static void cancel_task(void *t) { ck_assert_int_eq(tt_cancel(t, NULL), 1); }
+
+/* The inner is completed by a timer armed just before wait_for's, with the same delay: whether
+ * both fire in one iteration (the caller is woken by its timeout, then the inner completes
+ * before it runs) or one after the other, the inner's value wins. */
+TU_TASK_TEST(wait_for_inner_completed_at_the_deadline_wins, 0)
+{
+    (void)arg;
+    tt_future *f = tt_future_new(NULL);
+    ck_assert_int_gt(tt_call_later(NULL, TT_MS(3), set_42, f), 0);
+    ck_assert_int_eq(tt_wait_for(tt_ref(f), TT_MS(3)), 42);
+    ck_assert_int_eq(tt_cancelling(tt_current_task()), 0);
+    ck_assert_int_eq(tt_sleep(0), 0);
+    tt_unref(f);
+    return 0;
+}
+
+/* The caller is cancelled by a timer armed just before wait_for's, with the same delay: whether
+ * the cancel finds it waiting or already woken by its timeout, the cancel wins over the
+ * timeout, once, and the inner has ended cancelled. */
+TU_TASK_TEST(wait_for_cancel_at_the_deadline_wins_over_the_timeout, 0)
+{
+    (void)arg;
+    tt_future *f = tt_future_new(NULL);
+    ck_assert_int_gt(tt_call_later(NULL, TT_MS(3), cancel_task, tt_current_task()), 0);
+    ck_assert_int_eq(tt_wait_for(tt_ref(f), TT_MS(3)), -ECANCELED);
+    ck_assert(tt_cancelled(f));
+    ck_assert_int_eq(tt_uncancel(tt_current_task()), 0);
+    ck_assert_int_eq(tt_sleep(0), 0);
+    tt_unref(f);
+    return 0;
+}
+
+/* Several callers wait on one future; the first to time out is taken out of the middle of the
+ * future's list of waiters, and the future's end still wakes the others in order. */
+static char WF_ORDER[8];
+static int WF_ORDER_N;
+typedef struct wf_one {
+    tt_future *f;
+    int64_t ms;
+    char tag;
+} wf_one;
+static intptr_t waits_tagged(void *arg)
+{
+    const wf_one *o = arg;
+    intptr_t r = tt_wait_for(tt_ref(o->f), o->ms < 0 ? TT_FOREVER : TT_MS(o->ms));
+    WF_ORDER[WF_ORDER_N++] = o->tag;
+    return r;
+}
+
+TU_TASK_TEST(wait_for_many_waiters_on_one_future, 0)
+{
+    (void)arg;
+    WF_ORDER_N = 0;
+    memset(WF_ORDER, 0, sizeof WF_ORDER);
+    tt_future *f = tt_future_new(NULL);
+    static wf_one o[4];
+    o[0] = (wf_one){f, 30, 'a'};
+    o[1] = (wf_one){f, 10, 'b'};
+    o[2] = (wf_one){f, 20, 'c'};
+    o[3] = (wf_one){f, -1, 'd'};
+    tt_future *t[4];
+    for (int i = 0; i < 4; i++)
+        t[i] = tt_spawn(waits_tagged, &o[i]);
+    /* f's waiters are a b c d: b times out first (taken out of the middle) and cancels f,
+     * whose completion wakes the other three in their order. */
+    ck_assert_int_eq(tt_await(t[1]), -ETIMEDOUT);
+    ck_assert_int_eq(tt_await(t[0]), -ECANCELED);
+    ck_assert_int_eq(tt_await(t[2]), -ECANCELED);
+    ck_assert_int_eq(tt_await(t[3]), -ECANCELED);
+    ck_assert_str_eq(WF_ORDER, "bacd");
+    ck_assert(tt_cancelled(f));
+    tt_unref(f);
+    return 0;
+}
+
+/* After its timeout the caller waits in the inner task's own list while the inner cleans up:
+ * no other future is alive for it, and the dump says what it waits for. */
+static tt_future *CLEANUP_GATE;
+static int CLEANING_UP;
+static intptr_t cleans_up_at_the_gate(void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(tt_sleep(TT_SEC(10)), -ECANCELED);
+    CLEANING_UP = 1;
+    ck_assert_int_eq(tt_await(tt_ref(CLEANUP_GATE)), 0);
+    return -ECANCELED;
+}
+
+static intptr_t times_out_on_slow_cleanup(void *arg)
+{
+    (void)arg;
+    return tt_wait_for(tt_spawn(cleans_up_at_the_gate, NULL), TT_MS(2));
+}
+
+TU_TASK_TEST(wait_for_waits_for_the_inner_to_end_without_a_future, 0)
+{
+    (void)arg;
+    CLEANUP_GATE = tt_future_new(NULL);
+    CLEANING_UP = 0;
+    tt_task_opts o = {.name = "caller"};
+    tt_future *c = tt_spawn_on(NULL, &o, times_out_on_slow_cleanup, NULL);
+    for (int i = 0; i < 5000 && !CLEANING_UP; i++)
+        ck_assert_int_eq(tt_sleep(TT_MS(1)), 0);
+    ck_assert_int_eq(CLEANING_UP, 1);
+    tt_live l;
+    tt_live_get(&l);
+    ck_assert_int_eq(l.futures, 4); /* main, the caller, the inner, the gate: no waiter */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    ck_assert_int_eq(tt_loop_dump(NULL, out), 0);
+    fclose(out);
+    ck_assert_msg(strstr(buf, " 'caller': awaiting task 0x"), "%s", buf);
+    ck_assert_msg(strstr(buf, " to end, cancelling=0\n"), "%s", buf);
+    free(buf);
+    ck_assert_int_eq(tt_future_set(CLEANUP_GATE, 0), 0);
+    ck_assert_int_eq(tt_await(c), -ETIMEDOUT);
+    tt_unref(CLEANUP_GATE);
+    return 0;
+}
+
 static Suite *wait_suite(void)
 {
     Suite *s = suite_create("wait");
@@ -1046,6 +1232,13 @@ static Suite *wait_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, wait_all_completed_never_raises);
     tcase_add_test(tc, wait_for_keeps_a_cancel_that_raced_the_result);
+    tcase_add_test(tc, wait_for_resumes_the_turn_after_the_inner);
+    tcase_add_test(tc, wait_for_itself_is_einval);
+    tcase_add_test(tc, wait_for_delivers_a_cancel_requested_before_it);
+    tcase_add_test(tc, wait_for_inner_completed_at_the_deadline_wins);
+    tcase_add_test(tc, wait_for_cancel_at_the_deadline_wins_over_the_timeout);
+    tcase_add_test(tc, wait_for_many_waiters_on_one_future);
+    tcase_add_test(tc, wait_for_waits_for_the_inner_to_end_without_a_future);
     tcase_add_test(tc, wait_first_completed);
     tcase_add_test(tc, wait_first_exception_returns_at_first_error);
     tcase_add_test(tc, wait_first_exception_ignores_cancellation);
