@@ -500,10 +500,8 @@ typedef struct task_waiter {
  * written cancel flags are bits. */
 typedef struct tt_task {
     tt_future fut;
-    union {                     /* in the future's cache line: both are read at every switch */
-        uint32_t stack_size;    /* TS_NEW: the size asked for; 0: the loop's default */
-        tt_stack *stack;        /* started: its stack (and context) until it is released */
-    };
+    char *name;                 /* in the future's cache line: the release of a task whose end
+                                   is long past reads this line only (req_msg went at its end) */
     ready_item ri;              /* RK_TASK: scheduled to take a step */
     union {
         struct {                /* TS_NEW (the loop holds them for the first switch) */
@@ -519,6 +517,10 @@ typedef struct tt_task {
             };
         };
     };
+    union {                     /* read when the task starts and ends, next to its state */
+        uint32_t stack_size;    /* TS_NEW: the size asked for; 0: the loop's default */
+        tt_stack *stack;        /* started: its stack (and context) until it is released */
+    };
     int cancel_requests;        /* cancelling() */
     uint8_t state;
     uint8_t wait_kind;
@@ -526,8 +528,8 @@ typedef struct tt_task {
     uint8_t cancel_soft : 1;    /* ... that came back with a job's value (or wait_for's): a
                                    return before the next suspension keeps the task's value */
     uint8_t cancel_held : 1;    /* a request held back by a shield scope, delivered at exit */
-    char *req_msg;              /* message of the first pending request */
-    char *name;
+    char *req_msg;              /* message of the first pending request; freed (or handed to
+                                   the future as its cancel message) when the task ends */
     uint64_t id;
 } tt_task;
 
@@ -830,12 +832,15 @@ void offload_deliver_timed(tt_loop *loop, inbox_node *n);
 enum { SIZE_CLASSES = 6 };
 #define SLAB_CLASS_SIZES {48, 64, 128, 192, 256, 384}
 typedef struct loop_alloc {
-    void *free_objs[SIZE_CLASSES];
+    void *free_objs[SIZE_CLASSES];  /* freed objects, taken first */
+    char *bump[SIZE_CLASSES];       /* the newest slab's next untouched object ... */
+    char *bump_end[SIZE_CLASSES];   /* ... and its end (bump == bump_end: none left) */
     size_t slab_next[SIZE_CLASSES]; /* the next slab's size per class */
     struct slab *slabs;
 } loop_alloc;
-/* Loop-owned objects (futures, tasks, jobs, callback nodes) come from per-class freelists fed
- * by 64 KiB slabs; the memory goes back only with the loop (its shell, see below). */
+/* Loop-owned objects (futures, tasks, jobs, callback nodes) come from per-class freelists, then
+ * from the newest slab (64 KiB growing to 2 MiB); the memory goes back only with the loop (its
+ * shell, see below). */
 void *slab_get(tt_loop *loop, unsigned cls); /* NULL on ENOMEM */
 void slab_put(tt_loop *loop, unsigned cls, void *p);
 /* SIZE_CLASSES if too big for a slab. Inline: a constant size (a task's) folds to its class. */
