@@ -42,8 +42,8 @@ void task_wake(tt_task *t)
 }
 
 /* The pending request's message is not needed once the task is done (tt_cancel_message reads
- * the future's): it goes now, while the task is in cache, so that the task's release, often
- * long after, reads only its first cache line. */
+ * the future's): it goes now, while the task is in cache, handed over as the cancelled
+ * future's message (no copy, which could fail) or freed; the release checks only the name. */
 static void settle(tt_task *t, intptr_t r)
 {
     char *msg = t->req_msg;
