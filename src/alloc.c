@@ -44,7 +44,9 @@ __attribute__((noinline)) static void *slab_grow(tt_loop *loop, unsigned cls)
     s->next = loop->alloc.slabs;
     loop->alloc.slabs = s;
     size_t sz = class_size[cls], n = (bytes - sizeof *s) / sz;
-    POISON(s->mem, n * sz); /* fresh objects stay poisoned until handed out, as freed ones */
+    /* Fresh objects stay poisoned until handed out, as freed ones are; so does the tail that
+     * holds no whole object. */
+    POISON(s->mem, bytes - sizeof *s);
     loop->alloc.bump[cls] = s->mem + sz;
     loop->alloc.bump_end[cls] = s->mem + n * sz;
     return s->mem;
