@@ -41,12 +41,21 @@ void task_wake(tt_task *t)
     loop_push_ready(t->fut.loop, &t->ri);
 }
 
+/* The pending request's message is not needed once the task is done (tt_cancel_message reads
+ * the future's): it goes now, while the task is in cache, handed over as the cancelled
+ * future's message (no copy, which could fail) or freed; the release checks only the name. */
 static void settle(tt_task *t, intptr_t r)
 {
-    if (r == -ECANCELED || (t->must_cancel && !t->cancel_soft))
-        future_complete_cancelled(&t->fut, t->req_msg);
-    else
+    char *msg = t->req_msg;
+    t->req_msg = NULL;
+    if (r == -ECANCELED || (t->must_cancel && !t->cancel_soft)) {
+        t->fut.cancel_msg = msg; /* the task's own: never set before it ends */
+        future_complete(&t->fut, -ECANCELED);
+    } else {
+        if (TT_UNLIKELY(msg))
+            free(msg);
         future_complete(&t->fut, r);
+    }
     t->fut.loop->tasks.n--;
     t->state = TS_DONE;
 }
@@ -330,10 +339,8 @@ static void task_destroy(tt_future *f)
     tt_task *t = task_of(f);
     if (TT_UNLIKELY(f->loop->debug))
         debug_unretrieved(f, tt_task_name(f));
-    if (TT_UNLIKELY(t->name || t->req_msg)) { /* most tasks have neither: no calls */
+    if (TT_UNLIKELY(t->name)) /* most tasks have none: no call (req_msg went at the end) */
         free(t->name);
-        free(t->req_msg);
-    }
     live_add(LIVE_TASKS, -1);
 }
 

@@ -560,6 +560,48 @@ TU_TASK_TEST(self_cancel, 0)
     return 0;
 }
 
+static intptr_t swallow_with_message(void *arg)
+{
+    (void)arg;
+    tt_future *self = tt_current_task();
+    ck_assert_int_eq(tt_cancel(self, "keep going"), 1);
+    ck_assert_int_eq(tt_yield(), -ECANCELED);
+    ck_assert_str_eq(tt_cancel_message(self), "keep going"); /* the request is still counted */
+    return 7;
+}
+
+/* A request's message lives while the task does; at its end it becomes the cancelled task's
+ * message, or goes (a swallowed request). A named task keeps its name until released. */
+TU_TASK_TEST(request_message_at_the_end, 0)
+{
+    (void)arg;
+    tt_task_opts o = {.name = "swallower"};
+    tt_future *t = tt_spawn_on(NULL, &o, swallow_with_message, NULL);
+    ck_assert_int_eq(tt_await(tt_ref(t)), 7);
+    ck_assert_int_eq(tt_cancelled(t), 0);
+    ck_assert_ptr_null(tt_cancel_message(t));
+    ck_assert_int_eq(tt_cancelling(t), 1);
+    ck_assert_int_eq(tt_uncancel(t), 0);
+    ck_assert_ptr_null(tt_cancel_message(t));
+    ck_assert_str_eq(tt_task_name(t), "swallower");
+    tt_unref(t);
+    /* Two requests: the first one's message is the cancelled task's, after uncancel too. */
+    tt_future *c = tt_spawn_on(NULL, &o, long_sleeper, NULL);
+    ck_assert_int_eq(tt_yield(), 0);
+    ck_assert_int_eq(tt_cancel(c, "first"), 1);
+    ck_assert_int_eq(tt_cancel(c, "second"), 1);
+    ck_assert_int_eq(tt_await(tt_ref(c)), -ECANCELED);
+    ck_assert_str_eq(tt_cancel_message(c), "first");
+    ck_assert_int_eq(tt_cancelling(c), 2);
+    ck_assert_int_eq(tt_uncancel(c), 1);
+    ck_assert_int_eq(tt_uncancel(c), 0);
+    ck_assert_str_eq(tt_cancel_message(c), "first");
+    ck_assert_int_eq(tt_cancelled(c), 1);
+    ck_assert_str_eq(tt_task_name(c), "swallower");
+    tt_unref(c);
+    return 0;
+}
+
 static intptr_t returns_ecanceled(void *arg)
 {
     (void)arg;
@@ -861,6 +903,7 @@ static Suite *task_suite(void)
     tcase_add_test(tc, cancel_sleeping_task);
     tcase_add_test(tc, cancel_before_start_never_runs_body);
     tcase_add_test(tc, self_cancel);
+    tcase_add_test(tc, request_message_at_the_end);
     tcase_add_test(tc, returning_ecanceled_cancels);
     tcase_add_test(tc, cancellation_can_be_swallowed);
     tcase_add_test(tc, cancelling_and_uncancel_counts);
