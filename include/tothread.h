@@ -36,6 +36,9 @@
  *   - Robustness: tt_run's teardown runs inside the loop; embedding's fd and deadline tell the
  *     whole truth after tt_loop_run_once; -EDEADLK for a pool shut down or freed from its own
  *     job; -EBUSY for a timeout scope entered twice; stack overflow guards as large as the stack.
+ *   - Task scale: a loop that starts many tasks gets a thread that prepares stacks ahead (see
+ *     the choices below); tt_wait_for resumes its caller in the turn after the inner completes
+ *     (3.12's count) and refuses the calling task itself as its inner (-EINVAL).
  *   - ABI: the SONAME is libtothread.so.0.2 (tt_loop_opts grew; signatures above changed).
  *
  * VALUES. Every outcome is one intptr_t, the kernel's convention: >= 0 is success (a count, a
