@@ -394,6 +394,24 @@ static int FIRED[512];
 static int FIRED_N;
 static void fired_cb(void *arg) { FIRED[FIRED_N++] = (int)(intptr_t)arg; }
 
+/* FIRED holds no cancelled timer, and no timer before one whose deadline was surely earlier
+ * (armed_from/armed_to bound each deadline) or, for equal delays, armed earlier. */
+static void assert_fired_in_order(const int *delay_ms, const int64_t *armed_from,
+                                  const int64_t *armed_to, const bool *cancelled)
+{
+    int prev = -1;
+    for (int k = 0; k < FIRED_N; k++) {
+        int i = FIRED[k];
+        ck_assert_msg(!cancelled[i], "cancelled timer %d ran", i);
+        if (prev >= 0)
+            ck_assert_msg(armed_to[i] >= armed_from[prev] &&
+                              (delay_ms[prev] != delay_ms[i] || prev < i),
+                          "timer %d (%d ms) fired after %d (%d ms)", i, delay_ms[i], prev,
+                          delay_ms[prev]);
+        prev = i;
+    }
+}
+
 START_TEST(timers_fire_by_deadline_in_or_out_of_order)
 {
     enum { A = 64, B = 150, C = 100, N = A + B + C };
@@ -432,18 +450,7 @@ START_TEST(timers_fire_by_deadline_in_or_out_of_order)
     for (int k = 0; k < 300 && FIRED_N < expect; k++)
         ck_assert_int_ge(tt_loop_run_once(loop, TT_MS(10)), 0);
     ck_assert_int_eq(FIRED_N, expect);
-    int prev = -1;
-    for (int k = 0; k < FIRED_N; k++) {
-        int i = FIRED[k];
-        ck_assert_msg(!cancelled[i], "cancelled timer %d ran", i);
-        /* Out of order: i's deadline was surely earlier, or equal delays fired unlike set. */
-        if (prev >= 0)
-            ck_assert_msg(armed_to[i] >= armed_from[prev] &&
-                              (delay_ms[prev] != delay_ms[i] || prev < i),
-                          "timer %d (%d ms) fired after %d (%d ms)", i, delay_ms[i], prev,
-                          delay_ms[prev]);
-        prev = i;
-    }
+    assert_fired_in_order(delay_ms, armed_from, armed_to, cancelled);
     ck_assert_int_eq(tt_loop_free(loop), 0);
     tu_assert_no_leaks();
 }
@@ -479,17 +486,7 @@ START_TEST(timers_of_many_delays_fire_by_deadline)
     for (int k = 0; k < 5000 && FIRED_N < expect; k++) /* one deadline or more per run */
         ck_assert_int_ge(tt_loop_run_once(loop, TT_MS(10)), 0);
     ck_assert_int_eq(FIRED_N, expect);
-    int prev = -1;
-    for (int k = 0; k < FIRED_N; k++) {
-        int i = FIRED[k];
-        ck_assert_msg(!cancelled[i], "cancelled timer %d ran", i);
-        if (prev >= 0)
-            ck_assert_msg(armed_to[i] >= armed_from[prev] &&
-                              (delay_ms[prev] != delay_ms[i] || prev < i),
-                          "timer %d (%d ms) fired after %d (%d ms)", i, delay_ms[i], prev,
-                          delay_ms[prev]);
-        prev = i;
-    }
+    assert_fired_in_order(delay_ms, armed_from, armed_to, cancelled);
     ck_assert_int_eq(tt_loop_free(loop), 0);
     tu_assert_no_leaks();
 }
