@@ -212,8 +212,8 @@ static intptr_t program(void *arg)
     for (size_t i = 0; i < nm; i++)
         tt_unref(many[i]);
     /* A burst past 2032 stacks alive at once: the stack pool's chunks reach full size, its
-     * preparer thread starts and hands over a chunk, and prepares one more that the loop's end
-     * unmaps unused. */
+     * preparer thread starts and hands over a chunk, and the chunks it prepared beyond the
+     * need are unmapped unused at the loop's end. */
 #ifndef __SANITIZE_THREAD__ /* under TSan each task's fiber costs ~1 ms: test_task covers it */
     static tt_future *burst[2100];
     size_t nb = 0;
