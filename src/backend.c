@@ -119,7 +119,7 @@ void backend_embed_consume(tt_loop *loop)
     if (b->embed_fd < 0)
         return;
     if (backend_is_uring(loop)) {
-        (void)!read(b->embed_fd, &v, sizeof v);
+        uring_embed_consume(loop);
         return;
     }
     /* The epoll fd stays readable while these are: a run that waits on no fd does not reap. */

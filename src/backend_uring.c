@@ -139,6 +139,19 @@ int uring_embed_fd(tt_loop *loop)
     return fd;
 }
 
+/* The kernel signals the embedding eventfd only when its list of deferred completions
+ * (DEFER_TASKRUN) goes from empty to not empty, and posts them only when this thread enters the
+ * ring asking for events. A run that did not enter (nothing of its own in flight: only the
+ * wake-up read had completed) left the list not empty, so the next completion, a read the task
+ * submitted meanwhile, signalled nothing and the host slept on: every wake-up of the host now
+ * empties the list. */
+void uring_embed_consume(tt_loop *loop)
+{
+    uint64_t v;
+    (void)!read(loop->backend.embed_fd, &v, sizeof v);
+    io_uring_get_events(&loop->backend.ring);
+}
+
 void uring_reap(tt_loop *loop)
 {
     backend *b = &loop->backend;

@@ -668,6 +668,7 @@ void uring_reap(tt_loop *loop);
 void uring_arm_wake(tt_loop *loop);
 void uring_flush(tt_loop *loop);
 int uring_embed_fd(tt_loop *loop);
+void uring_embed_consume(tt_loop *loop); /* the host saw the embedding fd readable */
 
 /* backend_epoll.c */
 int epoll_init(tt_loop *loop);

@@ -227,6 +227,56 @@ START_TEST(d2_embedded_job_wakes_host)
 }
 END_TEST
 
+/* A job's completion wakes the host, then the task waits on the ring (a pipe another thread
+ * writes 100 ms later). With io_uring's deferred completions, the run that resumed the task had
+ * nothing of its own in flight and did not enter the ring: the wake-up read's completion stayed
+ * queued in the kernel, which signals the fd only when that queue goes from empty to not empty,
+ * so the read's completion signalled nothing and the host slept on (embed_uv stalled in CI). */
+static int em_pipe[2];
+static intptr_t em_job_then_read(void *arg)
+{
+    (void)arg;
+    intptr_t r = tt_await(tt_to_thread(sleep_job, (void *)(uintptr_t)1000));
+    char c = 0;
+    intptr_t n = tt_read(em_pipe[0], &c, 1, -1);
+    return r == 42 && n == 1 && c == 'x' ? 0 : -EIO;
+}
+static void *em_write_later(void *arg)
+{
+    (void)arg;
+    usleep(100 * 1000);
+    (void)!write(em_pipe[1], "x", 1);
+    return NULL;
+}
+
+START_TEST(d2_ring_read_after_a_job_wakes_host)
+{
+    ck_assert_int_eq(pipe(em_pipe), 0);
+    tt_loop *loop = tt_loop_new(NULL);
+    ck_assert_ptr_nonnull(loop);
+    int fd = tt_loop_fd(loop);
+    ck_assert_int_ge(fd, 0);
+    tt_future *t = tt_spawn_on(loop, NULL, em_job_then_read, NULL);
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, em_write_later, NULL), 0);
+    int rounds = 0;
+    while (!tt_done(t)) {
+        ck_assert_int_ge(tt_loop_run_once(loop, 0), 0);
+        if (tt_done(t))
+            break;
+        ck_assert_msg(host_would_wake(loop, fd), "the host would sleep forever");
+        ck_assert_int_lt(++rounds, 1000);
+    }
+    pthread_join(th, NULL);
+    ck_assert_int_eq(tt_result(t), 0);
+    tt_unref(t);
+    ck_assert_int_eq(tt_loop_free(loop), 0);
+    close(em_pipe[0]);
+    close(em_pipe[1]);
+    tu_assert_no_leaks();
+}
+END_TEST
+
 /* Work the host adds between iterations makes the fd readable. */
 START_TEST(d2_host_work_makes_fd_readable)
 {
@@ -675,6 +725,7 @@ static Suite *suite(void)
     tcase_add_test(tc, d1_teardown_submit_completes);
     tcase_add_test(tc, d2_embedded_job_wakes_host);
     tcase_add_test(tc, d2_host_work_makes_fd_readable);
+    tcase_add_test(tc, d2_ring_read_after_a_job_wakes_host);
     tcase_add_test(tc, d3_shutdown_from_own_worker);
     tcase_add_test(tc, d3_free_from_orphaned_job);
     tcase_add_test(tc, d4_await_foreign_future_untouched);
