@@ -542,6 +542,20 @@ tt_task *task_current(void);                   /* NULL outside a task */
 /* Suspends the current task until something pushes its ready item (state must be set by the
  * caller: TS_WAITING and a wait_kind). */
 void task_suspend(tt_task *t);
+/* Suspends t on w (WAIT_OTHER: an IO request's, a sync or wait_for waiter's) until w's owner
+ * wakes it. With take_pending, a cancel request already pending goes to w's cancel hook first,
+ * so the wait ends at once and the request is delivered one turn later. */
+static inline void task_wait_other(tt_task *t, task_waiter *w, bool take_pending)
+{
+    t->waiter = w;
+    t->wait_kind = WAIT_OTHER;
+    t->state = TS_WAITING;
+    if (take_pending && t->must_cancel)
+        w->cancel(t->fut.loop, w);
+    task_suspend(t);
+    t->wait_kind = WAIT_NONE;
+    t->waiter = NULL;
+}
 void task_wake(tt_task *t);                     /* schedules t's next step */
 /* The loop's dispatch: prepares t (a stack for a new task) before switching to it; false if t
  * was settled without running (cancelled before it started, no memory for a stack). */

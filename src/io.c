@@ -52,12 +52,8 @@ static intptr_t io_wait(tt_loop *loop, tt_task *t, struct io_uring_sqe *sqe)
 {
     io_req io = {.req = {io_complete}, .waiter = {io_cancel, io_describe}, .task = t};
     backend_start(loop, sqe, &io.req);
-    t->waiter = &io.waiter;
-    t->wait_kind = WAIT_OTHER;
-    t->state = TS_WAITING;
-    task_suspend(t); /* only the request's own completion resumes us, even when cancelled */
-    t->wait_kind = WAIT_NONE;
-    t->waiter = NULL;
+    /* Only the request's own completion resumes us, even when cancelled. */
+    task_wait_other(t, &io.waiter, false);
     intptr_t r = io.res;
     if (io.cancel_sent && (r == -ECANCELED || r == -EINTR)) {
         task_withdraw_cancel(t); /* delivered now */

@@ -71,12 +71,7 @@ static int ready_wait(tt_loop *loop, tt_task *t, int fd, uint32_t events)
     int rc = epoll_watch(loop, &q.watch);
     if (rc < 0)
         return rc;
-    t->waiter = &q.waiter;
-    t->wait_kind = WAIT_OTHER;
-    t->state = TS_WAITING;
-    task_suspend(t);
-    t->wait_kind = WAIT_NONE;
-    t->waiter = NULL;
+    task_wait_other(t, &q.waiter, false);
     if (q.cancelled) {
         task_withdraw_cancel(t); /* delivered now */
         return -ECANCELED;
@@ -283,12 +278,7 @@ static intptr_t pool_op(tt_task *t, tt_fn fn, io_args *a)
     pool_req q = {.waiter = {pool_req_cancel, pool_describe}, .task = t, .job = job};
     if (future_add_cb(job, pool_done, &q) < 0)
         return tt_await(job); /* no memory for the callback: the plain await */
-    t->waiter = &q.waiter;
-    t->wait_kind = WAIT_OTHER;
-    t->state = TS_WAITING;
-    task_suspend(t);
-    t->wait_kind = WAIT_NONE;
-    t->waiter = NULL;
+    task_wait_other(t, &q.waiter, false);
     intptr_t r = tt_result(job);
     tt_unref(job);
     if (q.cancel_sent && r == -ECANCELED) {

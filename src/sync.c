@@ -115,14 +115,7 @@ static intptr_t park(sync_base *b, wlist *l, waiter *w, tt_task *me, const char 
     w->result = 0;
     w->done = w->gone = false;
     wl_push(b, l, w);
-    me->waiter = &w->hook;
-    me->wait_kind = WAIT_OTHER;
-    me->state = TS_WAITING;
-    if (me->must_cancel)
-        waiter_end(w, -ECANCELED);
-    task_suspend(me);
-    me->wait_kind = WAIT_NONE;
-    me->waiter = NULL;
+    task_wait_other(me, &w->hook, true);
     /* Every request that was not held back by a shield set must_cancel (task.c). */
     if (me->must_cancel) {
         task_withdraw_cancel(me);

@@ -501,17 +501,10 @@ static int timed_wait_on(tt_task *me, tt_future *f, int64_t timeout)
                     .f = f};
     if (timeout >= 0 && timer_arm_in(loop, &w.timer, timeout) < 0)
         return -ENOMEM;
-    me->waiter = &w.waiter;
-    me->wait_kind = WAIT_OTHER;
-    me->state = TS_WAITING;
     me->ri.next = NULL;
     *f->cb_tailp = &me->ri;
     f->cb_tailp = &me->ri.next;
-    if (me->must_cancel)
-        timed_wait_cancel(loop, &w.waiter);
-    task_suspend(me);
-    me->wait_kind = WAIT_NONE;
-    me->waiter = NULL;
+    task_wait_other(me, &w.waiter, true);
     if (timer_armed(&w.timer))
         timer_disarm(loop, &w.timer);
     /* Every request that was not held back by a shield set must_cancel (task.c). */
