@@ -990,11 +990,35 @@ static inline bool backend_busy(tt_loop *loop)
     return loop->backend.sq_pending || loop->backend.io_pending;
 }
 
+/* Prefetches what the item after the one being popped (b) will touch when it runs: b's
+ * suspended frames (a timeout's task resumes through ~400 bytes of them), the first line of its
+ * task, and the item after b. A loop waking many tasks at once (timers firing, a gather ending)
+ * resumes them in an order no hardware prefetcher can guess, each on a stack page last touched
+ * long ago: without this, every resume waited for its stack's lines one miss at a time (W7
+ * warm took 0.21 s against 0.15 s with this alone). b's own line was prefetched one pop earlier, as the item
+ * after its predecessor. */
+static inline void ready_prefetch(ready_item *b)
+{
+    ready_item *c = b->next;
+    if (c)
+        __builtin_prefetch(c, 1);
+    if (b->kind == RK_TASK) {
+        tt_task *t = TT_CONTAINER_OF(b, tt_task, ri);
+        if (t->state != TS_NEW) {
+            const char *sp = t->ctx.sp;
+            __builtin_prefetch(&t->fut, 1);
+            for (int i = 0; i < 8; i++)
+                __builtin_prefetch(sp + 64 * i, 1);
+        }
+    }
+}
 /* Takes the head of the ready queue (which must not be empty), ending the turn after its last
  * item. */
 static inline ready_item *ready_pop(tt_loop *loop)
 {
     ready_item *it = loop->ready.head;
+    if (it->next)
+        ready_prefetch(it->next);
     loop->ready.head = it->next;
     if (!it->next)
         loop->ready.tailp = &loop->ready.head;
