@@ -360,7 +360,17 @@ int tt_job_cancelled(void);
  * shut down, whatever idle_timeout says. So a pool with min_threads = max_threads = 1 runs
  * every job on the same OS thread, for its whole life: the pool for a library bound to the
  * thread that opened it (an SQLite connection without serialized mode, a thread-local API).
- * With min_threads = 0 the one worker may retire when idle and a later job runs on a new one. */
+ * With min_threads = 0 the one worker may retire when idle and a later job runs on a new one.
+ *
+ * HOW MANY WORKERS A BATCH WAKES. A turn's jobs reach the pool together. While nothing is known
+ * about their run time (and whenever it is ~50 us or more) every job gets a worker; once the
+ * pool has timed some (TT_POOL_SAMPLE), a batch of short jobs wakes only as many workers as run
+ * it in about the time a wake-up takes (usually one): waking a thread per 1 us job costs more
+ * than the job, and the woken threads take the CPU from the loop. A batch that is still queued
+ * 0.5 ms later gets every idle worker, so a job that blocks, or waits for another job of its
+ * batch, holds the rest back at most that long; the loop checks while it has jobs in flight.
+ * The estimate follows the timed jobs: it at most doubles per longer one, so one preempted job
+ * barely moves it, and decays slowly. */
 /* A pool shareable by any number of loops. NULL + errno (EINVAL for min > max or an impossible
  * thread_stack_size, ENOMEM). */
 tt_pool *tt_pool_new(const tt_pool_opts *opts);

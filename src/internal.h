@@ -801,6 +801,10 @@ void pool_room_noticed(tt_pool *p, pool_client *c); /* c's notice was handled: i
 /* Appends a turn's batch head..tail (n jobs) to the queue and staffs it: 0, or -ESHUTDOWN or
  * -EAGAIN (shut down, or no thread left and none can start: the caller fails the batch). */
 int pool_enqueue(tt_pool *p, job *head, job *tail, size_t n);
+/* A batch given fewer workers than jobs (pool.c, staff) that is still queued STAFF_ESCALATE_NS
+ * later gets every idle worker: the loops with jobs in flight call this once per iteration.
+ * Returns when to call again (TT_FOREVER: nothing to watch). */
+int64_t pool_check_staff(tt_pool *p);
 /* tt_cancel of a job: JC_NONE (a shutdown already dequeued it), JC_DEQUEUED (it will never run),
  * JC_STOPPING (asked to stop: running or finished), JC_STOPPING_NOW (the first request, while
  * it runs: its unblock is due). */
@@ -834,6 +838,9 @@ typedef struct loop_offload {
 
 void offload_init(tt_loop *loop, tt_pool *pool); /* tt_loop_opts.pool (may be NULL) */
 void offload_flush(tt_loop *loop);               /* end of a turn: hand batched jobs to pools */
+/* With jobs in flight: pool_check_staff on each pool the loop used; the earliest time to call
+ * again (TT_FOREVER: none). */
+int64_t offload_check_staff(tt_loop *loop);
 /* Loop free: cancels the loop's queued jobs and asks its running ones to stop; they are all
  * delivered or orphaned when it returns. */
 void offload_detach(tt_loop *loop);

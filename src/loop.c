@@ -87,15 +87,29 @@ static void run_turn(tt_loop *loop, int64_t now)
     loop->turn_left_work = loop->ready.head != NULL;
 }
 
+/* The next time the loop must look without being woken: its earliest timer, or a check that a
+ * pool's short-staffed batch drained (pool.c, staff), made here. TT_FOREVER: none. */
+static int64_t loop_next_due(tt_loop *loop)
+{
+    int64_t due = loop->timers.armed ? timer_next_deadline(loop) : TT_FOREVER;
+    if (loop->off.jobs_inflight) {
+        int64_t s = offload_check_staff(loop);
+        if (s != TT_FOREVER && (due == TT_FOREVER || s < due))
+            due = s;
+    }
+    return due;
+}
+
 int loop_iterate(tt_loop *loop, int64_t timeout)
 {
     uint64_t steps = loop->steps;
     offload_flush(loop);
     int64_t wait = timeout;
+    int64_t due = loop_next_due(loop);
     if (loop->ready.head || !inbox_empty(&loop->wake.in)) {
         wait = 0;
-    } else if (loop->timers.armed) {
-        int64_t until = timer_next_deadline(loop) - clock_now();
+    } else if (due != TT_FOREVER) {
+        int64_t until = due - clock_now();
         if (until < 0)
             until = 0;
         if (wait < 0 || until < wait)
@@ -317,7 +331,7 @@ int tt_loop_next_deadline(tt_loop *loop, int64_t *deadline)
     if (loop->ready.head || !inbox_empty(&loop->wake.in) || loop->off.submit_pending)
         *deadline = 0;
     else
-        *deadline = timer_next_deadline(loop);
+        *deadline = loop_next_due(loop);
     return 0;
 }
 

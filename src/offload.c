@@ -84,6 +84,17 @@ void offload_flush(tt_loop *loop)
     }
 }
 
+int64_t offload_check_staff(tt_loop *loop)
+{
+    int64_t due = TT_FOREVER;
+    for (offload_link *l = loop->off.links; l; l = l->next) {
+        int64_t d = pool_check_staff(l->pool);
+        if (d != TT_FOREVER && (due == TT_FOREVER || d < due))
+            due = d;
+    }
+    return due;
+}
+
 /* ------------------------------------------------------------- resume latency (obs) */
 /* fn returned (j->stamp, the worker's clock) -> its loop delivers it: sampled once per inbox
  * drain, on its first timed job, with the drain's one clock read. A batch of completions costs

@@ -8,6 +8,13 @@
 #include "internal.h"
 
 #define WORKER_SPIN_NS 50000 /* the longest a worker that just finished waits for more work */
+/* What waking a sleeping worker costs the batch, about (~30 us on a small VM, several on bare
+ * metal): a batch one worker runs in less than this gets one worker, not one per job. */
+#define STAFF_WAKE_NS 50000
+/* A batch that was given fewer workers than jobs and is still queued this long after gets every
+ * idle worker: the estimate was wrong (a job blocked, or waits for another job of the batch). */
+#define STAFF_ESCALATE_NS 500000
+#define STAFF_UNKNOWN INT64_MAX
 
 typedef struct worker {
     struct worker *next_idle;
@@ -53,6 +60,11 @@ struct tt_pool {
      * WORKER_SPIN_NS when work came within that time after a worker went idle. */
     int64_t spin_ns;
     int64_t enqueued_at; /* the last batch's arrival, kept while spin_ns is short */
+    /* How many workers a batch wakes (pool.c, staff): a job's expected run time from the timed
+     * jobs (STAFF_UNKNOWN until the first), and when a batch left sleeping workers idle while
+     * its jobs waited (0: none does; read without the lock by the loops that check it). */
+    int64_t run_est_ns;
+    _Atomic int64_t short_since;
     worker *idle_stack;
     worker *all_workers;
     unsigned threads, idle, running, next_n;

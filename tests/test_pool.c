@@ -1,6 +1,7 @@
 /* Unit suite for the worker pool: tt_to_thread results and errors, bounded queues (try and
  * backpressure), cancelling queued and running jobs in both modes (unblock, discard,
- * tt_job_cancelled), shutdown, statistics, idle retirement, thread names, shared pools. */
+ * tt_job_cancelled), shutdown, statistics, idle retirement, thread names, shared pools, how many
+ * workers a batch wakes. */
 #define _GNU_SOURCE
 #include "testutil.h"
 
@@ -911,6 +912,62 @@ START_TEST(room_notice_left_in_the_inbox_at_loop_free)
 }
 END_TEST
 
+/* ------------------------------------------------------------ staffing */
+
+/* Known-short jobs get one worker per batch, not one per job; a batch that does not drain
+ * (here: its first job blocks) gets the idle workers STAFF_ESCALATE_NS later, so the jobs
+ * behind a blocked one still run. */
+static intptr_t main_staffing(void *arg)
+{
+    tt_pool *p = arg;
+    /* The first batch wakes all four (nothing known yet); its timed jobs teach the pool that
+     * jobs here take microseconds. */
+    tt_future *warm[64];
+    for (int i = 0; i < 64; i++)
+        warm[i] = tt_to_thread_on(p, NULL, square, (void *)(intptr_t)i);
+    for (int i = 0; i < 64; i++) {
+        ck_assert_ptr_nonnull(warm[i]);
+        ck_assert_int_eq(tt_await(warm[i]), i * i);
+    }
+    ck_assert_int_eq(tt_sleep(TT_MS(20)), 0); /* no worker is still spinning for more */
+
+    tu_gate g = {.value = 7};
+    tt_future *f[4];
+    f[0] = tt_to_thread_on(p, NULL, tu_gate_fn, &g);
+    for (int i = 1; i < 4; i++)
+        f[i] = tt_to_thread_on(p, NULL, square, (void *)(intptr_t)(10 * i));
+    ck_assert_int_eq(tt_yield(), 0); /* the turn ends: the batch goes to the pool */
+    /* Wait without letting the loop run (its check is what would wake more workers). */
+    for (int i = 0; i < 20000 && !atomic_load(&g.started); i++)
+        usleep(500);
+    ck_assert_int_eq(atomic_load(&g.started), 1);
+    tt_pool_stats s = tu_pool_stats(p);
+    ck_assert_uint_eq(s.threads, 4);
+    ck_assert_uint_eq(s.running, 1); /* one worker woken for the batch, holding the gate */
+    ck_assert_uint_eq(s.queued, 3);
+    ck_assert_uint_eq(s.idle, 3);
+    /* The loop runs again: the batch has not drained, so the idle workers take the rest while
+     * the gate still holds the first. */
+    for (int i = 1; i < 4; i++)
+        ck_assert_int_eq(tt_await(f[i]), 100 * i * i);
+    ck_assert_int_eq(atomic_load(&g.finished), 0);
+    atomic_store(&g.release, 1);
+    ck_assert_int_eq(tt_await(f[0]), 7);
+    s = tu_pool_stats(p);
+    ck_assert_uint_eq(s.completed, 68);
+    ck_assert_uint_eq(s.queued, 0);
+    return 0;
+}
+
+START_TEST(short_jobs_wake_one_worker_and_a_stuck_batch_gets_more)
+{
+    /* Idle workers time out after a minute: their own wake-up at the timeout would take the
+     * queued jobs too, after ~10 s. */
+    run_with_pool(&(tt_pool_opts){.min_threads = 4, .max_threads = 4, .idle_timeout = TT_SEC(60)},
+                  main_staffing);
+}
+END_TEST
+
 static Suite *pool_suite(void)
 {
     Suite *s = suite_create("pool");
@@ -933,6 +990,7 @@ static Suite *pool_suite(void)
     tcase_add_test(tc, worker_thread_names);
     tcase_add_test(tc, loops_share_one_pool);
     tcase_add_test(tc, room_notice_left_in_the_inbox_at_loop_free);
+    tcase_add_test(tc, short_jobs_wake_one_worker_and_a_stuck_batch_gets_more);
     suite_add_tcase(s, tc);
     return s;
 }
