@@ -1024,7 +1024,9 @@ static inline void ready_prefetch(ready_item *b)
 static inline ready_item *ready_pop(tt_loop *loop)
 {
     ready_item *it = loop->ready.head;
-    if (it->next)
+    /* Not for the last item: a task that yields (W5's ping-pong) is that item while it is still
+     * running, and its frames are about to be saved, not read. */
+    if (it->next && it->next->next)
         ready_prefetch(it->next);
     loop->ready.head = it->next;
     if (!it->next)
