@@ -49,6 +49,7 @@ int backend_init(tt_loop *loop, int kind, unsigned entries, bool debug)
 {
     backend *b = &loop->backend;
     b->embed_fd = -1;
+    atomic_init(&b->host_fd, -1);
     if (kind == TT_BACKEND_AUTO && (kind = backend_from_env()) < 0)
         return -EINVAL;
     b->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -94,6 +95,13 @@ void backend_wake(tt_loop *loop)
 {
     uint64_t one = 1;
     (void)!write(loop->backend.event_fd, &one, sizeof one);
+    /* An embedded io_uring loop's host sleeps on the registered eventfd, which the ring signals
+     * for the wake-up read's completion from inside this write's wake-up: that path left a
+     * host asleep with the completion queued and the eventfd never signalled (d2_short_staffed_
+     * batch_wakes_host, every run). Producers wake the host themselves. */
+    int host = atomic_load_explicit(&loop->backend.host_fd, memory_order_acquire);
+    if (host >= 0)
+        (void)!write(host, &one, sizeof one);
 }
 
 /* ------------------------------------------------------------------------ embedding */

@@ -136,6 +136,7 @@ int uring_embed_fd(tt_loop *loop)
     uring_arm_wake(loop);
     io_uring_submit(&loop->backend.ring);
     loop->backend.sq_pending = 0;
+    atomic_store_explicit(&loop->backend.host_fd, fd, memory_order_release);
     return fd;
 }
 

@@ -645,6 +645,7 @@ typedef struct backend {
     int event_fd;               /* the wake-up: producers write it while the loop sleeps */
     uint64_t event_buf;
     int embed_fd;               /* tt_loop_fd's fd, created lazily, owned here; -1 */
+    atomic_int host_fd;         /* io_uring: embed_fd once it exists, for producers (else -1) */
     union {
         struct { /* io_uring */
             struct io_uring ring;
