@@ -363,7 +363,7 @@ int tt_job_cancelled(void);
  * With min_threads = 0 the one worker may retire when idle and a later job runs on a new one.
  *
  * HOW MANY WORKERS A BATCH WAKES. A turn's jobs reach the pool together. While nothing is known
- * about their run time (and whenever it is ~50 us or more) every job gets a worker; once the
+ * about their run time (and whenever it is ~20 us or more) every job gets a worker; once the
  * pool has timed some (TT_POOL_SAMPLE), a batch of short jobs wakes only as many workers as run
  * it in about the time a wake-up takes (usually one): waking a thread per 1 us job costs more
  * than the job, and the woken threads take the CPU from the loop. A batch that is still queued
