@@ -217,8 +217,10 @@ int tt_loop_run_once(tt_loop *loop, int64_t timeout);
  * pending work means a readable fd or a deadline of 0. io_uring: an eventfd the ring signals;
  * epoll: the loop's epoll fd itself. */
 int tt_loop_fd(tt_loop *loop);
-/* Stores in *deadline the earliest timer deadline (tt_now() clock), TT_FOREVER if none, or 0 if
- * callbacks are ready now. 0, -EINVAL (NULL deadline), -EPERM (foreign thread, no loop). */
+/* Stores in *deadline when the loop must run next without its fd turning readable (tt_now()
+ * clock): its earliest timer, or the check that a batch of jobs given fewer workers than jobs
+ * has drained (see HOW MANY WORKERS A BATCH WAKES); TT_FOREVER if none, 0 if callbacks are ready
+ * now. 0, -EINVAL (NULL deadline), -EPERM (foreign thread, no loop). */
 int tt_loop_next_deadline(tt_loop *loop, int64_t *deadline);
 /* The loop of the calling thread, or NULL. */
 tt_loop *tt_loop_current(void);

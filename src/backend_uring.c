@@ -133,10 +133,11 @@ int uring_embed_fd(tt_loop *loop)
         close(fd);
         return rc;
     }
+    /* Before anything can complete: producers wake the host through it (backend_wake). */
+    atomic_store_explicit(&loop->backend.host_fd, fd, memory_order_release);
     uring_arm_wake(loop);
     io_uring_submit(&loop->backend.ring);
     loop->backend.sq_pending = 0;
-    atomic_store_explicit(&loop->backend.host_fd, fd, memory_order_release);
     return fd;
 }
 

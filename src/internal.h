@@ -803,8 +803,9 @@ void pool_room_noticed(tt_pool *p, pool_client *c); /* c's notice was handled: i
  * -EAGAIN (shut down, or no thread left and none can start: the caller fails the batch). */
 int pool_enqueue(tt_pool *p, job *head, job *tail, size_t n);
 /* A batch given fewer workers than jobs (pool.c, staff) that is still queued STAFF_ESCALATE_NS
- * later gets every idle worker: the loops with jobs in flight call this once per iteration.
- * Returns when to call again (TT_FOREVER: nothing to watch). */
+ * later gets every idle worker: the loops with jobs in flight call this at every iteration, and
+ * a quiet turn goes back to the loop when the time comes (task.c). Returns when to call again
+ * (TT_FOREVER: nothing to watch). */
 int64_t pool_check_staff(tt_pool *p);
 /* tt_cancel of a job: JC_NONE (a shutdown already dequeued it), JC_DEQUEUED (it will never run),
  * JC_STOPPING (asked to stop: running or finished), JC_STOPPING_NOW (the first request, while
@@ -835,12 +836,14 @@ typedef struct loop_offload {
     struct offload_link *links; /* one per pool this loop has used */
     int64_t drain_now;          /* the drain's clock, read at its first timed delivery; 0: not
                                    yet (loop_iterate reuses it for the turn and resets it) */
+    int64_t staff_due;          /* when a pool's short-staffed batch is to be checked (loop.c,
+                                   loop_next_due); TT_FOREVER: none. Quiet turns honour it. */
 } loop_offload;
 
 void offload_init(tt_loop *loop, tt_pool *pool); /* tt_loop_opts.pool (may be NULL) */
 void offload_flush(tt_loop *loop);               /* end of a turn: hand batched jobs to pools */
 /* With jobs in flight: pool_check_staff on each pool the loop used; the earliest time to call
- * again (TT_FOREVER: none). */
+ * again (TT_FOREVER: none), also kept in loop->off.staff_due. */
 int64_t offload_check_staff(tt_loop *loop);
 /* Loop free: cancels the loop's queued jobs and asks its running ones to stop; they are all
  * delivered or orphaned when it returns. */
@@ -1002,9 +1005,9 @@ static inline bool backend_busy(tt_loop *loop)
  * suspended frames (a timeout's task resumes through ~400 bytes of them), the first line of its
  * task, and the item after b. A loop waking many tasks at once (timers firing, a gather ending)
  * resumes them in an order no hardware prefetcher can guess, each on a stack page last touched
- * long ago: without this, every resume waited for its stack's lines one miss at a time (W7
- * warm took 0.21 s against 0.15 s with this alone). b's own line was prefetched one pop earlier, as the item
- * after its predecessor. */
+ * long ago: without this, every resume waited for its stack's lines one miss at a time (W7 warm
+ * took 0.21 s against 0.15 s with this alone). b's own line was prefetched one pop earlier, as
+ * the item after its predecessor. */
 static inline void ready_prefetch(ready_item *b)
 {
     ready_item *c = b->next;

@@ -92,11 +92,13 @@ static void run_turn(tt_loop *loop, int64_t now)
 static int64_t loop_next_due(tt_loop *loop)
 {
     int64_t due = loop->timers.armed ? timer_next_deadline(loop) : TT_FOREVER;
-    if (loop->off.jobs_inflight) {
-        int64_t s = offload_check_staff(loop);
-        if (s != TT_FOREVER && (due == TT_FOREVER || s < due))
-            due = s;
+    if (!loop->off.jobs_inflight) {
+        loop->off.staff_due = TT_FOREVER;
+        return due;
     }
+    int64_t s = offload_check_staff(loop);
+    if (s != TT_FOREVER && (due == TT_FOREVER || s < due))
+        due = s;
     return due;
 }
 

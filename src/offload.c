@@ -92,6 +92,7 @@ int64_t offload_check_staff(tt_loop *loop)
         if (d != TT_FOREVER && (due == TT_FOREVER || d < due))
             due = d;
     }
+    loop->off.staff_due = due;
     return due;
 }
 
@@ -259,6 +260,7 @@ static int offload_wait_room(tt_loop *loop, offload_link *l)
 
 void offload_init(tt_loop *loop, tt_pool *pool)
 {
+    loop->off.staff_due = TT_FOREVER;
     if (pool) {
         loop->off.pool = pool;
         loop->off.pool_owned = false;

@@ -20,13 +20,21 @@ static _Thread_local job *tls_job;
 
 /* ------------------------------------------------------------------ the queue */
 
+/* The queue is empty: no batch is waiting for more workers. Stored only when set, so a drain does
+ * not dirty the line every loop with jobs in flight reads. */
+static void clear_short(tt_pool *p)
+{
+    if (atomic_load_explicit(&p->short_since, memory_order_relaxed))
+        atomic_store_explicit(&p->short_since, 0, memory_order_relaxed);
+}
+
 /* Takes the first entry off the queue (live or lazily dequeued); p->queued is the caller's. */
 static job *queue_shift(tt_pool *p)
 {
     job *j = p->head;
     if (j && !(p->head = j->next)) {
         p->tail = NULL;
-        atomic_store_explicit(&p->short_since, 0, memory_order_relaxed); /* drained */
+        clear_short(p); /* drained */
     }
     return j;
 }
@@ -591,8 +599,9 @@ int64_t pool_check_staff(tt_pool *p)
     pthread_mutex_lock(&p->mu);
     if (atomic_load_explicit(&p->short_since, memory_order_relaxed) == since) {
         atomic_store_explicit(&p->short_since, 0, memory_order_relaxed);
-        if (p->queued && !p->shutdown)
-            k = staff(p, p->queued, true, wake, 64);
+        /* Entries cancelled while queued count too: only a worker hands them back. */
+        if (p->head && !p->shutdown)
+            k = staff(p, p->queued ? p->queued : 1, true, wake, 64);
     }
     pthread_mutex_unlock(&p->mu);
     signal_workers(wake, k);
@@ -661,6 +670,8 @@ job *pool_detach(tt_pool *p, pool_client *c, void (*orphan)(job *j))
         j->next = cancelled;
         cancelled = j;
     }
+    if (!p->head)
+        clear_short(p);
     publish_queued(p);
     for (worker *w = p->all_workers; w; w = w->all_next) {
         job *j = w->current;

@@ -163,6 +163,13 @@ __attribute__((noinline)) static bool no_timer_due(tt_loop *loop)
     return timer_next_deadline(loop) > clock_now();
 }
 
+/* The same for a pool's check of a short-staffed batch (loop_next_due): tasks that keep yielding
+ * never let the loop run it, and a batch whose first job blocked waited behind it for good. */
+__attribute__((noinline)) static bool no_staff_check_due(tt_loop *loop)
+{
+    return loop->off.staff_due > clock_now();
+}
+
 /* Whether a new turn can start right here, without the loop: nothing waits outside the ready
  * queue (inbox, ring, batched jobs, due timers) and nobody needs the loop to return. A turn
  * that starts here is exactly the turn the loop would start, minus two stack switches. */
@@ -172,6 +179,8 @@ static inline bool turn_boundary_is_quiet(tt_loop *loop)
         backend_busy(loop) || !inbox_empty(&loop->wake.in))
         return false;
     if (loop->timers.armed && !no_timer_due(loop))
+        return false;
+    if (loop->off.staff_due != TT_FOREVER && loop->off.jobs_inflight && !no_staff_check_due(loop))
         return false;
     loop->batch_last = TT_CONTAINER_OF(loop->ready.tailp, ready_item, next);
     return true;

@@ -915,11 +915,11 @@ END_TEST
 /* ------------------------------------------------------------ staffing */
 
 /* Known-short jobs get one worker per batch, not one per job; a batch that does not drain
- * (here: its first job blocks) gets the idle workers STAFF_ESCALATE_NS later, so the jobs
- * behind a blocked one still run. */
-static intptr_t main_staffing(void *arg)
+ * (here: its first job blocks) gets the idle workers STAFF_ESCALATE_NS later, so the job behind
+ * a blocked one still runs. The batch is two jobs: one worker for it holds while the estimate
+ * stays under 10 us, whatever a preempted sample adds. */
+static void teach_short(tt_pool *p)
 {
-    tt_pool *p = arg;
     /* The first batch wakes all four (nothing known yet); its timed jobs teach the pool that
      * jobs here take microseconds. */
     tt_future *warm[64];
@@ -930,41 +930,83 @@ static intptr_t main_staffing(void *arg)
         ck_assert_int_eq(tt_await(warm[i]), i * i);
     }
     ck_assert_int_eq(tt_sleep(TT_MS(20)), 0); /* no worker is still spinning for more */
+}
 
-    tu_gate g = {.value = 7};
-    tt_future *f[4];
-    f[0] = tt_to_thread_on(p, NULL, tu_gate_fn, &g);
-    for (int i = 1; i < 4; i++)
-        f[i] = tt_to_thread_on(p, NULL, square, (void *)(intptr_t)(10 * i));
+/* Submits [gate, square(7)] and lets the turn end, without letting the loop run again until the
+ * gate's worker has started: the loop's check is what would wake more workers. */
+static void submit_stuck_batch(tt_pool *p, tu_gate *g, tt_future *f[2])
+{
+    f[0] = tt_to_thread_on(p, NULL, tu_gate_fn, g);
+    f[1] = tt_to_thread_on(p, NULL, square, (void *)7);
+    ck_assert_ptr_nonnull(f[0]);
+    ck_assert_ptr_nonnull(f[1]);
     ck_assert_int_eq(tt_yield(), 0); /* the turn ends: the batch goes to the pool */
-    /* Wait without letting the loop run (its check is what would wake more workers). */
-    for (int i = 0; i < 20000 && !atomic_load(&g.started); i++)
+    for (int i = 0; i < 20000 && !atomic_load(&g->started); i++)
         usleep(500);
-    ck_assert_int_eq(atomic_load(&g.started), 1);
+    ck_assert_int_eq(atomic_load(&g->started), 1);
     tt_pool_stats s = tu_pool_stats(p);
     ck_assert_uint_eq(s.threads, 4);
     ck_assert_uint_eq(s.running, 1); /* one worker woken for the batch, holding the gate */
-    ck_assert_uint_eq(s.queued, 3);
+    ck_assert_uint_eq(s.queued, 1);
     ck_assert_uint_eq(s.idle, 3);
-    /* The loop runs again: the batch has not drained, so the idle workers take the rest while
-     * the gate still holds the first. */
-    for (int i = 1; i < 4; i++)
-        ck_assert_int_eq(tt_await(f[i]), 100 * i * i);
-    ck_assert_int_eq(atomic_load(&g.finished), 0);
-    atomic_store(&g.release, 1);
+}
+
+static void finish_stuck_batch(tt_pool *p, tu_gate *g, tt_future *f[2])
+{
+    ck_assert_int_eq(atomic_load(&g->finished), 0);
+    atomic_store(&g->release, 1);
     ck_assert_int_eq(tt_await(f[0]), 7);
-    s = tu_pool_stats(p);
-    ck_assert_uint_eq(s.completed, 68);
+    tt_pool_stats s = tu_pool_stats(p);
+    ck_assert_uint_eq(s.completed, 66);
     ck_assert_uint_eq(s.queued, 0);
+}
+
+static intptr_t main_staffing(void *arg)
+{
+    tt_pool *p = arg;
+    teach_short(p);
+    tu_gate g = {.value = 7};
+    tt_future *f[2];
+    submit_stuck_batch(p, &g, f);
+    /* The loop runs again: the batch has not drained, so an idle worker takes the square while
+     * the gate still holds the first. */
+    ck_assert_int_eq(tt_await(f[1]), 49);
+    finish_stuck_batch(p, &g, f);
     return 0;
 }
 
+/* The same while the loop only ever starts quiet turns (a task that yields in a loop, never
+ * suspending on anything): the check still comes when it is due. */
+static intptr_t main_staffing_yielding(void *arg)
+{
+    tt_pool *p = arg;
+    teach_short(p);
+    tu_gate g = {.value = 7};
+    tt_future *f[2];
+    submit_stuck_batch(p, &g, f);
+    int64_t until = tt_now() + TT_SEC(3);
+    while (!tt_done(f[1]) && tt_now() < until)
+        ck_assert_int_eq(tt_yield(), 0);
+    ck_assert_int_eq(tt_done(f[1]), 1);
+    ck_assert_int_eq(tt_await(f[1]), 49);
+    finish_stuck_batch(p, &g, f);
+    return 0;
+}
+
+/* Idle workers time out after a minute: their own wake-up at the timeout would take the queued
+ * job too, after ~10 s. */
+static const tt_pool_opts STAFFING_POOL = {
+    .min_threads = 4, .max_threads = 4, .idle_timeout = TT_SEC(60)};
+
 START_TEST(short_jobs_wake_one_worker_and_a_stuck_batch_gets_more)
 {
-    /* Idle workers time out after a minute: their own wake-up at the timeout would take the
-     * queued jobs too, after ~10 s. */
-    run_with_pool(&(tt_pool_opts){.min_threads = 4, .max_threads = 4, .idle_timeout = TT_SEC(60)},
-                  main_staffing);
+    run_with_pool(&STAFFING_POOL, main_staffing);
+}
+END_TEST
+
+START_TEST(a_stuck_batch_gets_more_while_tasks_only_yield)
+{
+    run_with_pool(&STAFFING_POOL, main_staffing_yielding);
 }
 END_TEST
 
@@ -991,6 +1033,7 @@ static Suite *pool_suite(void)
     tcase_add_test(tc, loops_share_one_pool);
     tcase_add_test(tc, room_notice_left_in_the_inbox_at_loop_free);
     tcase_add_test(tc, short_jobs_wake_one_worker_and_a_stuck_batch_gets_more);
+    tcase_add_test(tc, a_stuck_batch_gets_more_while_tasks_only_yield);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -294,11 +294,16 @@ static intptr_t em_short_staffed(void *arg)
     if (tt_sleep(TT_MS(20)) != 0) /* no worker still spinning */
         return -EIO;
     f[0] = tt_to_thread_on(p, NULL, tu_gate_fn, &em_gate);
-    for (int i = 1; i < 4; i++)
-        f[i] = tt_to_thread_on(p, NULL, em_square, (void *)(intptr_t)(i + 1));
-    for (int i = 1; i < 4; i++)
-        if (tt_await(f[i]) != (i + 1) * (i + 1))
-            return -EIO;
+    f[1] = tt_to_thread_on(p, NULL, em_square, (void *)3);
+    if (tt_yield() != 0) /* the batch goes to the pool */
+        return -EIO;
+    for (int i = 0; i < 20000 && !atomic_load(&em_gate.started); i++)
+        usleep(500); /* without letting the loop run its check */
+    tt_pool_stats s;
+    if (tt_pool_stats_get(p, &s) != 0 || s.running != 1 || s.queued != 1)
+        return -EAGAIN; /* the batch was not short-staffed: nothing here was tested */
+    if (tt_await(f[1]) != 9)
+        return -EIO;
     intptr_t held = atomic_load(&em_gate.finished) == 0;
     atomic_store(&em_gate.release, 1);
     return tt_await(f[0]) == 5 && held ? 0 : -EIO;
