@@ -300,8 +300,13 @@ static intptr_t em_short_staffed(void *arg)
     for (int i = 0; i < 20000 && !atomic_load(&em_gate.started); i++)
         usleep(500); /* without letting the loop run its check */
     tt_pool_stats s;
-    if (tt_pool_stats_get(p, &s) != 0 || s.running != 1 || s.queued != 1)
-        return -EAGAIN; /* the batch was not short-staffed: nothing here was tested */
+    if (tt_pool_stats_get(p, &s) != 0 || s.running != 1 || s.queued != 1) {
+        /* The batch was not short-staffed: nothing here was tested. */
+        atomic_store(&em_gate.release, 1);
+        tt_await(f[0]);
+        tt_await(f[1]);
+        return -EAGAIN;
+    }
     if (tt_await(f[1]) != 9)
         return -EIO;
     intptr_t held = atomic_load(&em_gate.finished) == 0;
