@@ -299,6 +299,11 @@ static inline int64_t deadline_after(int64_t d)
     int64_t now = clock_now();
     return d > INT64_MAX - now ? INT64_MAX : now + d;
 }
+/* The earlier of two absolute deadlines, TT_FOREVER (-1) meaning none. */
+static inline int64_t due_earlier(int64_t a, int64_t b)
+{
+    return a == TT_FOREVER || (b != TT_FOREVER && b < a) ? b : a;
+}
 /* The one timespec arithmetic: ns split into a timespec, and CLOCK_MONOTONIC now + ns (for
  * pthread_cond_timedwait on a condition variable set to that clock). ns >= 0. */
 #define NS_PER_SEC 1000000000
@@ -836,14 +841,15 @@ typedef struct loop_offload {
     struct offload_link *links; /* one per pool this loop has used */
     int64_t drain_now;          /* the drain's clock, read at its first timed delivery; 0: not
                                    yet (loop_iterate reuses it for the turn and resets it) */
-    int64_t staff_due;          /* when a pool's short-staffed batch is to be checked (loop.c,
-                                   loop_next_due); TT_FOREVER: none. Quiet turns honour it. */
+    int64_t staff_due;          /* when a pool's short-staffed batch is to be checked
+                                   (offload_check_staff); TT_FOREVER: none. Quiet turns honour
+                                   it. */
 } loop_offload;
 
 void offload_init(tt_loop *loop, tt_pool *pool); /* tt_loop_opts.pool (may be NULL) */
 void offload_flush(tt_loop *loop);               /* end of a turn: hand batched jobs to pools */
-/* With jobs in flight: pool_check_staff on each pool the loop used; the earliest time to call
- * again (TT_FOREVER: none), also kept in loop->off.staff_due. */
+/* pool_check_staff on each pool the loop used, if it has jobs in flight; the earliest time to
+ * call again (TT_FOREVER: none), also kept in loop->off.staff_due. */
 int64_t offload_check_staff(tt_loop *loop);
 /* Loop free: cancels the loop's queued jobs and asks its running ones to stop; they are all
  * delivered or orphaned when it returns. */

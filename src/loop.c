@@ -87,19 +87,11 @@ static void run_turn(tt_loop *loop, int64_t now)
     loop->turn_left_work = loop->ready.head != NULL;
 }
 
-/* The next time the loop must look without being woken: its earliest timer, or a check that a
- * pool's short-staffed batch drained (pool.c, staff), made here. TT_FOREVER: none. */
-static int64_t loop_next_due(tt_loop *loop)
+/* The next time the loop must look without being woken: its earliest timer, or staff_due, when
+ * a pool's short-staffed batch is to be checked (offload_check_staff). TT_FOREVER: none. */
+static int64_t loop_next_due(tt_loop *loop, int64_t staff_due)
 {
-    int64_t due = loop->timers.armed ? timer_next_deadline(loop) : TT_FOREVER;
-    if (!loop->off.jobs_inflight) {
-        loop->off.staff_due = TT_FOREVER;
-        return due;
-    }
-    int64_t s = offload_check_staff(loop);
-    if (s != TT_FOREVER && (due == TT_FOREVER || s < due))
-        due = s;
-    return due;
+    return due_earlier(loop->timers.armed ? timer_next_deadline(loop) : TT_FOREVER, staff_due);
 }
 
 int loop_iterate(tt_loop *loop, int64_t timeout)
@@ -107,10 +99,12 @@ int loop_iterate(tt_loop *loop, int64_t timeout)
     uint64_t steps = loop->steps;
     offload_flush(loop);
     int64_t wait = timeout;
-    int64_t due = loop_next_due(loop);
+    /* At every iteration, busy or not: the check may be due while tasks keep the loop busy. */
+    int64_t staff_due = offload_check_staff(loop);
+    int64_t due;
     if (loop->ready.head || !inbox_empty(&loop->wake.in)) {
         wait = 0;
-    } else if (due != TT_FOREVER) {
+    } else if ((due = loop_next_due(loop, staff_due)) != TT_FOREVER) {
         int64_t until = due - clock_now();
         if (until < 0)
             until = 0;
@@ -333,7 +327,7 @@ int tt_loop_next_deadline(tt_loop *loop, int64_t *deadline)
     if (loop->ready.head || !inbox_empty(&loop->wake.in) || loop->off.submit_pending)
         *deadline = 0;
     else
-        *deadline = loop_next_due(loop);
+        *deadline = loop_next_due(loop, offload_check_staff(loop));
     return 0;
 }
 

@@ -87,11 +87,9 @@ void offload_flush(tt_loop *loop)
 int64_t offload_check_staff(tt_loop *loop)
 {
     int64_t due = TT_FOREVER;
-    for (offload_link *l = loop->off.links; l; l = l->next) {
-        int64_t d = pool_check_staff(l->pool);
-        if (d != TT_FOREVER && (due == TT_FOREVER || d < due))
-            due = d;
-    }
+    if (loop->off.jobs_inflight)
+        for (offload_link *l = loop->off.links; l; l = l->next)
+            due = due_earlier(due, pool_check_staff(l->pool));
     loop->off.staff_due = due;
     return due;
 }

@@ -163,8 +163,8 @@ __attribute__((noinline)) static bool no_timer_due(tt_loop *loop)
     return timer_next_deadline(loop) > clock_now();
 }
 
-/* The same for a pool's check of a short-staffed batch (loop_next_due): tasks that keep yielding
- * never let the loop run it, and a batch whose first job blocked waited behind it for good. */
+/* The same for a pool's check of a short-staffed batch (offload_check_staff): tasks that keep
+ * yielding never let the loop run it, and a batch whose first job blocked waited for good. */
 __attribute__((noinline)) static bool no_staff_check_due(tt_loop *loop)
 {
     return loop->off.staff_due > clock_now();

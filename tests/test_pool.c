@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -917,8 +918,9 @@ END_TEST
 /* Known-short jobs get one worker per batch, not one per job; a batch that does not drain
  * (here: its first job blocks) gets the idle workers STAFF_ESCALATE_NS later, so the job behind
  * a blocked one still runs. The batch is two jobs: one worker for it holds while the estimate
- * stays under 10 us, whatever a preempted sample adds. */
-static void teach_short(tt_pool *p)
+ * stays under 10 us, whatever a preempted sample adds. With only_yield the task then only yields,
+ * so the loop only ever starts quiet turns: the check must still come when it is due. */
+static intptr_t staffing(tt_pool *p, bool only_yield)
 {
     /* The first batch wakes all four (nothing known yet); its timed jobs teach the pool that
      * jobs here take microseconds. */
@@ -930,68 +932,43 @@ static void teach_short(tt_pool *p)
         ck_assert_int_eq(tt_await(warm[i]), i * i);
     }
     ck_assert_int_eq(tt_sleep(TT_MS(20)), 0); /* no worker is still spinning for more */
-}
 
-/* Submits [gate, square(7)] and lets the turn end, without letting the loop run again until the
- * gate's worker has started: the loop's check is what would wake more workers. */
-static void submit_stuck_batch(tt_pool *p, tu_gate *g, tt_future *f[2])
-{
-    f[0] = tt_to_thread_on(p, NULL, tu_gate_fn, g);
-    f[1] = tt_to_thread_on(p, NULL, square, (void *)7);
+    tu_gate g = {.value = 7};
+    tt_future *f[2] = {tt_to_thread_on(p, NULL, tu_gate_fn, &g),
+                       tt_to_thread_on(p, NULL, square, (void *)7)};
     ck_assert_ptr_nonnull(f[0]);
     ck_assert_ptr_nonnull(f[1]);
     ck_assert_int_eq(tt_yield(), 0); /* the turn ends: the batch goes to the pool */
-    for (int i = 0; i < 20000 && !atomic_load(&g->started); i++)
+    /* Wait without letting the loop run again: its check is what would wake more workers. */
+    for (int i = 0; i < 20000 && !atomic_load(&g.started); i++)
         usleep(500);
-    ck_assert_int_eq(atomic_load(&g->started), 1);
+    ck_assert_int_eq(atomic_load(&g.started), 1);
     tt_pool_stats s = tu_pool_stats(p);
     ck_assert_uint_eq(s.threads, 4);
     ck_assert_uint_eq(s.running, 1); /* one worker woken for the batch, holding the gate */
     ck_assert_uint_eq(s.queued, 1);
     ck_assert_uint_eq(s.idle, 3);
-}
 
-static void finish_stuck_batch(tt_pool *p, tu_gate *g, tt_future *f[2])
-{
-    ck_assert_int_eq(atomic_load(&g->finished), 0);
-    atomic_store(&g->release, 1);
+    if (only_yield) {
+        int64_t until = tt_now() + TT_SEC(3);
+        while (!tt_done(f[1]) && tt_now() < until)
+            ck_assert_int_eq(tt_yield(), 0);
+        ck_assert_int_eq(tt_done(f[1]), 1);
+    }
+    /* The batch has not drained, so an idle worker takes the square while the gate still holds
+     * the first. */
+    ck_assert_int_eq(tt_await(f[1]), 49);
+    ck_assert_int_eq(atomic_load(&g.finished), 0);
+    atomic_store(&g.release, 1);
     ck_assert_int_eq(tt_await(f[0]), 7);
-    tt_pool_stats s = tu_pool_stats(p);
+    s = tu_pool_stats(p);
     ck_assert_uint_eq(s.completed, 66);
     ck_assert_uint_eq(s.queued, 0);
-}
-
-static intptr_t main_staffing(void *arg)
-{
-    tt_pool *p = arg;
-    teach_short(p);
-    tu_gate g = {.value = 7};
-    tt_future *f[2];
-    submit_stuck_batch(p, &g, f);
-    /* The loop runs again: the batch has not drained, so an idle worker takes the square while
-     * the gate still holds the first. */
-    ck_assert_int_eq(tt_await(f[1]), 49);
-    finish_stuck_batch(p, &g, f);
     return 0;
 }
 
-/* The same while the loop only ever starts quiet turns (a task that yields in a loop, never
- * suspending on anything): the check still comes when it is due. */
-static intptr_t main_staffing_yielding(void *arg)
-{
-    tt_pool *p = arg;
-    teach_short(p);
-    tu_gate g = {.value = 7};
-    tt_future *f[2];
-    submit_stuck_batch(p, &g, f);
-    int64_t until = tt_now() + TT_SEC(3);
-    while (!tt_done(f[1]) && tt_now() < until)
-        ck_assert_int_eq(tt_yield(), 0);
-    ck_assert_int_eq(tt_done(f[1]), 1);
-    ck_assert_int_eq(tt_await(f[1]), 49);
-    finish_stuck_batch(p, &g, f);
-    return 0;
-}
+static intptr_t main_staffing(void *arg) { return staffing(arg, false); }
+static intptr_t main_staffing_yielding(void *arg) { return staffing(arg, true); }
 
 /* Idle workers time out after a minute: their own wake-up at the timeout would take the queued
  * job too, after ~10 s. */
