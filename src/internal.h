@@ -468,7 +468,8 @@ typedef struct tt_stack {
     void *lo;          /* lowest usable address (just above the guard) */
     size_t size;       /* usable bytes */
     size_t guard;      /* bytes of guard just below lo */
-    uint8_t from_chunk;
+    struct stack_chunk *chunk; /* a default-size stack's chunk (NULL: a stack of its own) */
+    unsigned slot;     /* its index there */
     uint8_t in_use;    /* handed out by stack_get, not put back yet */
     unsigned vg_id;    /* Valgrind's registration, dropped when the memory is unmapped */
 } tt_stack;

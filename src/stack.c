@@ -43,13 +43,23 @@
 
 /* A chunk's slots are handed out in address order; a slot's descriptor is written into the top
  * of its own stack when it is first handed out (that page is the one a new task touches anyway),
- * so a million stacks need no descriptor memory of their own. */
-typedef struct chunk {
-    struct chunk *next;
+ * so a million stacks need no descriptor memory of their own.
+ * Freed slots are marked in the chunk's bitmap and handed out again lowest first, not last
+ * freed first: tasks that end in the order of their deadlines (W7) leave their stacks free in a
+ * random order, and the next tasks started on them then paid a page walk per stack that shares
+ * nothing with the one before (W7 warm 0.12-0.14 s; in address order 0.09 s). With few tasks
+ * alive at once the lowest slots are the ones just freed, so a busy loop's stacks stay few and
+ * warm as they did last-freed-first. */
+typedef struct stack_chunk {
+    struct stack_chunk *next;
+    struct stack_chunk *next_partial; /* the pool's chunks with freed slots */
     char *base;
     size_t len;
     unsigned nslots;
     unsigned nused; /* slots handed out at least once: their descriptors are written */
+    unsigned nfree; /* of those, free again: their bits are set */
+    unsigned scan;  /* no word below this one has a bit set */
+    uint64_t free_bits[]; /* one bit per slot */
 } chunk;
 
 typedef struct other_size {
@@ -70,7 +80,7 @@ typedef struct stack_prep stack_prep;
 struct stack_pool {
     size_t default_size;
     size_t slot, guard;  /* a default-size slot: its guard, then its stack */
-    tt_stack *free_default;
+    chunk *partial;      /* chunks with freed default-size slots (newest partial first) */
     other_stack *others_in_use;
     chunk *chunks;       /* newest first: only the first can have slots never handed out */
     unsigned next_chunk_slots;
@@ -171,7 +181,7 @@ struct stack_prep {
 static chunk *chunk_make(size_t size, size_t guard, unsigned n, bool touch)
 {
     size_t slot = guard + size;
-    chunk *c = malloc(sizeof *c);
+    chunk *c = calloc(1, sizeof *c + (n + 63) / 64 * sizeof(uint64_t));
     void **guards = malloc(n * sizeof(void *));
     void *base = MAP_FAILED;
     if (c && guards)
@@ -182,11 +192,9 @@ static chunk *chunk_make(size_t size, size_t guard, unsigned n, bool touch)
         free(guards);
         return NULL;
     }
-    c->next = NULL;
     c->base = base;
     c->len = slot * n;
     c->nslots = n;
-    c->nused = 0;
     for (unsigned i = 0; i < n; i++)
         guards[i] = c->base + (size_t)i * slot;
     install_guards(guards, n, guard);
@@ -343,7 +351,8 @@ static tt_stack *carve(stack_pool *sp)
     s->lo = c->base + (size_t)i * sp->slot + sp->guard;
     s->size = sp->default_size - DESC_ROOM;
     s->guard = sp->guard;
-    s->from_chunk = 1;
+    s->chunk = c;
+    s->slot = i;
     VG_REGISTER(s);
     return s;
 }
@@ -352,19 +361,31 @@ tt_stack *stack_get(stack_pool *sp, size_t size)
 {
     size = size ? page_round(size) : sp->default_size;
     if (size == sp->default_size) {
-        tt_stack *s = sp->free_default;
-        if (s) {
-            /* The next free stack's descriptor (read by the next stack_get) and the lines
+        tt_stack *s;
+        chunk *c = sp->partial;
+        if (c) {
+            unsigned w = c->scan;
+            while (!c->free_bits[w])
+                w++;
+            unsigned i = w * 64 + (unsigned)__builtin_ctzll(c->free_bits[w]);
+            c->free_bits[w] &= c->free_bits[w] - 1;
+            c->scan = w;
+            if (--c->nfree == 0)
+                sp->partial = c->next_partial;
+            s = slot_desc(sp, c, i);
+            /* The slot above's descriptor, when it is the next one handed out, and the lines
              * below it, where its task's first frames go: a loop starting many tasks on
              * recycled stacks otherwise waits for each of those pages in turn. */
-            tt_stack *n = sp->free_default = s->next_free;
-            if (n) {
+            unsigned j = i + 1;
+            if (j < c->nused && (c->free_bits[j / 64] >> (j % 64) & 1)) {
+                char *n = (char *)slot_desc(sp, c, j);
                 __builtin_prefetch(n, 1);
-                __builtin_prefetch((char *)n - 64, 1);
-                __builtin_prefetch((char *)n - 128, 1);
+                __builtin_prefetch(n - 64, 1);
+                __builtin_prefetch(n - 128, 1);
             }
-        } else if (!(s = carve(sp)))
+        } else if (!(s = carve(sp))) {
             return NULL;
+        }
         s->task = NULL;
         s->in_use = 1;
         return s;
@@ -395,7 +416,7 @@ tt_stack *stack_get(stack_pool *sp, size_t size)
         s->lo = base + guard;
         s->size = size;
         s->guard = guard;
-        s->from_chunk = 0;
+        s->chunk = NULL;
         VG_REGISTER(s);
         live_add(LIVE_STACKS, 1);
     }
@@ -434,9 +455,16 @@ static void unmap_single(tt_stack *s)
 void stack_put(stack_pool *sp, tt_stack *s)
 {
     s->in_use = 0;
-    if (s->from_chunk) {
-        s->next_free = sp->free_default;
-        sp->free_default = s;
+    chunk *c = s->chunk;
+    if (c) {
+        unsigned w = s->slot / 64;
+        c->free_bits[w] |= (uint64_t)1 << (s->slot % 64);
+        if (w < c->scan)
+            c->scan = w;
+        if (c->nfree++ == 0) {
+            c->next_partial = sp->partial;
+            sp->partial = c;
+        }
         return;
     }
     other_stack *os = TT_CONTAINER_OF(s, other_stack, s);

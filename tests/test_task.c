@@ -806,6 +806,66 @@ START_TEST(many_sleeping_tasks)
 }
 END_TEST
 
+/* ------------------------------------------------------------ stack reuse */
+
+typedef struct probe {
+    tt_event *ev; /* NULL: return at once */
+    uintptr_t frame;
+} probe;
+
+static __attribute__((noinline)) intptr_t frame_probe(void *arg)
+{
+    probe *p = arg;
+    /* The frame, not a local's address: ASan may keep locals in a fake stack. */
+    p->frame = (uintptr_t)__builtin_frame_address(0);
+    return p->ev ? tt_event_wait(p->ev) : 0;
+}
+
+/* Freed stacks are handed out again lowest address first, whatever order they were freed in:
+ * tasks started after a burst of tasks that ended in deadline order then walk their stacks in
+ * address order. Last-freed-first gave the second generation the slots in reverse order of
+ * release, and this test failed. */
+TU_TASK_TEST(freed_stacks_are_reused_lowest_first, 0)
+{
+    enum { N = 8 };
+    static const int release[N] = {3, 0, 7, 1, 5, 2, 6, 4};
+    probe first[N], second[N];
+    tt_future *fs[N];
+    for (int i = 0; i < N; i++) {
+        first[i] = (probe){.ev = tt_event_new()};
+        ck_assert_ptr_nonnull(first[i].ev);
+        fs[i] = tt_spawn(frame_probe, &first[i]);
+        ck_assert_ptr_nonnull(fs[i]);
+    }
+    WAIT_FOR(first[N - 1].frame != 0);
+    for (int i = 1; i < N; i++) /* fresh stacks are carved in address order */
+        ck_assert_msg(first[i].frame > first[i - 1].frame, "task %d's stack is below %d's", i, i - 1);
+    for (int k = 0; k < N; k++) {
+        int i = release[k];
+        ck_assert_int_eq(tt_event_set(first[i].ev), 0);
+        ck_assert_int_eq(tt_await(fs[i]), 0);
+        tt_event_free(first[i].ev);
+    }
+    /* The second generation waits too: a task that ended would free its stack for the next. */
+    tt_event *go = tt_event_new();
+    ck_assert_ptr_nonnull(go);
+    for (int i = 0; i < N; i++) {
+        second[i] = (probe){.ev = go};
+        fs[i] = tt_spawn(frame_probe, &second[i]);
+        ck_assert_ptr_nonnull(fs[i]);
+    }
+    WAIT_FOR(second[N - 1].frame != 0);
+    ck_assert_int_eq(tt_event_set(go), 0);
+    for (int i = 0; i < N; i++) {
+        ck_assert_int_eq(tt_await(fs[i]), 0);
+        ck_assert_msg(second[i].frame == first[i].frame,
+                      "second task %d runs on %#lx, not on the lowest free stack %#lx", i,
+                      (unsigned long)second[i].frame, (unsigned long)first[i].frame);
+    }
+    tt_event_free(go);
+    return 0;
+}
+
 /* ------------------------------------------------------------ the stack preparer */
 
 /* Whether a thread of this process is named name; if so, its blocked-signal mask (SigBlk). */
@@ -911,6 +971,7 @@ static Suite *task_suite(void)
     tcase_add_test(tc, cancel_reaches_awaited_future);
     tcase_add_test(tc, unreferenced_task_keeps_running);
     tcase_add_test(tc, many_sleeping_tasks);
+    tcase_add_test(tc, freed_stacks_are_reused_lowest_first);
     tcase_add_test(tc, stack_preparer_thread);
     suite_add_tcase(s, tc);
     return s;
