@@ -462,14 +462,14 @@ int ctx_init_thread(tt_ctx *ctx); /* the loop thread's own context; 0/-ENOMEM */
  * stack (the page a task touches first); stacks of other sizes carry it in a malloc'd block. */
 typedef struct tt_stack {
     union {
-        struct tt_stack *next_free; /* pooled */
+        struct tt_stack *next_free; /* pooled (stacks of other sizes only) */
         struct tt_task *task;       /* in use: the task on it (how dumps find started tasks) */
     };
     void *lo;          /* lowest usable address (just above the guard) */
     size_t size;       /* usable bytes */
     size_t guard;      /* bytes of guard just below lo */
     struct stack_chunk *chunk; /* a default-size stack's chunk (NULL: a stack of its own) */
-    unsigned slot;     /* its index there */
+    unsigned index;    /* its slot's index there */
     uint8_t in_use;    /* handed out by stack_get, not put back yet */
     unsigned vg_id;    /* Valgrind's registration, dropped when the memory is unmapped */
 } tt_stack;
