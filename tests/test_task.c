@@ -809,7 +809,7 @@ END_TEST
 /* ------------------------------------------------------------ stack reuse */
 
 typedef struct probe {
-    tt_event *ev; /* NULL: return at once */
+    tt_event *ev; /* what the task waits for once it has noted its frame */
     uintptr_t frame;
 } probe;
 
@@ -818,14 +818,13 @@ static __attribute__((noinline)) intptr_t frame_probe(void *arg)
     probe *p = arg;
     /* The frame, not a local's address: ASan may keep locals in a fake stack. */
     p->frame = (uintptr_t)__builtin_frame_address(0);
-    return p->ev ? tt_event_wait(p->ev) : 0;
+    return tt_event_wait(p->ev);
 }
 
 /* Freed stacks are handed out again lowest address first within their chunk, whatever order they
- * were freed in:
- * tasks started after a burst of tasks that ended in deadline order then walk their stacks in
- * address order. Last-freed-first gave the second generation the slots in reverse order of
- * release, and this test failed. */
+ * were freed in: tasks started after a burst of tasks that ended in deadline order then walk
+ * their stacks in address order. Last-freed-first gave the second generation the slots in
+ * reverse order of release, and this test failed. */
 TU_TASK_TEST(freed_stacks_are_reused_lowest_first, 0)
 {
     enum { N = 8 };
@@ -843,7 +842,7 @@ TU_TASK_TEST(freed_stacks_are_reused_lowest_first, 0)
     }
     WAIT_FOR(first[N - 1].frame != 0);
     for (int i = 1; i < N; i++) /* fresh stacks are carved in address order */
-        ck_assert_msg(first[i].frame > first[i - 1].frame, "task %d's stack is below %d's", i, i - 1);
+        ck_assert_msg(first[i].frame > first[i - 1].frame, "stack %d is below %d", i, i - 1);
     for (int k = 0; k < N; k++) {
         int i = release[k];
         ck_assert_int_eq(tt_event_set(first[i].ev), 0);
