@@ -44,12 +44,13 @@
 /* A chunk's slots are handed out in address order; a slot's descriptor is written into the top
  * of its own stack when it is first handed out (that page is the one a new task touches anyway),
  * so a million stacks need no descriptor memory of their own.
- * Freed slots are marked in the chunk's bitmap and handed out again lowest first within a chunk
- * (the chunk that last got a slot back goes first), not last freed first: tasks that end in the
- * order of their deadlines (W7) leave their stacks free in a random order, and the next tasks
- * started on them then paid a page walk per stack that shared nothing with the one before (W7
- * warm: median 0.144 s, in address order 0.123 s). With few tasks alive at once the lowest slots
- * are the ones just freed, so a busy loop's stacks stay few and warm as with last-freed-first. */
+ * Freed slots (but the last one, kept warm apart: see stack_put) are marked in the chunk's bitmap
+ * and handed out again lowest first within a chunk (the chunk that last got a slot back goes
+ * first), not last freed first: tasks that end in the order of their deadlines (W7) leave their
+ * stacks free in a random order, and the next tasks started on them then paid a page walk per
+ * stack that shared nothing with the one before (W7 warm: median 0.144 s, in address order
+ * 0.123 s). With few tasks alive at once the lowest slots are the ones just freed, so a busy
+ * loop's stacks stay few and warm as with last-freed-first. */
 typedef struct stack_chunk {
     struct stack_chunk *next;
     struct stack_chunk *next_partial; /* the pool's chunks with freed slots */
@@ -80,6 +81,7 @@ typedef struct stack_prep stack_prep;
 struct stack_pool {
     size_t default_size;
     size_t slot, guard;  /* a default-size slot: its guard, then its stack */
+    tt_stack *hot;       /* the default-size stack freed last, outside the bitmaps */
     chunk *partial;      /* chunks with freed default-size slots (newest partial first) */
     other_stack *others_in_use;
     chunk *chunks;       /* newest first: only the first can have slots never handed out */
@@ -361,9 +363,11 @@ tt_stack *stack_get(stack_pool *sp, size_t size)
 {
     size = size ? page_round(size) : sp->default_size;
     if (size == sp->default_size) {
-        tt_stack *s;
+        tt_stack *s = sp->hot;
         chunk *c = sp->partial;
-        if (c) {
+        if (s) {
+            sp->hot = NULL;
+        } else if (c) {
             unsigned w = c->scan;
             while (!c->free_bits[w])
                 w++;
@@ -457,6 +461,15 @@ void stack_put(stack_pool *sp, tt_stack *s)
     s->in_use = 0;
     chunk *c = s->chunk;
     if (c) {
+        /* The stack just freed is kept apart and taken first: a loop that starts a task as
+         * another ends (W4) reuses one warm stack for two stores. The one it displaces goes to
+         * its bitmap. */
+        tt_stack *old = sp->hot;
+        sp->hot = s;
+        if (!old)
+            return;
+        s = old;
+        c = s->chunk;
         unsigned w = s->index / 64;
         uint64_t bit = (uint64_t)1 << (s->index % 64);
         assert(!(c->free_bits[w] & bit)); /* put twice: nfree would outgrow the bits */
