@@ -465,6 +465,7 @@ void stack_put(stack_pool *sp, tt_stack *s)
          * another ends (W4) reuses one warm stack for two stores. The one it displaces goes to
          * its bitmap. */
         tt_stack *old = sp->hot;
+        assert(old != s); /* put twice */
         sp->hot = s;
         if (!old)
             return;
