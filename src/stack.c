@@ -364,10 +364,10 @@ tt_stack *stack_get(stack_pool *sp, size_t size)
     size = size ? page_round(size) : sp->default_size;
     if (size == sp->default_size) {
         tt_stack *s = sp->hot;
-        chunk *c = sp->partial;
+        chunk *c;
         if (s) {
             sp->hot = NULL;
-        } else if (c) {
+        } else if ((c = sp->partial)) {
             unsigned w = c->scan;
             while (!c->free_bits[w])
                 w++;
