@@ -8,7 +8,8 @@
 #   tools/bench-compare.sh -w W1,W2 -s libuv     chosen workloads / anchor systems
 #   options: -w LIST   workloads (W1..W9; default all; W8/W9 are the network ones)
 #            -s LIST   anchor systems: libuv glib floor python go tokio (default: all; go and
-#                      tokio only when their toolchains are installed)
+#                      tokio only when their toolchains are installed). floor is the assembly
+#                      switch under W5 and tools/stack-floor under W6/W7 cold
 #            -r K      runs per measurement (default 3)
 #            -o DIR    where results.txt and table.md go (default /tmp/bench-compare)
 #            -B DIR    tothread build directory (default /tmp/build-bench)
@@ -19,7 +20,8 @@
 # against the anchors of anchors/net (epoll floor, libuv, Tokio, Go, asyncio), all built out of
 # tree into OUT/bin/net with the anchors' netload client and serve_and_load.sh; knobs as
 # anchors/net/run.sh: CONNS=100 SIZE=128 DUR=5 WORK=1. TT_SERVER overrides the echo-server binary.
-# Environment: TT_BENCH overrides the tt-bench binary; GATE_MAX_WAIT_S caps the quiet gate's wait per run (default here 30 s, so a busy
+# Environment: TT_BENCH overrides the tt-bench binary, STACK_FLOOR the stack-floor one (default:
+# BUILD's; skipped where there is none); GATE_MAX_WAIT_S caps the quiet gate's wait per run (default here 30 s, so a busy
 # machine cannot stretch the sitting past ~15 minutes; bg_cpu_pct in the table shows how busy
 # it was). A line whose median bg_cpu_pct is above 10 should be re-run.
 set -u
@@ -64,7 +66,7 @@ build_all() {
     if [ -n "${TT_BENCH:-}" ]; then
         log "using TT_BENCH=$TT_BENCH"
     elif ! { log "building tt-bench (Release) in $BUILD"; cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DTT_BUILD_TESTS=OFF >/dev/null &&
-           cmake --build "$BUILD" --target tt-bench -j2 >/dev/null; }; then
+           cmake --build "$BUILD" --target tt-bench stack-floor -j2 >/dev/null; }; then
         log "tt-bench build failed"; exit 1
     fi
     for s in $SYSTEMS; do
@@ -153,6 +155,8 @@ else
 fi
 TT=${TT_BENCH:-$BUILD/tools/tt-bench}
 [ -x "$TT" ] || { log "no $TT"; exit 1; }
+# The kernel's floor under W6/W7 cold (tools/stack-floor), with the floor system.
+SF=${STACK_FLOOR:-$BUILD/tools/stack-floor}
 act() { case " $ACTIVE " in *" $1 "*) return 0 ;; esac; return 1; }
 log "sitting $(date -u +%Y-%m-%dT%H:%M:%SZ): $(nproc) cpus, $(uname -r); workloads: $WORKLOADS; anchors:$ACTIVE; runs=$RUNS gate<=${GATE_MAX_WAIT_S}s"
 
@@ -210,6 +214,7 @@ if want W6; then
     act libuv && M --rss -- "$BIN/uv-bench" W6 1000000
     act python && PY --rss -- python3 "$PYB" W6 100000
     act go && M --rss -- "$BIN/anchors-go" w6 1000000
+    act floor && [ -x "$SF" ] && M -- "$SF" W6
     act tokio && M --rss -- "$BIN/anchors-tokio" w6 ct 1000000
 fi
 if want W7; then
@@ -217,6 +222,7 @@ if want W7; then
     act libuv && M -- "$BIN/uv-bench" W7
     act python && PY -- python3 "$PYB" W7
     act go && M -- "$BIN/anchors-go" w7ctx
+    act floor && [ -x "$SF" ] && M -- "$SF" W7
     act tokio && M -- "$BIN/anchors-tokio" w7 ct
 fi
 # W8/W9: one server per run, started inside the measured command (anchors/net/run.sh's way).
@@ -389,6 +395,14 @@ if "W6" in wanted:
             r = ratio(num(tt, "wall_s"), num(go, "wall_s"))
             row("W6", "wall s, N=%d" % n, tt, "wall_s", go and "Go", go, "wall_s", r,
                 "≤ Go's (issue 13)", None if r is None else r <= 1.0, bg(tt, go))
+            # What no runtime with a guarded stack per task avoids: floor/Go above 1 means the
+            # target was out of reach in this sitting whatever the runtime did.
+            sf = find("W6", "stack-floor", n)
+            if sf:
+                reach = ratio(num(sf, "wall_s"), num(go, "wall_s"))
+                row("W6", "wall s, N=%d" % n, tt, "wall_s", "stack floor", sf, "wall_s",
+                    ratio(num(tt, "wall_s"), num(sf, "wall_s")),
+                    "(info) floor/Go = %s" % ("–" if reach is None else "%.3f" % reach), None, bg(tt, sf))
             warm = find("W6", "tothread-warm", n)
             r = ratio(num(warm, "wall_s"), num(tk, "wall_s"))
             row("W6", "warm wall s, N=%d" % n, warm, "wall_s", tk and "Tokio", tk, "wall_s", r,
@@ -406,6 +420,11 @@ if "W7" in wanted:
     r = ratio(v, num(tk, "wall_s"))
     row("W7", "wall s", tt, "wall_s", tk and "Tokio", tk, "wall_s", r, "≤ Tokio's (issue 13)",
         None if r is None else r <= 1.0, bg(tt, tk))
+    sf = find("W7", "stack-floor")
+    if sf:
+        reach = ratio(num(sf, "wall_s"), num(tk, "wall_s"))
+        row("W7", "wall s", tt, "wall_s", "stack floor", sf, "wall_s", ratio(v, num(sf, "wall_s")),
+            "(info) floor/Tokio = %s" % ("–" if reach is None else "%.3f" % reach), None, bg(tt, sf))
     warm = find("W7", "tothread-warm")
     r = ratio(num(warm, "wall_s"), num(uv, "wall_s"))
     row("W7", "warm wall s", warm, "wall_s", "libuv timers", uv, "wall_s", r,
