@@ -105,7 +105,8 @@ int main(int argc, char **argv)
                         "and prep_s.\n");
         return 2;
     }
-    if (argc >= 3 && (nstacks = atol(argv[2])) <= 0) {
+    char *end = NULL;
+    if (argc >= 3 && ((nstacks = strtol(argv[2], &end, 10)) <= 0 || *end != '\0')) {
         fprintf(stderr, "stack-floor: N must be a positive count\n");
         return 2;
     }
