@@ -183,15 +183,27 @@ int w5_switch(long n)
 
 /* ------------------------------------------------------------------------------- W6 */
 
+/* W6 and W7 also print started_ms: when the last task took its first step. Cold, that is when
+ * the last stack was ready; compare it with stack-floor's prep_s (the kernel's share alone). */
+static long not_started;
+static uint64_t t_all_started;
+
+static inline void task_started(void)
+{
+    if (--not_started == 0)
+        t_all_started = now_ns();
+}
+
 static intptr_t sleeper(void *arg)
 {
     (void)arg;
+    task_started();
     return tt_sleep(TT_SEC(1));
 }
 
 typedef struct w6_round {
     long base_kib, peak_kib, pte_kib;
-    uint64_t t0, t_spawned, t1;
+    uint64_t t0, t_spawned, t_started, t1;
 } w6_round;
 
 typedef struct w6_ctx {
@@ -205,10 +217,12 @@ static void w6_round_run(long n, w6_round *r)
     r->base_kib = vmrss_kib(); /* just before the tasks are created; the handles count */
     r->t0 = now_ns();
     tt_future **fs = handles(n);
+    not_started = n;
     spawn_all(fs, n, sleeper, NULL, NULL);
     r->t_spawned = now_ns();
     int rc = tt_gather((tt_future *const *)fs, (size_t)n, NULL, 0);
     r->t1 = now_ns();
+    r->t_started = t_all_started;
     r->peak_kib = peak_rss_kib();
     r->pte_kib = proc_status("VmPTE"); /* page tables: what the stacks' spacing costs the kernel */
     unref_all(fs, n);
@@ -231,10 +245,10 @@ static void w6_emit(const char *system, long n, const w6_round *r, long peak_bef
     long base = peak_before_kib > r->base_kib ? peak_before_kib : r->base_kib;
     emit("W6", system,
          "n=%ld wall_s=%.3f peak_rss_mib=%.1f rss_bytes_per_task=%.0f spawn_ms=%.1f "
-         "base_rss_kib=%ld pte_kib=%ld",
+         "started_ms=%.1f base_rss_kib=%ld pte_kib=%ld",
          n, (double)(r->t1 - r->t0) / 1e9, (double)r->peak_kib / 1024.0,
          (double)(r->peak_kib - base) * 1024.0 / (double)n, ms_between(r->t0, r->t_spawned),
-         r->base_kib, r->pte_kib);
+         ms_between(r->t0, r->t_started), r->base_kib, r->pte_kib);
 }
 
 static int w6_run(long n, int rounds)
@@ -268,6 +282,7 @@ static intptr_t w7_first_other;
 
 static intptr_t waiter(void *arg)
 {
+    task_started();
     tt_future *f = tt_future_new(NULL);
     if (!f)
         return -errno;
@@ -287,7 +302,7 @@ static void *w7_arg(long i, void *ctx)
 }
 
 typedef struct w7_round {
-    uint64_t t0, t_spawned, t1;
+    uint64_t t0, t_spawned, t_started, t1;
     long timeouts_seen, other;
     intptr_t first_other;
 } w7_round;
@@ -307,11 +322,13 @@ static intptr_t w7_main(void *arg)
         w7_timeouts_seen = w7_other = 0;
         w7_first_other = 0;
         tt_future **fs = handles(c->n);
+        not_started = c->n;
         r->t0 = now_ns();
         spawn_all(fs, c->n, waiter, w7_arg, c->ms);
         r->t_spawned = now_ns();
         int rc = tt_gather((tt_future *const *)fs, (size_t)c->n, NULL, 0);
         r->t1 = now_ns();
+        r->t_started = t_all_started;
         unref_all(fs, c->n);
         free(fs);
         if (rc != 0)
@@ -340,9 +357,10 @@ static int w7_run(long n, int rounds)
     for (int i = 0; i < rounds; i++) {
         const w7_round *r = &c.r[i];
         emit("W7", i ? SYSTEM "-warm" : SYSTEM,
-             "n=%ld wall_s=%.4f timeouts=%ld spawn_ms=%.1f peak_rss_mib=%.1f ok=%d", c.n,
-             (double)(r->t1 - r->t0) / 1e9, r->timeouts_seen, ms_between(r->t0, r->t_spawned),
-             (double)peak_rss_kib() / 1024.0, r->timeouts_seen == c.n);
+             "n=%ld wall_s=%.4f timeouts=%ld spawn_ms=%.1f started_ms=%.1f peak_rss_mib=%.1f ok=%d",
+             c.n, (double)(r->t1 - r->t0) / 1e9, r->timeouts_seen, ms_between(r->t0, r->t_spawned),
+             ms_between(r->t0, r->t_started), (double)peak_rss_kib() / 1024.0,
+             r->timeouts_seen == c.n);
         if (r->timeouts_seen != c.n) {
             fprintf(stderr,
                     "tt-bench: W7: %ld of %ld timed out; %ld other outcomes, first %ld (%s)\n",
