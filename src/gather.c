@@ -10,6 +10,7 @@ typedef struct gather {
     unsigned flags;
     uint8_t cancel_requested;
     char *cancel_msg;
+    intptr_t *results; /* tt_gather's array while it waits: each child's outcome as it reports */
     member_set children; /* last: one member per slot follows, in the same allocation */
 } gather;
 
@@ -50,6 +51,8 @@ static void child_done(member_set *s, size_t i)
     s->m[i].f = NULL;
     g->nfinished++;
     settle(g, child);
+    if (g->results) /* now, while the child is in cache: read after the wait, each missed */
+        g->results[i] = child->result;
     tt_unref(child);
     if (g->nfinished == g->n)
         tt_unref(&g->fut);
@@ -145,10 +148,16 @@ int tt_gather(tt_future *const *fs, size_t n, intptr_t *results, unsigned flags)
     tt_future *g = tt_gather_future(fs, n, flags);
     if (!g)
         return -errno;
+    gather *gs = (gather *)g;
+    gs->results = results;
     intptr_t r = tt_await(tt_ref(g));
-    if (results)
+    gs->results = NULL; /* children that report after we return write nowhere */
+    /* Those that have not reported (the gather ended at a first failure, or was cancelled)
+     * give what tt_result says of them now. */
+    if (results && gs->nfinished < n)
         for (size_t i = 0; i < n; i++)
-            results[i] = tt_result(fs[i]);
+            if (gs->children.m[i].f)
+                results[i] = tt_result(fs[i]);
     tt_unref(g);
     return outcome_to_int(r);
 }

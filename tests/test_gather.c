@@ -140,6 +140,35 @@ static intptr_t main_first_failure(void *arg)
 START_TEST(first_failure_returned_at_once) { run_main(main_first_failure); }
 END_TEST
 
+/* tt_gather writes each child's result as the child reports. Returned at the first failure, it
+ * has written what tt_result says of the others then, and nothing after it returned: the caller
+ * may have reused the array by the time they end. */
+static intptr_t main_results_of_early_return(void *arg)
+{
+    (void)arg;
+    child c[3] = {{.ms = 200, .result = 2}, {.ms = 1, .result = -EIO}, {.ms = 150, .result = -EPIPE}};
+    tt_future *fs[3];
+    for (int i = 0; i < 3; i++)
+        fs[i] = spawn_child(&c[i]);
+    intptr_t res[3] = {7, 7, 7};
+    ck_assert_int_eq(tt_gather(fs, 3, res, 0), -EIO);
+    ck_assert_int_eq(res[0], -EAGAIN);
+    ck_assert_int_eq(res[1], -EIO);
+    ck_assert_int_eq(res[2], -EAGAIN);
+    for (int i = 0; i < 3; i++)
+        res[i] = 77; /* reused */
+    ck_assert_int_eq(tt_await(tt_ref(fs[0])), 2);
+    ck_assert_int_eq(tt_await(tt_ref(fs[2])), -EPIPE);
+    ck_assert_int_eq(tt_sleep(TT_MS(1)), 0); /* the gather's last members have run */
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(res[i], 77);
+    unref_all(fs, 3);
+    return 0;
+}
+
+START_TEST(results_of_an_early_return) { run_main(main_results_of_early_return); }
+END_TEST
+
 static intptr_t main_cancelled_child(void *arg)
 {
     (void)arg;
@@ -739,6 +768,7 @@ static Suite *gather_suite(void)
     tcase_add_test(tc, plain_futures);
     tcase_add_test(tc, return_errors_waits_for_all);
     tcase_add_test(tc, first_failure_returned_at_once);
+    tcase_add_test(tc, results_of_an_early_return);
     tcase_add_test(tc, cancelled_child_counts_as_failure);
     tcase_add_test(tc, duplicates_fill_every_slot);
     tcase_add_test(tc, empty_and_bad_input);
