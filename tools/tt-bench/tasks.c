@@ -183,8 +183,9 @@ int w5_switch(long n)
 
 /* ------------------------------------------------------------------------------- W6 */
 
-/* W6 and W7 also print started_ms: when the last task took its first step. Cold, that is when
- * the last stack was ready; compare it with stack-floor's prep_s (the kernel's share alone). */
+/* W6 and W7 also print started_ms: when the last task took its first step (-1 if one never
+ * did). Cold, that is when the last stack was ready; compare it with stack-floor's prep_s (the
+ * kernel's share alone). */
 static long not_started;
 static uint64_t t_all_started;
 
@@ -192,6 +193,11 @@ static inline void task_started(void)
 {
     if (--not_started == 0)
         t_all_started = now_ns();
+}
+
+static double started_ms(uint64_t t0, uint64_t t_started)
+{
+    return t_started ? ms_between(t0, t_started) : -1.0;
 }
 
 static intptr_t sleeper(void *arg)
@@ -218,6 +224,7 @@ static void w6_round_run(long n, w6_round *r)
     r->t0 = now_ns();
     tt_future **fs = handles(n);
     not_started = n;
+    t_all_started = 0;
     spawn_all(fs, n, sleeper, NULL, NULL);
     r->t_spawned = now_ns();
     int rc = tt_gather((tt_future *const *)fs, (size_t)n, NULL, 0);
@@ -248,7 +255,7 @@ static void w6_emit(const char *system, long n, const w6_round *r, long peak_bef
          "started_ms=%.1f base_rss_kib=%ld pte_kib=%ld",
          n, (double)(r->t1 - r->t0) / 1e9, (double)r->peak_kib / 1024.0,
          (double)(r->peak_kib - base) * 1024.0 / (double)n, ms_between(r->t0, r->t_spawned),
-         ms_between(r->t0, r->t_started), r->base_kib, r->pte_kib);
+         started_ms(r->t0, r->t_started), r->base_kib, r->pte_kib);
 }
 
 static int w6_run(long n, int rounds)
@@ -323,6 +330,7 @@ static intptr_t w7_main(void *arg)
         w7_first_other = 0;
         tt_future **fs = handles(c->n);
         not_started = c->n;
+        t_all_started = 0;
         r->t0 = now_ns();
         spawn_all(fs, c->n, waiter, w7_arg, c->ms);
         r->t_spawned = now_ns();
@@ -359,7 +367,7 @@ static int w7_run(long n, int rounds)
         emit("W7", i ? SYSTEM "-warm" : SYSTEM,
              "n=%ld wall_s=%.4f timeouts=%ld spawn_ms=%.1f started_ms=%.1f peak_rss_mib=%.1f ok=%d",
              c.n, (double)(r->t1 - r->t0) / 1e9, r->timeouts_seen, ms_between(r->t0, r->t_spawned),
-             ms_between(r->t0, r->t_started), (double)peak_rss_kib() / 1024.0,
+             started_ms(r->t0, r->t_started), (double)peak_rss_kib() / 1024.0,
              r->timeouts_seen == c.n);
         if (r->timeouts_seen != c.n) {
             fprintf(stderr,
