@@ -189,6 +189,13 @@ int w5_switch(long n)
 static long not_started;
 static uint64_t t_all_started;
 
+/* Before a round's spawns: n tasks to start, none yet. */
+static void expect_starts(long n)
+{
+    not_started = n;
+    t_all_started = 0;
+}
+
 static inline void task_started(void)
 {
     if (--not_started == 0)
@@ -223,8 +230,7 @@ static void w6_round_run(long n, w6_round *r)
     r->base_kib = vmrss_kib(); /* just before the tasks are created; the handles count */
     r->t0 = now_ns();
     tt_future **fs = handles(n);
-    not_started = n;
-    t_all_started = 0;
+    expect_starts(n);
     spawn_all(fs, n, sleeper, NULL, NULL);
     r->t_spawned = now_ns();
     int rc = tt_gather((tt_future *const *)fs, (size_t)n, NULL, 0);
@@ -329,8 +335,7 @@ static intptr_t w7_main(void *arg)
         w7_timeouts_seen = w7_other = 0;
         w7_first_other = 0;
         tt_future **fs = handles(c->n);
-        not_started = c->n;
-        t_all_started = 0;
+        expect_starts(c->n);
         r->t0 = now_ns();
         spawn_all(fs, c->n, waiter, w7_arg, c->ms);
         r->t_spawned = now_ns();
